@@ -1,0 +1,8 @@
+//! Engine-free async logic of godot-async-net: the stepped runtime, task
+//! registry, backoff and the protocol loops of every node. Nothing here
+//! imports `godot`; `rust/gdext` is thin glue over these types.
+
+pub mod backoff;
+pub mod reactor;
+pub mod spawner;
+pub mod state;

@@ -1,0 +1,1 @@
+//! TcpSpawnerServer protocol (placeholder).
