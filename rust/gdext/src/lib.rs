@@ -1,8 +1,35 @@
 //! The godot-async-net GDExtension: Godot classes over `async-net-core`.
+//!
+//! One class per file; each file is glue (properties, signals, conversions,
+//! task ownership) over logic that lives, engine-free, in `async-net-core`.
 
-use godot::prelude::*;
+mod async_hub;
+mod async_task;
+mod runtime;
+
+use godot::{init::InitStage, prelude::*};
 
 struct AsyncNetExtension;
 
 #[gdextension]
-unsafe impl ExtensionLibrary for AsyncNetExtension {}
+unsafe impl ExtensionLibrary for AsyncNetExtension {
+    fn on_stage_init(stage: InitStage) {
+        match stage {
+            InitStage::Scene => runtime::startup(),
+            InitStage::MainLoop => runtime::register_monitors(),
+            _ => {}
+        }
+    }
+
+    fn on_stage_deinit(stage: InitStage) {
+        // MainLoop goes first when the engine quits; Scene also covers a hot
+        // reload. Shutting down twice is harmless.
+        if matches!(stage, InitStage::MainLoop | InitStage::Scene) {
+            runtime::shutdown();
+        }
+    }
+
+    fn on_main_loop_frame() {
+        runtime::on_main_loop_frame();
+    }
+}

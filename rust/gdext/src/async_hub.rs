@@ -1,0 +1,167 @@
+//! `AsyncHub`: the autoload that steps the shared tokio runtime each frame and
+//! gives GDScript timers and a view of every running task.
+
+use std::time::Duration;
+
+use async_net_core::reactor::HUB_OWNER;
+use godot::{
+    classes::{INode, Node, node::ProcessMode},
+    prelude::*,
+};
+
+use crate::{async_task::AsyncTask, runtime};
+
+/// Drives every async_net node: one tokio runtime, stepped once per frame.
+///
+/// Registered as the [code]AsyncHub[/code] autoload when the Async Net plugin
+/// is enabled. Each frame it runs the network work that is ready (at most
+/// [member max_step_usec] of it) and returns; an idle step costs about a
+/// microsecond whatever the number of idle connections. It keeps stepping
+/// while the game is paused and in the editor.
+/// [codeblock]
+/// await AsyncHub.sleep(1.0).completed
+/// AsyncHub.interval(3.0).ticked.connect(func(n): print("%d x 3 seconds" % n))
+/// [/codeblock]
+#[derive(GodotClass)]
+#[class(tool, base = Node)]
+pub struct AsyncHub {
+    /// Time budget of one step, in microseconds. Work that is still ready when
+    /// it runs out waits for the next frame, so a flood of network traffic
+    /// cannot freeze a frame.
+    #[export(range = (50.0, 100000.0, 50.0, or_greater, suffix = "usec"))]
+    max_step_usec: i64,
+    base: Base<Node>,
+}
+
+#[godot_api]
+impl INode for AsyncHub {
+    fn init(base: Base<Node>) -> Self {
+        Self {
+            max_step_usec: runtime::DEFAULT_STEP_BUDGET.as_micros() as i64,
+            base,
+        }
+    }
+
+    fn enter_tree(&mut self) {
+        // Network work goes on while the game is paused, and runs before the
+        // nodes that react to it in the same frame.
+        self.base_mut().set_process_mode(ProcessMode::ALWAYS);
+        self.base_mut().set_process_priority(i32::MIN / 2);
+        let id = self.base().instance_id();
+        if !runtime::hub_entered(id) {
+            godot_warn!("async_net: another AsyncHub is already in the tree; this one stays idle");
+        }
+    }
+
+    fn exit_tree(&mut self) {
+        runtime::hub_exited(self.base().instance_id());
+        runtime::with_reactor(|r| r.cancel_owner(HUB_OWNER));
+    }
+
+    fn process(&mut self, _delta: f64) {
+        let budget = self.budget();
+        // Holding the base guard lets signal handlers call back into the hub.
+        let _guard = self.base_mut();
+        runtime::step_once_per_frame(budget);
+    }
+}
+
+#[godot_api]
+impl AsyncHub {
+    /// A task failed: [param task_name] is its name, [param message] the reason.
+    /// The task's owner also emits [code]error(message)[/code].
+    #[signal]
+    pub fn task_failed(task_name: GString, message: GString);
+
+    /// A task that completes after [param seconds] (never earlier).
+    /// [codeblock]
+    /// await AsyncHub.sleep(0.5).completed
+    /// [/codeblock]
+    #[func]
+    pub fn sleep(&self, seconds: f64) -> Gd<AsyncTask> {
+        let duration = duration_from_secs(seconds, 0.0);
+        AsyncTask::start("sleep", move |_| async move {
+            let duration = duration.map_err(|e| format!("sleep: {e}"))?;
+            tokio::time::sleep(duration).await;
+            Ok(Variant::nil())
+        })
+    }
+
+    /// A task that emits [signal AsyncTask.ticked] every [param seconds] until
+    /// cancelled. Ticks missed during a long frame are skipped, not bunched.
+    #[func]
+    pub fn interval(&self, seconds: f64) -> Gd<AsyncTask> {
+        let period = duration_from_secs(seconds, f64::MIN_POSITIVE);
+        AsyncTask::start("interval", move |task| async move {
+            let period = period.map_err(|e| format!("interval: {e}"))?;
+            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            let mut count = 0i64;
+            loop {
+                ticker.tick().await;
+                count += 1;
+                task.signals().ticked().emit(count);
+            }
+        })
+    }
+
+    /// Cancels every task of every node and returns how many were cancelled.
+    #[func]
+    pub fn cancel_all(&self) -> i64 {
+        runtime::with_reactor(|r| r.cancel_all() as i64).unwrap_or(0)
+    }
+
+    /// How many tasks are running.
+    #[func]
+    pub fn task_count(&self) -> i64 {
+        runtime::with_reactor(|r| r.task_count() as i64).unwrap_or(0)
+    }
+
+    /// The running tasks, oldest first: each a Dictionary with [code]id[/code],
+    /// [code]name[/code], [code]owner[/code] (a node path, or "AsyncHub") and
+    /// [code]age_sec[/code].
+    #[func]
+    pub fn tasks(&self) -> Array<VarDictionary> {
+        let list = runtime::with_reactor(|r| r.tasks()).unwrap_or_default();
+        list.into_iter()
+            .map(|t| {
+                vdict! {
+                    "id" => t.id as i64,
+                    "name" => t.name,
+                    "owner" => runtime::owner_label(t.owner),
+                    "age_sec" => t.age.as_secs_f64(),
+                }
+            })
+            .collect()
+    }
+
+    /// Runs one step now, outside the frame loop (tools, tests). Ignored when
+    /// called from inside a step.
+    #[func]
+    pub fn step(&self) {
+        runtime::step_now(self.budget());
+    }
+
+    /// Wall time of the last step, in microseconds (also the
+    /// [code]async_net/step_usec[/code] Performance monitor).
+    #[func]
+    pub fn get_last_step_usec(&self) -> f64 {
+        runtime::last_step_usec()
+    }
+}
+
+impl AsyncHub {
+    fn budget(&self) -> Duration {
+        Duration::from_micros(self.max_step_usec.max(1) as u64)
+    }
+}
+
+/// Seconds from GDScript as a duration: finite, at least `min`, at most a year.
+fn duration_from_secs(seconds: f64, min: f64) -> Result<Duration, String> {
+    const YEAR: f64 = 365.0 * 86_400.0;
+    if !seconds.is_finite() || seconds < min || seconds > YEAR {
+        let bound = if min > 0.0 { "greater than 0" } else { "0 or more" };
+        return Err(format!("seconds must be a finite number {bound} and at most a year, got {seconds}"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
