@@ -13,7 +13,10 @@ use super::*;
 
 const BUDGET: Duration = Duration::from_millis(2);
 
-fn recorder() -> (Rc<RefCell<Vec<TaskEnd>>>, impl Fn() -> Box<dyn FnOnce(TaskEnd)>) {
+type Ends = Rc<RefCell<Vec<TaskEnd>>>;
+
+/// A list of task ends, and a maker of end hooks that append to it.
+fn recorder() -> (Ends, impl Fn() -> Box<dyn FnOnce(TaskEnd)>) {
     let ends = Rc::new(RefCell::new(Vec::new()));
     let ends2 = ends.clone();
     let make = move || {

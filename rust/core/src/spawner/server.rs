@@ -1,0 +1,114 @@
+//! The accept loop: admits clients into a set of futures it owns, so that
+//! dropping the server future closes every connection and the port at once.
+
+use std::cell::RefCell;
+use std::io::{self, Write};
+use std::pin::pin;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{Instant, sleep};
+
+use super::client::{self, ClientSlot, Shared};
+use super::config::SpawnerConfig;
+use super::handler::SpawnHandler;
+use super::stats::SpawnerStats;
+
+/// First pause after a failed `accept` (EMFILE and the like); doubles up to
+/// [`ACCEPT_BACKOFF_MAX`] while failures continue, so a persistent failure
+/// neither busy-loops nor ends the server.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Serves line clients on `listener` until the future is dropped.
+///
+/// Every client runs inside this future (no spawned tasks): it can be polled
+/// on a `LocalSet` next to `!Send` handlers, and dropping it closes every
+/// client socket and the listener synchronously, so the port can be bound
+/// again right away. While clients are idle a poll costs O(1): only woken
+/// clients are polled, and each holds one timer that fires once per idle
+/// period.
+///
+/// `handler` is owned by the server and called synchronously (see
+/// [`SpawnHandler`]); `stats` is updated live for the caller to read.
+///
+/// Returns `Err` only if the configuration is invalid or the listener itself
+/// is unusable (`InvalidInput`, e.g. not listening). Other accept errors are
+/// reported to [`SpawnHandler::accept_failed`] and retried after a pause.
+pub async fn serve<H: SpawnHandler>(
+    listener: TcpListener,
+    config: SpawnerConfig,
+    handler: H,
+    stats: Rc<SpawnerStats>,
+) -> io::Result<()> {
+    config.validate()?;
+    // Declared before `clients`, so it outlives the futures borrowing it.
+    let shared = Shared {
+        config,
+        handler: RefCell::new(handler),
+        stats,
+    };
+    let mut clients = FuturesUnordered::new();
+    let mut backoff = ACCEPT_BACKOFF_MIN;
+    let mut accept_paused = false;
+    let mut pause = pin!(sleep(Duration::ZERO));
+
+    loop {
+        tokio::select! {
+            biased;
+            // Finished clients free their slot before the next admission.
+            Some(()) = clients.next(), if !clients.is_empty() => {}
+            accepted = listener.accept(), if !accept_paused => match accepted {
+                Ok((stream, addr)) => {
+                    backoff = ACCEPT_BACKOFF_MIN;
+                    shared.stats.accepted();
+                    let peer = addr.to_string();
+                    if shared.stats.clients() >= shared.config.max_clients {
+                        refuse(stream, "ERR too many clients\n");
+                        shared.reject(&peer, "too many clients");
+                    } else {
+                        let slot = ClientSlot::new(&shared.stats);
+                        clients.push(client::run(&shared, stream, peer, slot));
+                    }
+                }
+                // The peer gave up while queued: nothing wrong with us.
+                Err(e) if is_connection_error(&e) => {}
+                Err(e) if e.kind() == io::ErrorKind::InvalidInput => return Err(e),
+                Err(e) => {
+                    shared.handler().accept_failed(&e);
+                    accept_paused = true;
+                    pause.as_mut().reset(Instant::now() + backoff);
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                }
+            },
+            () = &mut pause, if accept_paused => accept_paused = false,
+        }
+    }
+}
+
+/// Errors of one queued connection rather than of the listener.
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
+}
+
+/// Sends `message` and closes, without keeping anything for this peer: one
+/// non-blocking write into the fresh (empty) send buffer, then close. If it
+/// does not fit at once, the peer simply sees the close.
+fn refuse(stream: TcpStream, message: &str) {
+    // A just-accepted tokio stream has no readiness yet, so `try_write`
+    // would refuse; the std socket (still non-blocking) writes directly.
+    if let Ok(mut std_stream) = stream.into_std() {
+        let _ = std_stream.write(message.as_bytes());
+        let _ = std_stream.shutdown(std::net::Shutdown::Write);
+    }
+}
