@@ -23,12 +23,7 @@ impl Backoff {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0x9E37_79B9_7F4A_7C15);
-        Self {
-            min,
-            max,
-            ceiling: min,
-            rng: seed | 1,
-        }
+        Self { min, max, ceiling: min, rng: seed | 1 }
     }
 
     /// Builds one from seconds as GDScript gives them (negative or NaN become 0).

@@ -132,12 +132,7 @@ impl Shared {
     }
 
     fn report_failure(&self, cell: &TaskCell, message: String) {
-        let failure = Failure {
-            id: cell.id,
-            name: cell.name.clone(),
-            owner: cell.owner,
-            message: message.clone(),
-        };
+        let failure = Failure { id: cell.id, name: cell.name.clone(), owner: cell.owner, message: message.clone() };
         cell.end(TaskEnd::Failed(message));
         let hook = self.failure_hook.borrow().clone();
         if let Some(hook) = hook {
@@ -157,10 +152,7 @@ pub struct Reactor {
 
 impl fmt::Debug for Reactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Reactor")
-            .field("tasks", &self.task_count())
-            .field("stepping", &self.stepping.get())
-            .finish()
+        f.debug_struct("Reactor").field("tasks", &self.task_count()).field("stepping", &self.stepping.get()).finish()
     }
 }
 
@@ -217,10 +209,7 @@ impl Reactor {
             abort: RefCell::new(None),
         });
         self.shared.tasks.borrow_mut().insert(id, cell.clone());
-        let driver = Driver {
-            cell: cell.clone(),
-            shared: self.shared.clone(),
-        };
+        let driver = Driver { cell: cell.clone(), shared: self.shared.clone() };
         let handle = self.local.spawn_local(driver);
         *cell.abort.borrow_mut() = Some(handle.abort_handle());
         id
@@ -307,10 +296,7 @@ impl Reactor {
     /// `budget` is spent. A nested call from inside a task is refused.
     pub fn step(&self, budget: Duration) -> StepReport {
         if self.stepping.replace(true) {
-            return StepReport {
-                skipped: true,
-                ..StepReport::default()
-            };
+            return StepReport { skipped: true, ..StepReport::default() };
         }
         struct Reset<'a>(&'a Cell<bool>);
         impl Drop for Reset<'_> {

@@ -151,10 +151,7 @@ fn errors_and_panics_are_reported_not_lost() {
     assert_eq!(failures[0].message, "nope");
     assert_eq!((failures[1].name.as_str(), failures[1].owner), ("panics", 4));
     assert_eq!(failures[1].message, "panicked: boom");
-    assert_eq!(
-        *ends.borrow(),
-        vec![TaskEnd::Failed("nope".into()), TaskEnd::Failed("panicked: boom".into())]
-    );
+    assert_eq!(*ends.borrow(), vec![TaskEnd::Failed("nope".into()), TaskEnd::Failed("panicked: boom".into())]);
     // The reactor carries on.
     let (ends2, hook2) = recorder();
     reactor.spawn("after", 0, async { Ok(()) }, hook2());

@@ -261,13 +261,8 @@ fn error_reply(stats: &SpawnerStats, replies: &mut ReplyQueue, reason: &str) {
 
 /// `from + idle`, saturating far in the future (also for "no idle timeout").
 fn deadline_after(from: Instant, idle: Duration) -> Instant {
-    let idle = if idle.is_zero() {
-        Duration::from_secs(86_400 * 365)
-    } else {
-        idle
-    };
-    from.checked_add(idle)
-        .unwrap_or(from + Duration::from_secs(86_400 * 365))
+    let idle = if idle.is_zero() { Duration::from_secs(86_400 * 365) } else { idle };
+    from.checked_add(idle).unwrap_or(from + Duration::from_secs(86_400 * 365))
 }
 
 /// Reads and drops input until EOF or `limit` bytes.

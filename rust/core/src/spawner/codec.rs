@@ -220,19 +220,12 @@ mod tests {
     impl Chunks {
         fn new<I: IntoIterator<Item = B>, B: AsRef<[u8]>>(chunks: I) -> Self {
             let chunks = chunks.into_iter().map(|c| c.as_ref().to_vec()).collect();
-            Chunks {
-                chunks,
-                pending_next: true,
-            }
+            Chunks { chunks, pending_next: true }
         }
     }
 
     impl AsyncRead for Chunks {
-        fn poll_read(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut ReadBuf<'_>,
-        ) -> Poll<io::Result<()>> {
+        fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
             if std::mem::replace(&mut self.pending_next, false) {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
@@ -312,24 +305,13 @@ mod tests {
         let long = "x".repeat(max + 1);
         let chunks = Chunks::new([format!("{long}\nok\n{long}\r\nok2\n")]);
         let (ev, _) = events(chunks, max).await;
-        assert_eq!(
-            ev,
-            [
-                LineEvent::TooLong,
-                line("ok"),
-                LineEvent::TooLong,
-                line("ok2")
-            ]
-        );
+        assert_eq!(ev, [LineEvent::TooLong, line("ok"), LineEvent::TooLong, line("ok2")]);
     }
 
     #[tokio::test]
     async fn limit_plus_one_split_byte_by_byte() {
         let max = 10;
-        let bytes: Vec<String> = format!("{}\nok\n", "y".repeat(max + 1))
-            .chars()
-            .map(String::from)
-            .collect();
+        let bytes: Vec<String> = format!("{}\nok\n", "y".repeat(max + 1)).chars().map(String::from).collect();
         let (ev, _) = events(Chunks::new(bytes), max).await;
         assert_eq!(ev, [LineEvent::TooLong, line("ok")]);
     }
@@ -346,11 +328,7 @@ mod tests {
         assert!(reader.bytes_read() <= 2 * READ_CHUNK as u64);
         assert_eq!(reader.next_event().await.unwrap(), line("after"));
         assert_eq!(reader.next_event().await.unwrap(), LineEvent::Eof);
-        assert!(
-            reader.peak_buffered() <= max + 1 + READ_CHUNK,
-            "peak {}",
-            reader.peak_buffered()
-        );
+        assert!(reader.peak_buffered() <= max + 1 + READ_CHUNK, "peak {}", reader.peak_buffered());
         assert_eq!(reader.bytes_read(), 256 * READ_CHUNK as u64 + 7);
     }
 
@@ -368,15 +346,7 @@ mod tests {
     async fn invalid_utf8_skips_only_that_line() {
         let chunks = Chunks::new([&b"good\n\xff\xfe bad\nalso good\n"[..], b"\xe2\x82", b"\n"]);
         let (ev, _) = events(chunks, 64).await;
-        assert_eq!(
-            ev,
-            [
-                line("good"),
-                LineEvent::InvalidUtf8,
-                line("also good"),
-                LineEvent::InvalidUtf8
-            ]
-        );
+        assert_eq!(ev, [line("good"), LineEvent::InvalidUtf8, line("also good"), LineEvent::InvalidUtf8]);
     }
 
     #[tokio::test]
@@ -411,15 +381,11 @@ mod tests {
         let mut cx = Context::from_waker(waker);
         assert!(reader.poll_event(&mut cx).is_pending());
         assert_eq!(reader.buf.capacity(), 0);
-        tokio::io::AsyncWriteExt::write_all(&mut client, b"par")
-            .await
-            .unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut client, b"par").await.unwrap();
         assert!(reader.poll_event(&mut cx).is_pending());
         // A partial line is kept.
         assert_eq!(reader.buffered(), 3);
-        tokio::io::AsyncWriteExt::write_all(&mut client, b"tial\n")
-            .await
-            .unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut client, b"tial\n").await.unwrap();
         match reader.poll_event(&mut cx) {
             Poll::Ready(Ok(event)) => assert_eq!(event, line("partial")),
             other => panic!("unexpected {other:?}"),

@@ -85,10 +85,7 @@ mod tests {
 
     #[test]
     fn empty_token_means_none() {
-        let mut c = SpawnerConfig {
-            token: Some(String::new()),
-            ..Default::default()
-        };
+        let mut c = SpawnerConfig { token: Some(String::new()), ..Default::default() };
         assert_eq!(c.required_token(), None);
         c.token = Some("s3cret".into());
         assert_eq!(c.required_token(), Some("s3cret"));
@@ -96,13 +93,7 @@ mod tests {
 
     #[test]
     fn validate_refuses_zero_line_limit() {
-        let c = SpawnerConfig {
-            max_line_bytes: 0,
-            ..Default::default()
-        };
-        assert_eq!(
-            c.validate().unwrap_err().kind(),
-            io::ErrorKind::InvalidInput
-        );
+        let c = SpawnerConfig { max_line_bytes: 0, ..Default::default() };
+        assert_eq!(c.validate().unwrap_err().kind(), io::ErrorKind::InvalidInput);
     }
 }

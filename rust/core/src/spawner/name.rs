@@ -35,13 +35,7 @@ pub fn sanitize_node_name(line: &str, max_chars: usize) -> Result<String, NameEr
         .trim()
         .chars()
         .take(max_chars)
-        .map(|c| {
-            if FORBIDDEN.contains(&c) || c.is_control() {
-                '_'
-            } else {
-                c
-            }
-        })
+        .map(|c| if FORBIDDEN.contains(&c) || c.is_control() { '_' } else { c })
         .collect();
     // The cut may have landed just after inner whitespace.
     name.truncate(name.trim_end().len());
@@ -80,28 +74,19 @@ mod tests {
     #[test]
     fn plain_names_pass_through() {
         assert_eq!(sanitize_node_name("Bob", 64).unwrap(), "Bob");
-        assert_eq!(
-            sanitize_node_name("  Alice Smith \t", 64).unwrap(),
-            "Alice Smith"
-        );
+        assert_eq!(sanitize_node_name("  Alice Smith \t", 64).unwrap(), "Alice Smith");
     }
 
     #[test]
     fn forbidden_characters_become_underscores() {
-        assert_eq!(
-            sanitize_node_name(r#"a.b:c@d/e"f%g"#, 64).unwrap(),
-            "a_b_c_d_e_f_g"
-        );
+        assert_eq!(sanitize_node_name(r#"a.b:c@d/e"f%g"#, 64).unwrap(), "a_b_c_d_e_f_g");
         assert_eq!(sanitize_node_name("../../root", 64).unwrap(), "______root");
         assert_eq!(sanitize_node_name("...", 64).unwrap(), "___");
     }
 
     #[test]
     fn control_characters_become_underscores() {
-        assert_eq!(
-            sanitize_node_name("a\u{0}b\u{7}c\rd\u{1b}[31m", 64).unwrap(),
-            "a_b_c_d_[31m"
-        );
+        assert_eq!(sanitize_node_name("a\u{0}b\u{7}c\rd\u{1b}[31m", 64).unwrap(), "a_b_c_d_[31m");
         assert_eq!(sanitize_node_name("x\u{85}y", 64).unwrap(), "x_y");
     }
 

@@ -18,11 +18,7 @@ impl TokenBucket {
     /// A full bucket for `per_second` tokens per second (0 = unlimited).
     pub fn new(per_second: u32, now: Instant) -> Self {
         let rate = f64::from(per_second);
-        TokenBucket {
-            rate,
-            tokens: rate,
-            last: now,
-        }
+        TokenBucket { rate, tokens: rate, last: now }
     }
 
     /// Takes one token if there is one. Refills lazily from the time elapsed
@@ -71,9 +67,7 @@ mod tests {
         let mut b = TokenBucket::new(10, t0);
         assert_eq!(takes(&mut b, t0, 10), 10);
         // Ten seconds of one attempt per millisecond: ~100 granted.
-        let granted = (1..=10_000)
-            .filter(|ms| b.try_take(t0 + Duration::from_millis(*ms)))
-            .count();
+        let granted = (1..=10_000).filter(|ms| b.try_take(t0 + Duration::from_millis(*ms))).count();
         assert!((99..=101).contains(&granted), "granted {granted}");
     }
 

@@ -46,10 +46,7 @@ impl ReplyQueue {
         self.buf.extend_from_slice(status.as_bytes());
         if !text.is_empty() {
             self.buf.push(b' ');
-            self.buf.extend(
-                text.bytes()
-                    .map(|b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
-            );
+            self.buf.extend(text.bytes().map(|b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
         }
         self.buf.push(b'\n');
     }
@@ -122,9 +119,7 @@ mod tests {
             let mut got = Vec::new();
             let mut buf = [0u8; 3];
             while got.len() < expected.len() {
-                let n = tokio::io::AsyncReadExt::read(&mut b, &mut buf)
-                    .await
-                    .unwrap();
+                let n = tokio::io::AsyncReadExt::read(&mut b, &mut buf).await.unwrap();
                 got.extend_from_slice(&buf[..n]);
             }
             got

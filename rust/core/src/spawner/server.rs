@@ -46,11 +46,7 @@ pub async fn serve<H: SpawnHandler>(
 ) -> io::Result<()> {
     config.validate()?;
     // Declared before `clients`, so it outlives the futures borrowing it.
-    let shared = Shared {
-        config,
-        handler: RefCell::new(handler),
-        stats,
-    };
+    let shared = Shared { config, handler: RefCell::new(handler), stats };
     let mut clients = FuturesUnordered::new();
     let mut backoff = ACCEPT_BACKOFF_MIN;
     let mut accept_paused = false;

@@ -38,9 +38,7 @@ impl SpawnHandler for Recorder {
         self.log.borrow_mut().push(Ev::Connected(peer.into()));
     }
     fn line_received(&mut self, peer: &str, line: &str) -> Result<String, String> {
-        self.log
-            .borrow_mut()
-            .push(Ev::Line(peer.into(), line.into()));
+        self.log.borrow_mut().push(Ev::Line(peer.into(), line.into()));
         if line == "big" {
             // A long refusal: lets a test pile up replies quickly.
             return Err("x".repeat(4000));
@@ -54,9 +52,7 @@ impl SpawnHandler for Recorder {
         self.log.borrow_mut().push(Ev::Disconnected(peer.into()));
     }
     fn client_rejected(&mut self, peer: &str, reason: &str) {
-        self.log
-            .borrow_mut()
-            .push(Ev::Rejected(peer.into(), reason.into()));
+        self.log.borrow_mut().push(Ev::Rejected(peer.into(), reason.into()));
     }
 }
 
@@ -84,17 +80,9 @@ impl Server {
         let addr = listener.local_addr().unwrap();
         let stats = Rc::new(SpawnerStats::default());
         let log = Log::default();
-        let handler = Recorder {
-            log: log.clone(),
-            names: HashSet::new(),
-        };
+        let handler = Recorder { log: log.clone(), names: HashSet::new() };
         let task = tokio::task::spawn_local(serve(listener, config, handler, stats.clone()));
-        Server {
-            addr,
-            stats,
-            log,
-            task,
-        }
+        Server { addr, stats, log, task }
     }
 
     fn events(&self) -> Vec<Ev> {
@@ -102,16 +90,7 @@ impl Server {
     }
 
     fn rejections(&self) -> Vec<String> {
-        self.events()
-            .into_iter()
-            .filter_map(|e| {
-                if let Ev::Rejected(_, r) = e {
-                    Some(r)
-                } else {
-                    None
-                }
-            })
-            .collect()
+        self.events().into_iter().filter_map(|e| if let Ev::Rejected(_, r) = e { Some(r) } else { None }).collect()
     }
 }
 
@@ -130,11 +109,7 @@ impl Client {
     fn from_stream(stream: TcpStream) -> Client {
         let peer = stream.local_addr().unwrap().to_string();
         let (rd, wr) = stream.into_split();
-        Client {
-            rd: BufReader::new(rd),
-            wr,
-            peer,
-        }
+        Client { rd: BufReader::new(rd), wr, peer }
     }
 
     async fn send(&mut self, bytes: impl AsRef<[u8]>) {
@@ -158,9 +133,7 @@ impl Client {
 /// The next reply on `rd` without its `\n`; None at EOF or reset.
 async fn reply(rd: &mut BufReader<OwnedReadHalf>) -> Option<String> {
     let mut buf = Vec::new();
-    let read = timeout(Duration::from_secs(20), rd.read_until(b'\n', &mut buf))
-        .await
-        .expect("no reply within 20 s");
+    let read = timeout(Duration::from_secs(20), rd.read_until(b'\n', &mut buf)).await.expect("no reply within 20 s");
     match read {
         Ok(0) | Err(_) => None,
         Ok(_) => {
@@ -177,16 +150,11 @@ async fn until(what: &str, cond: impl Fn() -> bool) {
             sleep(Duration::from_millis(2)).await;
         }
     };
-    timeout(Duration::from_secs(20), wait)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+    timeout(Duration::from_secs(20), wait).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"));
 }
 
 fn config() -> SpawnerConfig {
-    SpawnerConfig {
-        max_clients: 2000,
-        ..SpawnerConfig::default()
-    }
+    SpawnerConfig { max_clients: 2000, ..SpawnerConfig::default() }
 }
 
 #[test]
@@ -208,13 +176,7 @@ fn one_client_spawns_sanitized_unique_names() {
         assert_eq!(events[1], Ev::Line(c.peer.clone(), "hero".into()));
         assert_eq!(events[4], Ev::Line(c.peer.clone(), " a.b/c@d ".into()));
         drop(c);
-        until("disconnect", || {
-            server
-                .events()
-                .last()
-                .is_some_and(|e| matches!(e, Ev::Disconnected(_)))
-        })
-        .await;
+        until("disconnect", || server.events().last().is_some_and(|e| matches!(e, Ev::Disconnected(_)))).await;
         let s = server.stats.snapshot();
         assert_eq!((s.lines, s.spawned, s.errors, s.clients), (6, 5, 1, 0));
     });
@@ -273,11 +235,7 @@ fn many_clients_concurrently_get_their_replies_in_order() {
 #[test]
 fn client_past_max_clients_is_refused_and_slot_is_reused() {
     local(false, async {
-        let server = Server::start(SpawnerConfig {
-            max_clients: 2,
-            ..config()
-        })
-        .await;
+        let server = Server::start(SpawnerConfig { max_clients: 2, ..config() }).await;
         let mut a = Client::connect(server.addr).await;
         let mut b = Client::connect(server.addr).await;
         a.send("a\n").await;
@@ -305,10 +263,7 @@ fn client_past_max_clients_is_refused_and_slot_is_reused() {
 #[test]
 fn token_must_be_the_first_line() {
     local(false, async {
-        let token = SpawnerConfig {
-            token: Some("s3cret".into()),
-            ..config()
-        };
+        let token = SpawnerConfig { token: Some("s3cret".into()), ..config() };
         let server = Server::start(token).await;
 
         let mut good = Client::connect(server.addr).await;
@@ -328,11 +283,7 @@ fn token_must_be_the_first_line() {
 
         assert_eq!(server.rejections(), ["bad token", "bad token"]);
         // Only the authenticated client's real line reached the handler.
-        let lines: Vec<_> = server
-            .events()
-            .into_iter()
-            .filter(|e| matches!(e, Ev::Line(..)))
-            .collect();
+        let lines: Vec<_> = server.events().into_iter().filter(|e| matches!(e, Ev::Line(..))).collect();
         assert_eq!(lines, [Ev::Line(good.peer.clone(), "bob".into())]);
     });
 }
@@ -361,18 +312,10 @@ fn line_too_long_closes_without_buffering_it() {
         let sent = flood.await.unwrap();
 
         let s = server.stats.snapshot();
-        assert!(
-            s.peak_line_buffer <= 4096 + 1 + READ_CHUNK,
-            "held {} bytes",
-            s.peak_line_buffer
-        );
+        assert!(s.peak_line_buffer <= 4096 + 1 + READ_CHUNK, "held {} bytes", s.peak_line_buffer);
         // Reading stopped soon after the limit (plus the short drain before
         // closing), whatever the client pushed.
-        assert!(
-            s.bytes_in < 1024 * 1024,
-            "read {} of {sent} bytes",
-            s.bytes_in
-        );
+        assert!(s.bytes_in < 1024 * 1024, "read {} of {sent} bytes", s.bytes_in);
         assert_eq!(server.rejections(), ["line too long"]);
 
         // Others are still served.
@@ -385,12 +328,7 @@ fn line_too_long_closes_without_buffering_it() {
 #[test]
 fn exact_limit_passes_and_one_more_byte_closes() {
     local(false, async {
-        let server = Server::start(SpawnerConfig {
-            max_line_bytes: 32,
-            max_name_chars: 64,
-            ..config()
-        })
-        .await;
+        let server = Server::start(SpawnerConfig { max_line_bytes: 32, max_name_chars: 64, ..config() }).await;
         let mut c = Client::connect(server.addr).await;
         c.send(format!("{}\r\n", "n".repeat(32))).await;
         c.expect(&format!("OK {}", "n".repeat(32))).await;
@@ -403,11 +341,7 @@ fn exact_limit_passes_and_one_more_byte_closes() {
 #[test]
 fn excess_lines_are_rate_limited_and_the_client_kept() {
     local(false, async {
-        let server = Server::start(SpawnerConfig {
-            max_spawns_per_second: 5,
-            ..config()
-        })
-        .await;
+        let server = Server::start(SpawnerConfig { max_spawns_per_second: 5, ..config() }).await;
         let mut c = Client::connect(server.addr).await;
         let burst: String = (0..10).map(|i| format!("r{i}\n")).collect();
         c.send(burst).await;
@@ -428,11 +362,7 @@ fn excess_lines_are_rate_limited_and_the_client_kept() {
 #[test]
 fn a_fast_flood_from_a_reading_client_is_answered_in_full() {
     local(false, async {
-        let server = Server::start(SpawnerConfig {
-            max_spawns_per_second: 0,
-            ..config()
-        })
-        .await;
+        let server = Server::start(SpawnerConfig { max_spawns_per_second: 0, ..config() }).await;
         let Client { mut rd, mut wr, .. } = Client::connect(server.addr).await;
         let n = 20_000;
         let writer = tokio::task::spawn_local(async move {
@@ -458,11 +388,7 @@ fn a_fast_flood_from_a_reading_client_is_answered_in_full() {
 #[test]
 fn a_peer_that_does_not_read_is_closed_and_stalls_no_one() {
     local(false, async {
-        let server = Server::start(SpawnerConfig {
-            max_spawns_per_second: 0,
-            ..config()
-        })
-        .await;
+        let server = Server::start(SpawnerConfig { max_spawns_per_second: 0, ..config() }).await;
 
         // A small receive window so the kernel buffers fill quickly.
         let socket = TcpSocket::new_v4().unwrap();
@@ -484,31 +410,20 @@ fn a_peer_that_does_not_read_is_closed_and_stalls_no_one() {
         let mut fast = Client::connect(server.addr).await;
         for i in 0..50 {
             fast.send(format!("f{i}\n")).await;
-            let reply = timeout(Duration::from_secs(2), fast.line())
-                .await
-                .expect("fast client stalled");
+            let reply = timeout(Duration::from_secs(2), fast.line()).await.expect("fast client stalled");
             assert_eq!(reply, Some(format!("OK f{i}")));
         }
 
         until("the slow reader to be closed", || {
-            server.events().contains(&Ev::Rejected(
-                slow_peer.clone(),
-                "not reading replies".into(),
-            ))
+            server.events().contains(&Ev::Rejected(slow_peer.clone(), "not reading replies".into()))
         })
         .await;
         let s = server.stats.snapshot();
-        assert!(
-            s.peak_reply_backlog <= 64 * 1024 + 4100,
-            "backlog {}",
-            s.peak_reply_backlog
-        );
+        assert!(s.peak_reply_backlog <= 64 * 1024 + 4100, "backlog {}", s.peak_reply_backlog);
         let mut slow = writer.await.unwrap();
         // It gets what the kernels held, then the close (EOF or reset).
         let mut sink = Vec::new();
-        let _ = timeout(Duration::from_secs(20), slow.rd.read_to_end(&mut sink))
-            .await
-            .expect("slow never closed");
+        let _ = timeout(Duration::from_secs(20), slow.rd.read_to_end(&mut sink)).await.expect("slow never closed");
         fast.send("after\n").await;
         fast.expect("OK after").await;
     });
@@ -520,11 +435,7 @@ fn silent_clients_time_out_and_activity_keeps_them() {
     // whenever the runtime waits on real sockets, which fires timers early.
     local(false, async {
         let idle = Duration::from_millis(400);
-        let server = Server::start(SpawnerConfig {
-            idle_timeout: idle,
-            ..config()
-        })
-        .await;
+        let server = Server::start(SpawnerConfig { idle_timeout: idle, ..config() }).await;
         let mut chatty = Client::connect(server.addr).await;
         let mut silent = Client::connect(server.addr).await;
         chatty.send("hi\n").await;
@@ -538,10 +449,7 @@ fn silent_clients_time_out_and_activity_keeps_them() {
         chatty.send("\n").await;
 
         silent.expect("ERR idle timeout").await;
-        assert!(
-            silent_since.elapsed() >= idle - Duration::from_millis(10),
-            "closed early"
-        );
+        assert!(silent_since.elapsed() >= idle - Duration::from_millis(10), "closed early");
         silent.expect_closed().await;
         // Chatty's deadline is ~200 ms later.
         chatty.send("still\n").await;
@@ -550,10 +458,7 @@ fn silent_clients_time_out_and_activity_keeps_them() {
 
         let chatty_since = Instant::now();
         chatty.expect("ERR idle timeout").await;
-        assert!(
-            chatty_since.elapsed() >= idle - Duration::from_millis(10),
-            "closed early"
-        );
+        assert!(chatty_since.elapsed() >= idle - Duration::from_millis(10), "closed early");
         chatty.expect_closed().await;
         // Closing our side ends the server's short drain at once.
         drop((chatty, silent));
@@ -572,10 +477,7 @@ fn lines_sent_before_a_half_close_are_still_answered() {
         c.expect("OK a").await;
         c.expect("OK b").await;
         c.expect_closed().await;
-        until("disconnect", || {
-            server.events().contains(&Ev::Disconnected(c.peer.clone()))
-        })
-        .await;
+        until("disconnect", || server.events().contains(&Ev::Disconnected(c.peer.clone()))).await;
         // The unterminated "partial" was dropped.
         assert_eq!(server.stats.snapshot().lines, 2);
     });
@@ -589,14 +491,8 @@ fn a_client_vanishing_mid_line_is_just_disconnected() {
         c.send("half a na").await;
         let peer = c.peer.clone();
         drop(c);
-        until("disconnect", || {
-            server.events().contains(&Ev::Disconnected(peer.clone()))
-        })
-        .await;
-        assert_eq!(
-            server.events(),
-            [Ev::Connected(peer.clone()), Ev::Disconnected(peer)]
-        );
+        until("disconnect", || server.events().contains(&Ev::Disconnected(peer.clone()))).await;
+        assert_eq!(server.events(), [Ev::Connected(peer.clone()), Ev::Disconnected(peer)]);
         assert!(server.rejections().is_empty());
     });
 }
@@ -607,10 +503,7 @@ fn dropping_the_server_closes_every_client_and_frees_the_port() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let stats = Rc::new(SpawnerStats::default());
-        let handler = Recorder {
-            log: Log::default(),
-            names: HashSet::new(),
-        };
+        let handler = Recorder { log: Log::default(), names: HashSet::new() };
         let mut server = Box::pin(serve(listener, config(), handler, stats.clone()));
 
         // Drive the server and the clients in one task, so the drop below
@@ -697,17 +590,9 @@ fn idle_clients_are_not_polled() {
 fn invalid_config_is_an_error() {
     local(false, async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let handler = Recorder {
-            log: Log::default(),
-            names: HashSet::new(),
-        };
-        let bad = SpawnerConfig {
-            max_line_bytes: 0,
-            ..config()
-        };
-        let err = serve(listener, bad, handler, Rc::default())
-            .await
-            .unwrap_err();
+        let handler = Recorder { log: Log::default(), names: HashSet::new() };
+        let bad = SpawnerConfig { max_line_bytes: 0, ..config() };
+        let err = serve(listener, bad, handler, Rc::default()).await.unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     });
 }
