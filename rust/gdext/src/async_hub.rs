@@ -36,10 +36,7 @@ pub struct AsyncHub {
 #[godot_api]
 impl INode for AsyncHub {
     fn init(base: Base<Node>) -> Self {
-        Self {
-            max_step_usec: runtime::DEFAULT_STEP_BUDGET.as_micros() as i64,
-            base,
-        }
+        Self { max_step_usec: runtime::DEFAULT_STEP_BUDGET.as_micros() as i64, base }
     }
 
     fn enter_tree(&mut self) {

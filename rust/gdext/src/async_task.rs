@@ -95,11 +95,7 @@ impl AsyncTask {
         Fut: std::future::Future<Output = Result<Variant, String>> + 'static,
     {
         let progress = Rc::new(Progress::default());
-        let task = Gd::from_init_fn(|base| AsyncTask {
-            name: name.into(),
-            progress: progress.clone(),
-            base,
-        });
+        let task = Gd::from_init_fn(|base| AsyncTask { name: name.into(), progress: progress.clone(), base });
         let value = Rc::new(Cell::new(Variant::nil()));
         let future = {
             let (value, work) = (value.clone(), work(task.clone()));

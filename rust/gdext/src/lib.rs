@@ -5,7 +5,9 @@
 
 mod async_hub;
 mod async_task;
+mod net_node;
 mod runtime;
+mod tcp_spawner_server;
 
 use godot::{init::InitStage, prelude::*};
 
@@ -22,10 +24,15 @@ unsafe impl ExtensionLibrary for AsyncNetExtension {
     }
 
     fn on_stage_deinit(stage: InitStage) {
-        // MainLoop goes first when the engine quits; Scene also covers a hot
-        // reload. Shutting down twice is harmless.
-        if matches!(stage, InitStage::MainLoop | InitStage::Scene) {
-            runtime::shutdown();
+        // MainLoop goes first when the engine quits; Scene also comes on a
+        // hot reload. Shutting down twice is harmless.
+        match stage {
+            InitStage::MainLoop => runtime::shutdown(),
+            InitStage::Scene => {
+                runtime::shutdown();
+                runtime::unregister_singleton();
+            }
+            _ => {}
         }
     }
 

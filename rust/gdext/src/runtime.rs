@@ -218,8 +218,8 @@ pub fn startup() {
     Engine::singleton().register_singleton(HUB_SINGLETON, &hub);
 }
 
-/// Cancels everything, joins the runtime's threads and frees it; the
-/// extension is being unloaded (quit or hot reload).
+/// Cancels everything, joins the runtime's threads and frees it: the engine
+/// is quitting, or the extension is being unloaded for a hot reload.
 pub fn shutdown() {
     if MONITORS.with_borrow_mut(std::mem::take) {
         let mut performance = Performance::singleton();
@@ -230,18 +230,24 @@ pub fn shutdown() {
         }
     }
     SHUT_DOWN.set(true);
-    let mut engine = Engine::singleton();
-    if engine.has_singleton(HUB_SINGLETON)
-        && let Some(hub) = engine.get_singleton(HUB_SINGLETON)
-    {
-        engine.unregister_singleton(HUB_SINGLETON);
-        hub.free();
-    }
     let ptr = REACTOR.replace(std::ptr::null_mut());
     if !ptr.is_null() {
         // SAFETY: created by `Box::into_raw` in `with_reactor`; the pointer
         // was just cleared, so no later call can reach it.
         let reactor = unsafe { Box::from_raw(ptr) };
         reactor.shutdown(SHUTDOWN_TIMEOUT);
+    }
+}
+
+/// Unregisters and frees the `AsyncHub` engine singleton, when the classes
+/// are unloaded (as gdext does for its own singletons: freeing it earlier,
+/// at main-loop end, crashes the editor's first import).
+pub fn unregister_singleton() {
+    let mut engine = Engine::singleton();
+    if engine.has_singleton(HUB_SINGLETON)
+        && let Some(hub) = engine.get_singleton(HUB_SINGLETON)
+    {
+        engine.unregister_singleton(HUB_SINGLETON);
+        hub.free();
     }
 }
