@@ -1,0 +1,117 @@
+//! What every network node shares: the tasks it owns, its `state`, and how
+//! it reports `state_changed` and `error` — so each node's file is about its
+//! protocol only.
+//!
+//! A task never binds its node (a signal handler may be calling into it);
+//! it talks to the node through a [`NodeLink`], which emits signals on the
+//! node's object and keeps the state in a shared cell.
+
+use std::{cell::Cell, future::Future, rc::Rc};
+
+use async_net_core::{
+    reactor::{OwnerId, TaskEnd, TaskResult},
+    state::NetState,
+};
+use godot::{classes::Node, prelude::*};
+
+use crate::runtime;
+
+/// Held by a network node: its tasks and its state.
+#[derive(Default)]
+pub struct NetNode {
+    state: Rc<Cell<NetState>>,
+}
+
+impl NetNode {
+    /// The current state.
+    pub fn state(&self) -> NetState {
+        self.state.get()
+    }
+
+    /// A handle for tasks to report through. `node` is the node owning this.
+    pub fn link(&self, node: Gd<Node>) -> NodeLink {
+        NodeLink { owner: runtime::owner_of(&node), node, state: self.state.clone() }
+    }
+
+    /// Starts `future` as a task of the node. If it fails, the node goes
+    /// `FAILED` (its `error` signal and the hub's `task_failed` follow).
+    pub fn spawn(&self, link: &NodeLink, name: &str, future: impl Future<Output = TaskResult> + 'static) {
+        let on_end_link = link.clone();
+        let on_end = move |end: TaskEnd| {
+            if matches!(end, TaskEnd::Failed(_)) {
+                on_end_link.set_state(NetState::Failed);
+            }
+        };
+        runtime::spawn(name, link.owner, future, on_end);
+    }
+
+    /// Cancels every task of the node (closing its sockets at once) and goes
+    /// `STOPPED`. Returns how many tasks were cancelled.
+    pub fn stop(&self, link: &NodeLink) -> usize {
+        let cancelled = runtime::with_reactor(|r| r.cancel_owner(link.owner)).unwrap_or(0);
+        link.set_state(NetState::Stopped);
+        cancelled
+    }
+}
+
+/// What a node's tasks use to report: cheap to clone, never binds the node.
+#[derive(Clone)]
+pub struct NodeLink {
+    owner: OwnerId,
+    node: Gd<Node>,
+    state: Rc<Cell<NetState>>,
+}
+
+impl NodeLink {
+    /// Whether the node still exists (a handler may have freed it).
+    pub fn is_alive(&self) -> bool {
+        self.node.is_instance_valid()
+    }
+
+    /// Changes the state and emits `state_changed(state)` if it changed.
+    pub fn set_state(&self, state: NetState) {
+        if self.state.replace(state) != state && self.is_alive() {
+            self.node.clone().emit_signal("state_changed", &[state.code().to_variant()]);
+        }
+    }
+
+    /// Reports a problem that does not end the node's work: emits
+    /// `error(message)` and logs it with the node's path.
+    pub fn error(&self, message: impl AsRef<str>) {
+        let message = message.as_ref();
+        if !self.is_alive() {
+            return;
+        }
+        godot_error!("{}: {}", runtime::owner_label(self.owner), message);
+        self.node.clone().emit_signal("error", &[message.to_variant()]);
+    }
+}
+
+/// Declares the state constants (`STOPPED` ... `FAILED`) on a network node
+/// class, so every node shows the same numbers under the same names.
+#[macro_export]
+macro_rules! net_state_constants {
+    ($class:ty) => {
+        #[godot::register::godot_api(secondary)]
+        impl $class {
+            /// Not started, or stopped.
+            #[constant]
+            pub const STOPPED: i32 = async_net_core::state::NetState::Stopped as i32;
+            /// Connecting (clients) or binding (servers).
+            #[constant]
+            pub const CONNECTING: i32 = async_net_core::state::NetState::Connecting as i32;
+            /// A client's connection is up.
+            #[constant]
+            pub const CONNECTED: i32 = async_net_core::state::NetState::Connected as i32;
+            /// A server is accepting clients.
+            #[constant]
+            pub const LISTENING: i32 = async_net_core::state::NetState::Listening as i32;
+            /// A client lost its connection and will try again.
+            #[constant]
+            pub const RECONNECTING: i32 = async_net_core::state::NetState::Reconnecting as i32;
+            /// Gave up: see the `error` signal for why.
+            #[constant]
+            pub const FAILED: i32 = async_net_core::state::NetState::Failed as i32;
+        }
+    };
+}

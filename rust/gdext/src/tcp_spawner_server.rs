@@ -1,0 +1,390 @@
+//! `TcpSpawnerServer`: a TCP line server that spawns one scene instance per
+//! line a client sends, in a running game or into the scene being edited.
+//! The protocol and its limits live in `async_net_core::spawner`.
+
+use std::{cell::Cell, net::SocketAddr, rc::Rc, time::Duration};
+
+use async_net_core::{
+    spawner::{self, SpawnHandler, SpawnerConfig, SpawnerStats},
+    state::NetState,
+};
+use godot::{
+    classes::{EditorInterface, Engine, INode, Node, Node3D, PackedScene, packed_scene::GenEditState},
+    prelude::*,
+};
+
+use crate::net_node::{NetNode, NodeLink};
+
+/// A TCP server whose clients spawn nodes: each line a client sends
+/// instantiates [member scene] under [member spawn_parent], named after the
+/// line (made a valid, unique node name), and is answered
+/// [code]OK <final_name>[/code] or [code]ERR <reason>[/code].
+///
+/// Try it with [code]nc 127.0.0.1 8885[/code] and type a few names.
+/// [codeblock]
+/// $TcpSpawnerServer.spawned.connect(func(node, peer):
+///     node.position = Vector3(randf_range(-5, 5), 0, randf_range(-5, 5)))
+/// [/codeblock]
+/// Hostile clients are expected: lines over [member max_line_bytes], invalid
+/// UTF-8, floods over [member max_spawns_per_second], silent clients past
+/// [member idle_timeout_sec] and clients beyond [member max_clients] get a
+/// clear [code]ERR[/code] and, where fatal, are disconnected.
+#[derive(GodotClass)]
+#[class(tool, base = Node)]
+pub struct TcpSpawnerServer {
+    /// Start listening when the node is ready (in a running game; in the
+    /// editor only the Async Net plugin starts it).
+    #[export]
+    autostart: bool,
+
+    /// Address to listen on. The default accepts local clients only; use
+    /// [code]0.0.0.0[/code] to accept clients from other machines.
+    #[export_group(name = "Listen")]
+    #[export]
+    host: GString,
+    /// TCP port; 0 picks a free one (see [method get_bound_port] and [signal listening]).
+    #[export(range = (0.0, 65535.0, 1.0))]
+    port: i32,
+    /// When set, a client's first line must be this token, or it is disconnected.
+    #[export]
+    token: GString,
+
+    /// What each line spawns. Without a scene, a plain [Node3D] is spawned.
+    #[export_group(name = "Spawning")]
+    #[export]
+    scene: Option<Gd<PackedScene>>,
+    /// Where spawned nodes go, relative to this node. Empty: this node's parent.
+    #[export]
+    spawn_parent: NodePath,
+    /// Spawn into the scene open in the editor, with its owner set and one
+    /// undo step per node. Set by the Async Net plugin's editor spawner.
+    #[var]
+    spawn_into_edited_scene: bool,
+
+    /// Most clients connected at once; the next one gets [code]ERR too many clients[/code].
+    #[export_group(name = "Limits")]
+    #[export(range = (1.0, 10000.0, 1.0, or_greater))]
+    max_clients: i32,
+    /// Longest line accepted, in bytes; a longer one gets [code]ERR line too long[/code] and a disconnect.
+    #[export(range = (16.0, 1048576.0, 1.0, or_greater, suffix = "bytes"))]
+    max_line_bytes: i32,
+    /// Spawns each client may ask for per second (0: no limit); excess lines get [code]ERR rate limited[/code].
+    #[export(range = (0.0, 10000.0, 1.0, or_greater))]
+    max_spawns_per_second: i32,
+    /// Clients silent this long are disconnected (0: never).
+    #[export(range = (0.0, 86400.0, 1.0, or_greater, suffix = "s"))]
+    idle_timeout_sec: f64,
+    /// Longest node name made from a line, in characters.
+    #[export(range = (1.0, 1024.0, 1.0))]
+    max_name_chars: i32,
+
+    /// The server's state: one of the STOPPED, CONNECTING, LISTENING, FAILED constants.
+    #[var(get = get_state, no_set)]
+    state: PhantomVar<i32>,
+
+    net: NetNode,
+    bound_port: Rc<Cell<u16>>,
+    stats: Rc<SpawnerStats>,
+    base: Base<Node>,
+}
+
+#[godot_api]
+impl INode for TcpSpawnerServer {
+    fn init(base: Base<Node>) -> Self {
+        let defaults = SpawnerConfig::default();
+        Self {
+            autostart: true,
+            host: "127.0.0.1".into(),
+            port: 8885,
+            token: GString::new(),
+            scene: None,
+            spawn_parent: NodePath::default(),
+            spawn_into_edited_scene: false,
+            max_clients: defaults.max_clients as i32,
+            max_line_bytes: defaults.max_line_bytes as i32,
+            max_spawns_per_second: defaults.max_spawns_per_second as i32,
+            idle_timeout_sec: defaults.idle_timeout.as_secs_f64(),
+            max_name_chars: defaults.max_name_chars as i32,
+            state: PhantomVar::default(),
+            net: NetNode::default(),
+            bound_port: Rc::default(),
+            stats: Rc::default(),
+            base,
+        }
+    }
+
+    fn ready(&mut self) {
+        if self.autostart && !Engine::singleton().is_editor_hint() {
+            self.start();
+        }
+    }
+
+    fn exit_tree(&mut self) {
+        self.stop();
+    }
+
+    fn get_configuration_warnings(&self) -> PackedStringArray {
+        let mut warnings = PackedStringArray::new();
+        if self.scene.is_none() {
+            warnings.push("No scene is set: each line will spawn a plain Node3D.");
+        }
+        warnings
+    }
+}
+
+#[godot_api]
+impl TcpSpawnerServer {
+    /// The server is accepting clients on [param port].
+    #[signal]
+    pub fn listening(port: i64);
+    /// A client connected; [param peer] is its [code]ip:port[/code].
+    #[signal]
+    pub fn client_connected(peer: GString);
+    /// A client's connection closed.
+    #[signal]
+    pub fn client_disconnected(peer: GString);
+    /// A client sent a non-empty line (emitted before the spawn).
+    #[signal]
+    pub fn line_received(peer: GString, line: GString);
+    /// [param node] was spawned for [param peer]'s line and is in the tree.
+    #[signal]
+    pub fn spawned(node: Gd<Node>, peer: GString);
+    /// [member state] changed.
+    #[signal]
+    pub fn state_changed(state: i64);
+    /// Something went wrong: a bind failure, a refused or misbehaving client.
+    #[signal]
+    pub fn error(message: GString);
+
+    /// Starts listening (restarting if already running). Properties are read
+    /// now; changes apply at the next [method start]. On failure the state
+    /// becomes FAILED and [signal error] says why.
+    #[func]
+    pub fn start(&mut self) {
+        self.stop();
+        let link = self.link();
+        let config = match self.config() {
+            Ok(config) => config,
+            Err(message) => return fail(&link, message),
+        };
+        let listener = match self.bind() {
+            Ok(listener) => listener,
+            Err(message) => return fail(&link, message),
+        };
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        self.bound_port.set(port);
+        link.set_state(NetState::Connecting);
+
+        self.stats = Rc::default();
+        let handler = Spawner {
+            server: self.to_gd(),
+            link: link.clone(),
+            scene: self.scene.clone(),
+            spawn_parent: self.spawn_parent.clone(),
+            into_edited_scene: self.spawn_into_edited_scene,
+            max_name_chars: config.max_name_chars,
+        };
+        let (stats, task_link, bound_port) = (self.stats.clone(), link.clone(), self.bound_port.clone());
+        let server = self.to_gd();
+        self.net.spawn(&link, &format!("TcpSpawnerServer :{port}"), async move {
+            let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| format!("cannot listen: {e}"))?;
+            task_link.set_state(NetState::Listening);
+            server.signals().listening().emit(port as i64);
+            let result = spawner::serve(listener, config, handler, stats).await;
+            bound_port.set(0);
+            result.map_err(|e| format!("server stopped: {e}"))
+        });
+    }
+
+    /// Stops listening and disconnects every client at once; the port is free on return.
+    #[func]
+    pub fn stop(&mut self) {
+        let link = self.link();
+        self.net.stop(&link);
+        self.bound_port.set(0);
+    }
+
+    /// The port actually listened on (useful with [member port] 0), or 0 when not listening.
+    #[func]
+    pub fn get_bound_port(&self) -> i64 {
+        self.bound_port.get() as i64
+    }
+
+    /// The state as one of the class constants.
+    #[func]
+    pub fn get_state(&self) -> i32 {
+        self.net.state().code()
+    }
+
+    /// Counters: clients, accepted, lines, spawned, errors, rejected, bytes_received, port, state.
+    #[func]
+    pub fn get_stats(&self) -> VarDictionary {
+        let s = self.stats.snapshot();
+        vdict! {
+            "clients" => s.clients as i64,
+            "accepted" => s.accepted as i64,
+            "lines" => s.lines as i64,
+            "spawned" => s.spawned as i64,
+            "errors" => s.errors as i64,
+            "rejected" => s.rejected as i64,
+            "bytes_received" => s.bytes_in as i64,
+            "port" => self.bound_port.get() as i64,
+            "state" => self.net.state().code(),
+        }
+    }
+}
+
+crate::net_state_constants!(TcpSpawnerServer);
+
+impl TcpSpawnerServer {
+    fn link(&self) -> NodeLink {
+        self.net.link(self.to_gd().upcast())
+    }
+
+    fn config(&self) -> Result<SpawnerConfig, String> {
+        let positive = |name: &str, value: i32| {
+            usize::try_from(value)
+                .ok()
+                .filter(|v| *v > 0)
+                .ok_or_else(|| format!("{name} must be at least 1, got {value}"))
+        };
+        if !self.idle_timeout_sec.is_finite() || self.idle_timeout_sec < 0.0 {
+            return Err(format!("idle_timeout_sec must be 0 or more, got {}", self.idle_timeout_sec));
+        }
+        let token = self.token.to_string();
+        let config = SpawnerConfig {
+            max_clients: positive("max_clients", self.max_clients)?,
+            max_line_bytes: positive("max_line_bytes", self.max_line_bytes)?,
+            token: (!token.is_empty()).then_some(token),
+            max_spawns_per_second: self.max_spawns_per_second.max(0) as u32,
+            idle_timeout: Duration::from_secs_f64(self.idle_timeout_sec.min(86_400.0 * 365.0)),
+            max_name_chars: positive("max_name_chars", self.max_name_chars)?,
+            ..SpawnerConfig::default()
+        };
+        config.validate().map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+
+    /// Binds synchronously, so the port is known (and errors are clear) as
+    /// soon as `start()` returns.
+    fn bind(&self) -> Result<std::net::TcpListener, String> {
+        let port = u16::try_from(self.port).map_err(|_| format!("port must be 0 to 65535, got {}", self.port))?;
+        let host = self.host.to_string();
+        let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+        let address = match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => SocketAddr::new(ip, port),
+            Err(_) => std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+                .ok()
+                .and_then(|mut addrs| addrs.next())
+                .ok_or_else(|| format!("cannot resolve host '{host}'"))?,
+        };
+        let listener = std::net::TcpListener::bind(address).map_err(|e| format!("cannot listen on {address}: {e}"))?;
+        listener.set_nonblocking(true).map_err(|e| format!("cannot listen on {address}: {e}"))?;
+        Ok(listener)
+    }
+}
+
+/// Reports a start failure: `error(message)` and state FAILED.
+fn fail(link: &NodeLink, message: String) {
+    link.error(&message);
+    link.set_state(NetState::Failed);
+}
+
+/// The server's side of the protocol: turns lines into nodes.
+struct Spawner {
+    server: Gd<TcpSpawnerServer>,
+    link: NodeLink,
+    scene: Option<Gd<PackedScene>>,
+    spawn_parent: NodePath,
+    into_edited_scene: bool,
+    max_name_chars: usize,
+}
+
+impl Spawner {
+    fn parent(&self) -> Result<Gd<Node>, String> {
+        if self.into_edited_scene {
+            return EditorInterface::singleton()
+                .get_edited_scene_root()
+                .ok_or_else(|| "no scene is open in the editor".to_string());
+        }
+        let server: Gd<Node> = self.server.clone().upcast();
+        let parent = if self.spawn_parent.is_empty() {
+            server.get_parent()
+        } else {
+            server.get_node_or_null(&self.spawn_parent)
+        };
+        parent.ok_or_else(|| format!("spawn parent '{}' not found", self.spawn_parent))
+    }
+
+    fn instantiate(&self) -> Result<Gd<Node>, String> {
+        match &self.scene {
+            None => Ok(Node3D::new_alloc().upcast()),
+            Some(scene) => {
+                let state = if self.into_edited_scene { GenEditState::INSTANCE } else { GenEditState::DISABLED };
+                scene
+                    .instantiate_ex()
+                    .edit_state(state)
+                    .done()
+                    .ok_or_else(|| format!("cannot instantiate scene '{}'", scene.get_path()))
+            }
+        }
+    }
+
+    /// Adds `node` to the edited scene as one undoable step, owned by the
+    /// scene root so it is saved with the scene.
+    fn add_with_undo(&self, mut parent: Gd<Node>, node: &Gd<Node>) -> Result<(), String> {
+        let mut undo = EditorInterface::singleton()
+            .get_editor_undo_redo()
+            .ok_or_else(|| "the editor's undo history is unavailable".to_string())?;
+        let root = EditorInterface::singleton().get_edited_scene_root().unwrap_or_else(|| parent.clone());
+        undo.create_action(&format!("Spawn \"{}\" from TCP", node.get_name()));
+        undo.add_do_method(&parent, "add_child", &[node.to_variant(), true.to_variant()]);
+        undo.add_do_method(node, "set_owner", &[root.to_variant()]);
+        undo.add_do_reference(node);
+        undo.add_undo_method(&parent, "remove_child", &[node.to_variant()]);
+        undo.commit_action();
+        if node.get_parent().is_none() {
+            parent.add_child(node);
+        }
+        Ok(())
+    }
+}
+
+impl SpawnHandler for Spawner {
+    fn client_connected(&mut self, peer: &str) {
+        self.server.signals().client_connected().emit(peer);
+    }
+
+    fn line_received(&mut self, peer: &str, line: &str) -> Result<String, String> {
+        self.server.signals().line_received().emit(peer, line);
+        if !self.link.is_alive() {
+            return Err("server is gone".into());
+        }
+        let base = spawner::sanitize_node_name(line, self.max_name_chars).map_err(|e| e.to_string())?;
+        let mut parent = self.parent()?;
+        let name = spawner::unique_name(&base, |n| parent.has_node(n));
+        let mut node = self.instantiate()?;
+        node.set_name(&name);
+        if self.into_edited_scene {
+            self.add_with_undo(parent, &node)?;
+        } else {
+            parent.add_child(&node);
+        }
+        // The tree may still rename it (e.g. a name GDScript's handler took).
+        let final_name = node.get_name().to_string();
+        self.server.signals().spawned().emit(&node, peer);
+        Ok(final_name)
+    }
+
+    fn client_disconnected(&mut self, peer: &str) {
+        self.server.signals().client_disconnected().emit(peer);
+    }
+
+    fn client_rejected(&mut self, peer: &str, reason: &str) {
+        self.link.error(format!("client {peer}: {reason}"));
+    }
+
+    fn accept_failed(&mut self, error: &std::io::Error) {
+        self.link.error(format!("accept failed (will retry): {error}"));
+    }
+}
