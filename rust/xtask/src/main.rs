@@ -1,1 +1,59 @@
-fn main(){}
+//! `cargo xtask`: build the extension, run the tests, the demo and the benchmarks of godot-async-net.
+
+mod apt;
+mod cli;
+mod commands;
+mod godot;
+mod log_check;
+mod paths;
+mod process;
+mod python;
+mod services;
+
+use std::process::ExitCode;
+
+use cli::Args;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  build [--release]            build the extension, install it in addons/async_net/bin,
+                               link the addon into the Godot projects and import them
+  test [--filter SUBSTR]       cargo test --workspace, then the headless Godot tests in tests/
+       [--no-cargo-test]       (--filter selects Godot tests whose \"file::method\" contains SUBSTR)
+  demo [--seconds N]           run godot_project (windowed when a display exists);
+       [--headless]            the demo quits itself after N seconds (headless default: 10)
+  bench [-- ARGS...]           release build, run tests/bench/bench_main.tscn, print a table
+                               and write target/bench.json
+  godot [ARGS...]              run the Godot that xtask uses, with ARGS
+
+Godot is taken from $GODOT, else a `godot`/`godot4` 4.5+ on PATH, else (Debian/apt)
+a private copy of Debian's godot package fetched into target/godot/.";
+
+fn main() -> ExitCode {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty() || matches!(args[0].as_str(), "help" | "-h" | "--help") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let command = args.remove(0);
+    let result = match command.as_str() {
+        "build" => commands::build::main(Args::new(args)),
+        "test" => commands::test::main(Args::new(args)),
+        "demo" => commands::demo::main(Args::new(args)),
+        "bench" => commands::bench::main(Args::new(args)),
+        "godot" => commands::godot_passthrough(args),
+        other => {
+            eprintln!("xtask: unknown command `{other}`\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("xtask {command}: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! `cargo xtask build`: build the extension, install the library where the .gdextension file
+//! points, link the addon into the Godot projects and import them so Godot loads it.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::cli::Args;
+use crate::godot::{self, Godot};
+use crate::paths::{self, Project};
+use crate::{log_check, process};
+
+/// The extension's `res://` path, as `.godot/extension_list.cfg` lists it.
+const EXTENSION_RES_PATH: &str = "res://addons/async_net/async_net.gdextension";
+
+/// How long a project import may take.
+const IMPORT_LIMIT: Duration = Duration::from_secs(600);
+
+/// A cargo profile, and the matching library slot (`template_debug` / `template_release`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// `cargo build`, the `*.template_debug.*` library.
+    Debug,
+    /// `cargo build --release`, the `*.template_release.*` library.
+    Release,
+}
+
+impl Profile {
+    fn name(self) -> &'static str {
+        match self {
+            Profile::Debug => "debug",
+            Profile::Release => "release",
+        }
+    }
+}
+
+/// `cargo xtask build [--release]`.
+pub fn main(mut args: Args) -> Result<ExitCode> {
+    let profile = if args.flag("--release") { Profile::Release } else { Profile::Debug };
+    args.finish()?;
+    let godot = godot::find()?;
+    build(profile, &[Project::Demo, Project::Tests], &godot)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Builds and installs the library for `profile`, then links the addon into `projects` and
+/// imports those that exist.
+pub fn build(profile: Profile, projects: &[Project], godot: &Godot) -> Result<()> {
+    let mut cargo = process::cargo();
+    cargo.args(["build", "-p", "async-net"]).current_dir(paths::root());
+    if profile == Profile::Release {
+        cargo.arg("--release");
+    }
+    process::run(&mut cargo)?;
+    let installed = install_library(&built_library(profile)?, profile)?;
+    eprintln!("xtask: installed {}", installed.strip_prefix(paths::root()).unwrap_or(&installed).display());
+    for &project in projects {
+        prepare_project(godot, project)?;
+    }
+    Ok(())
+}
+
+/// Links the addon into `project` and imports it, when it exists yet.
+pub fn prepare_project(godot: &Godot, project: Project) -> Result<()> {
+    link_addon(project)?;
+    if project.exists() {
+        import(godot, project)
+    } else {
+        eprintln!("xtask: {}/project.godot does not exist yet; not importing it", project.name());
+        Ok(())
+    }
+}
+
+/// The library cargo writes for `profile` (e.g. `target/debug/libasync_net.so`).
+pub fn built_library(profile: Profile) -> Result<PathBuf> {
+    let (built, _) = library_names(profile)?;
+    Ok(paths::target_dir()?.join(profile.name()).join(built))
+}
+
+/// Where the .gdextension file expects the library of `slot` on this platform.
+pub fn addon_library(slot: Profile) -> Result<PathBuf> {
+    let (_, installed) = library_names(slot)?;
+    Ok(paths::addon_dir().join("bin").join(installed))
+}
+
+/// (file cargo writes, file name in `addons/async_net/bin/`) for this platform, matching the
+/// `[libraries]` of `async_net.gdextension`.
+fn library_names(profile: Profile) -> Result<(&'static str, String)> {
+    let p = profile.name();
+    Ok(match (std::env::consts::OS, std::env::consts::ARCH) {
+        ("linux", "x86_64") => ("libasync_net.so", format!("libasync_net.linux.template_{p}.x86_64.so")),
+        ("linux", "aarch64") => ("libasync_net.so", format!("libasync_net.linux.template_{p}.arm64.so")),
+        ("windows", "x86_64") => ("async_net.dll", format!("async_net.windows.template_{p}.x86_64.dll")),
+        ("macos", _) => ("libasync_net.dylib", format!("libasync_net.macos.template_{p}.universal.dylib")),
+        (os, arch) => bail!("async_net.gdextension has no library entry for {os}/{arch}"),
+    })
+}
+
+/// Copies `built` into the addon's `slot` through a temporary file and a rename, so a Godot
+/// that has the old library loaded keeps its (unchanged) file.
+pub fn install_library(built: &Path, slot: Profile) -> Result<PathBuf> {
+    let dest = addon_library(slot)?;
+    let tmp = dest.with_file_name(format!(".{}.tmp", dest.file_name().unwrap_or_default().to_string_lossy()));
+    fs::create_dir_all(dest.parent().unwrap_or(Path::new(".")))?;
+    fs::copy(built, &tmp).with_context(|| format!("copying {} to {}", built.display(), tmp.display()))?;
+    fs::rename(&tmp, &dest).with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
+    Ok(dest)
+}
+
+/// Makes the addon visible in `project` as `addons/async_net`, a relative symlink to the
+/// repository's `addons/async_net` (gitignored).
+#[cfg(unix)]
+fn link_addon(project: Project) -> Result<()> {
+    let addons = project.dir().join("addons");
+    let link = addons.join("async_net");
+    let target = Path::new("../../addons/async_net");
+    match fs::symlink_metadata(&link) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            if fs::read_link(&link)? == target {
+                return Ok(());
+            }
+            fs::remove_file(&link)?;
+        }
+        Ok(_) => bail!(
+            "{} exists and is not a link to the repository's addon; remove it so xtask can link addons/async_net there",
+            link.display()
+        ),
+        Err(err) if err.kind() == ErrorKind::NotFound => {}
+        Err(err) => return Err(err).with_context(|| format!("inspecting {}", link.display())),
+    }
+    fs::create_dir_all(&addons).with_context(|| format!("creating {}", addons.display()))?;
+    std::os::unix::fs::symlink(target, &link).with_context(|| format!("linking {}", link.display()))
+}
+
+/// Makes the addon visible in `project` as `addons/async_net`: a fresh copy, as symlinks need
+/// extra privileges on Windows.
+#[cfg(not(unix))]
+fn link_addon(project: Project) -> Result<()> {
+    fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+        fs::create_dir_all(to)?;
+        for entry in fs::read_dir(from)? {
+            let entry = entry?;
+            let dest = to.join(entry.file_name());
+            if entry.file_type()?.is_dir() {
+                copy_dir(&entry.path(), &dest)?;
+            } else {
+                fs::copy(entry.path(), dest)?;
+            }
+        }
+        Ok(())
+    }
+    let copy = project.dir().join("addons/async_net");
+    if copy.exists() {
+        fs::remove_dir_all(&copy).with_context(|| format!("removing {}", copy.display()))?;
+    }
+    copy_dir(&paths::addon_dir(), &copy).with_context(|| format!("copying the addon to {}", copy.display()))
+}
+
+/// Runs `godot --headless --path <project> --import`, which creates or updates `.godot/`.
+///
+/// Godot only loads the extensions listed in `.godot/extension_list.cfg`. The import would
+/// create that list, but then the editor discovers and loads the extension halfway through its
+/// first scan, a path that has crashed at exit; listing it beforehand makes the first import
+/// load it at startup like every later run.
+fn import(godot: &Godot, project: Project) -> Result<()> {
+    ensure_extension_listed(project)?;
+    let mut cmd = godot.command();
+    cmd.args(["--headless", "--path"]).arg(project.dir()).arg("--import");
+    let what = process::describe(&cmd);
+    eprintln!("xtask: {what}");
+    let run = process::capture(cmd, Some(IMPORT_LIMIT))?;
+    // Without colours and the editor's progress lines (`[ 16% ] step | ...`, `[ DONE ] step`).
+    let lines: Vec<String> = run
+        .log
+        .lines()
+        .map(log_check::strip_ansi)
+        .filter(|l| !l.trim().is_empty() && !(l.starts_with('[') && (l.contains("% ]") || l.contains("[ DONE ]"))))
+        .collect();
+    if !run.success() {
+        let tail = &lines[lines.len().saturating_sub(40)..];
+        bail!("`{what}` {}; its output ends with:\n{}", run.describe(), tail.join("\n"));
+    }
+    for (i, line) in lines.iter().enumerate() {
+        if line.contains("ERROR") {
+            eprintln!("xtask: import {}: {}", project.name(), line.trim());
+            if let Some(at) = lines.get(i + 1).filter(|l| l.trim().starts_with("at:")) {
+                eprintln!("xtask: import {}:   {}", project.name(), at.trim());
+            }
+        }
+    }
+    ensure_extension_listed(project)
+}
+
+fn ensure_extension_listed(project: Project) -> Result<()> {
+    let file = project.dir().join(".godot/extension_list.cfg");
+    let mut text = match fs::read_to_string(&file) {
+        Ok(text) => text,
+        Err(err) if err.kind() == ErrorKind::NotFound => String::new(),
+        Err(err) => return Err(err).with_context(|| format!("reading {}", file.display())),
+    };
+    if text.lines().any(|l| l.trim() == EXTENSION_RES_PATH) {
+        return Ok(());
+    }
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(EXTENSION_RES_PATH);
+    text.push('\n');
+    fs::create_dir_all(project.dir().join(".godot"))?;
+    fs::write(&file, text).with_context(|| format!("writing {}", file.display()))
+}

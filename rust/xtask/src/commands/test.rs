@@ -1,0 +1,121 @@
+//! `cargo xtask test`: the Rust tests (`cargo test --workspace`), then the headless Godot tests
+//! of `tests/` against real services; ends with one `N passed, N failed` line.
+
+use std::io::IsTerminal;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::build::{self, Profile};
+use crate::cli::Args;
+use crate::log_check::{self, Counts};
+use crate::paths::{self, Project};
+use crate::services::{self, TestServices};
+use crate::{apt, godot, process};
+
+/// Time limit of the whole Godot test run.
+const GODOT_LIMIT: Duration = Duration::from_secs(15 * 60);
+
+/// `cargo xtask test [--filter SUBSTR] [--no-cargo-test]`.
+pub fn main(mut args: Args) -> Result<ExitCode> {
+    let filter = args.value("--filter")?;
+    let cargo_tests = !args.flag("--no-cargo-test");
+    args.finish()?;
+    apt::ensure(services::TEST_REQUIREMENTS)?;
+
+    let mut tally = Tally::default();
+    if cargo_tests {
+        cargo_test(&mut tally)?;
+    }
+    if let Err(err) = godot_test(filter.as_deref(), &mut tally) {
+        tally.step_failed(format!("the Godot tests did not run: {err:#}"));
+    }
+
+    println!();
+    if !tally.failures.is_empty() {
+        println!("Failed tests:");
+        tally.failures.iter().for_each(|f| println!("  {f}"));
+    }
+    if !tally.problems.is_empty() {
+        println!("Problems:");
+        tally.problems.iter().for_each(|p| println!("  {p}"));
+    }
+    println!("{} passed, {} failed", tally.counts.passed, tally.counts.failed);
+    Ok(if tally.counts.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Results of every step. A step that fails without a failed test (crash, missing summary,
+/// script error) counts as one failure, so the final line never says `0 failed` for a failed run.
+#[derive(Default)]
+struct Tally {
+    counts: Counts,
+    failures: Vec<String>,
+    problems: Vec<String>,
+}
+
+impl Tally {
+    /// Adds a step's test counts and problems.
+    fn add(&mut self, counts: Counts, failures: Vec<String>, problems: Vec<String>) {
+        self.counts.passed += counts.passed;
+        self.counts.failed += counts.failed;
+        if counts.failed == 0 && !problems.is_empty() {
+            self.counts.failed += 1;
+        }
+        self.failures.extend(failures);
+        self.problems.extend(problems);
+    }
+
+    fn step_failed(&mut self, problem: String) {
+        self.add(Counts::default(), Vec::new(), vec![problem]);
+    }
+}
+
+fn cargo_test(tally: &mut Tally) -> Result<()> {
+    let mut cmd = process::cargo();
+    cmd.args(["test", "--workspace"]).current_dir(paths::root());
+    if std::io::stdout().is_terminal() {
+        cmd.env("CARGO_TERM_COLOR", "always");
+    }
+    eprintln!("xtask: {}", process::describe(&cmd));
+    let run = process::stream(cmd, None)?;
+    let counts = log_check::cargo_counts(&run.log);
+    let mut problems = Vec::new();
+    if !run.success() && counts.failed == 0 {
+        problems.push(format!("`cargo test --workspace` {}", run.describe()));
+    }
+    tally.add(counts, log_check::cargo_failures(&run.log), problems);
+    Ok(())
+}
+
+fn godot_test(filter: Option<&str>, tally: &mut Tally) -> Result<()> {
+    let godot = godot::find()?;
+    eprintln!("xtask: using Godot {} ({})", godot.version, godot.path.display());
+    build::build(Profile::Debug, &[Project::Tests], &godot)?;
+    let services = TestServices::start()?;
+
+    let mut cmd: Command = godot.command();
+    cmd.args(["--headless", "--path"]).arg(Project::Tests.dir()).arg("--");
+    if let Some(filter) = filter {
+        cmd.arg(format!("--filter={filter}"));
+    }
+    cmd.envs(services.env().iter().map(|(k, v)| (k, v)));
+    eprintln!("xtask: {}", process::describe(&cmd));
+    let run = process::stream(cmd, Some(GODOT_LIMIT))?;
+    drop(services);
+
+    let report = log_check::godot_report(&run.log);
+    let mut problems = report.problems;
+    if report.summary.is_none() {
+        problems.push("the Godot test runner printed no `N passed, N failed` summary".into());
+    }
+    if run.timed_out {
+        let minutes = GODOT_LIMIT.as_secs() / 60;
+        problems.push(format!("the Godot tests ran longer than {minutes} min and were killed"));
+    } else if !run.success() && report.summary.is_none_or(|c| c.failed == 0) {
+        // Exit code 1 with failed tests is just those failures; anything else is a problem.
+        problems.push(format!("Godot {}", run.describe()));
+    }
+    tally.add(report.summary.unwrap_or_default(), report.failures, problems);
+    Ok(())
+}
