@@ -235,3 +235,16 @@ func test_a_handler_may_queue_free_the_server_mid_line() -> void:
 	send(client, "Last\n")
 	assert_true(await wait_closed(client), "the server's sockets closed")
 	assert_eq(AsyncHub.task_count(), 0)
+
+
+func test_with_spawning_off_lines_are_answered_but_nothing_spawns() -> void:
+	server.spawn_nodes = false
+	server.start()
+	var lines := watch(server, "line_received")
+	watch(server, "spawned")
+	var client: StreamPeerTCP = await connect_client()
+	send(client, "Ghost\n")
+	assert_eq(await read_line(client), "OK Ghost")
+	assert_eq(lines.count(), 1)
+	assert_false(parent.has_node("Ghost"))
+	assert_signal_not_emitted(server, "spawned")

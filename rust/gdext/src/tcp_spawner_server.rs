@@ -56,6 +56,11 @@ pub struct TcpSpawnerServer {
     /// Where spawned nodes go, relative to this node. Empty: this node's parent.
     #[export]
     spawn_parent: NodePath,
+    /// Spawn a node for each line. Off: lines are still checked, emitted as
+    /// [signal line_received] and answered [code]OK <name>[/code], but nothing
+    /// is added to the tree (for games that handle [signal line_received] themselves).
+    #[export]
+    spawn_nodes: bool,
     /// Spawn into the scene open in the editor, with its owner set and one
     /// undo step per node. Set by the Async Net plugin's editor spawner.
     #[var]
@@ -99,6 +104,7 @@ impl INode for TcpSpawnerServer {
             token: GString::new(),
             scene: None,
             spawn_parent: NodePath::default(),
+            spawn_nodes: true,
             spawn_into_edited_scene: false,
             max_clients: defaults.max_clients as i32,
             max_line_bytes: defaults.max_line_bytes as i32,
@@ -181,6 +187,7 @@ impl TcpSpawnerServer {
             link: link.clone(),
             scene: self.scene.clone(),
             spawn_parent: self.spawn_parent.clone(),
+            spawn_nodes: self.spawn_nodes,
             into_edited_scene: self.spawn_into_edited_scene,
             max_name_chars: config.max_name_chars,
         };
@@ -296,6 +303,7 @@ struct Spawner {
     link: NodeLink,
     scene: Option<Gd<PackedScene>>,
     spawn_parent: NodePath,
+    spawn_nodes: bool,
     into_edited_scene: bool,
     max_name_chars: usize,
 }
@@ -361,6 +369,9 @@ impl SpawnHandler for Spawner {
             return Err("server is gone".into());
         }
         let base = spawner::sanitize_node_name(line, self.max_name_chars).map_err(|e| e.to_string())?;
+        if !self.spawn_nodes {
+            return Ok(base);
+        }
         let mut parent = self.parent()?;
         let name = spawner::unique_name(&base, |n| parent.has_node(n));
         let mut node = self.instantiate()?;
