@@ -1,10 +1,22 @@
 @tool
 extends EditorPlugin
-## Async Net: registers the AsyncHub autoload that steps the shared network runtime.
+## Async Net: registers the AsyncHub autoload that steps the shared network
+## runtime, and offers the editor spawner (Project > Tools > Async Net): a
+## TcpSpawnerServer that spawns nodes into the scene being edited, one undo
+## step each, so outside tools can build a level.
 
 const AUTOLOAD_NAME := "AsyncHub"
 const AUTOLOAD_PATH := "res://addons/async_net/async_hub.tscn"
 const AUTOLOAD_SETTING := "autoload/" + AUTOLOAD_NAME
+
+const SETTING_HOST := "async_net/editor_spawner/host"
+const SETTING_PORT := "async_net/editor_spawner/port"
+const SETTING_SCENE := "async_net/editor_spawner/scene"
+const MENU_NAME := "Async Net"
+const MENU_SPAWNER_ID := 0
+
+var _menu: PopupMenu
+var _spawner: TcpSpawnerServer
 
 
 func _enable_plugin() -> void:
@@ -20,3 +32,70 @@ func _disable_plugin() -> void:
 	if ProjectSettings.has_setting(AUTOLOAD_SETTING):
 		ProjectSettings.set_setting(AUTOLOAD_SETTING, null)
 		ProjectSettings.save()
+
+
+func _enter_tree() -> void:
+	_add_setting(SETTING_HOST, "127.0.0.1", TYPE_STRING)
+	_add_setting(SETTING_PORT, 8885, TYPE_INT, PROPERTY_HINT_RANGE, "0,65535")
+	_add_setting(SETTING_SCENE, "", TYPE_STRING, PROPERTY_HINT_FILE, "*.tscn,*.scn")
+	_menu = PopupMenu.new()
+	_menu.add_check_item("Spawn from TCP into the Edited Scene", MENU_SPAWNER_ID)
+	_menu.set_item_tooltip(0, "Listens on %s / %s; each line a client sends spawns %s into the open scene." % [
+		SETTING_HOST, SETTING_PORT, SETTING_SCENE])
+	_menu.id_pressed.connect(_on_menu_id_pressed)
+	add_tool_submenu_item(MENU_NAME, _menu)
+
+
+func _exit_tree() -> void:
+	set_editor_spawner_enabled(false)
+	remove_tool_menu_item(MENU_NAME)
+	_menu = null
+
+
+## Starts or stops the editor spawner (what the Tools menu toggles). It listens
+## on the address in the project settings and spawns into the edited scene.
+func set_editor_spawner_enabled(enabled: bool) -> void:
+	if enabled == is_editor_spawner_enabled():
+		return
+	if enabled:
+		_spawner = TcpSpawnerServer.new()
+		_spawner.name = "EditorTcpSpawner"
+		_spawner.autostart = false
+		_spawner.spawn_into_edited_scene = true
+		_spawner.host = ProjectSettings.get_setting(SETTING_HOST, "127.0.0.1")
+		_spawner.port = ProjectSettings.get_setting(SETTING_PORT, 8885)
+		var scene_path: String = ProjectSettings.get_setting(SETTING_SCENE, "")
+		if not scene_path.is_empty():
+			_spawner.scene = load(scene_path) as PackedScene
+		_spawner.listening.connect(func(port: int) -> void:
+			print("Async Net: lines sent to %s:%d spawn into the edited scene" % [_spawner.host, port]))
+		add_child(_spawner)
+		_spawner.start()
+	else:
+		# free(), not queue_free(): the port must be released now.
+		_spawner.free()
+		_spawner = null
+	if _menu:
+		_menu.set_item_checked(_menu.get_item_index(MENU_SPAWNER_ID), enabled)
+
+
+func is_editor_spawner_enabled() -> bool:
+	return _spawner != null
+
+
+## The running editor spawner, or null.
+func get_editor_spawner() -> TcpSpawnerServer:
+	return _spawner
+
+
+func _on_menu_id_pressed(id: int) -> void:
+	if id == MENU_SPAWNER_ID:
+		set_editor_spawner_enabled(not is_editor_spawner_enabled())
+
+
+func _add_setting(name: String, default: Variant, type: int, hint := PROPERTY_HINT_NONE, hint_string := "") -> void:
+	if not ProjectSettings.has_setting(name):
+		ProjectSettings.set_setting(name, default)
+	ProjectSettings.set_initial_value(name, default)
+	ProjectSettings.add_property_info({"name": name, "type": type, "hint": hint, "hint_string": hint_string})
+	ProjectSettings.set_as_basic(name, true)
