@@ -5,7 +5,7 @@
 use std::{cell::Cell, net::SocketAddr, rc::Rc, time::Duration};
 
 use async_net_core::{
-    spawner::{self, SpawnHandler, SpawnerConfig, SpawnerStats},
+    spawner::{self, SpawnHandler, SpawnerConfig, SpawnerStats, UniqueNames},
     state::NetState,
 };
 use godot::{
@@ -190,6 +190,7 @@ impl TcpSpawnerServer {
             spawn_nodes: self.spawn_nodes,
             into_edited_scene: self.spawn_into_edited_scene,
             max_name_chars: config.max_name_chars,
+            names: UniqueNames::default(),
         };
         let (stats, task_link, bound_port) = (self.stats.clone(), link.clone(), self.bound_port.clone());
         let server = self.to_gd();
@@ -306,6 +307,7 @@ struct Spawner {
     spawn_nodes: bool,
     into_edited_scene: bool,
     max_name_chars: usize,
+    names: UniqueNames,
 }
 
 impl Spawner {
@@ -373,7 +375,7 @@ impl SpawnHandler for Spawner {
             return Ok(base);
         }
         let mut parent = self.parent()?;
-        let name = spawner::unique_name(&base, |n| parent.has_node(n));
+        let name = self.names.name(&base, |n| parent.has_node(n));
         let mut node = self.instantiate()?;
         node.set_name(&name);
         if self.into_edited_scene {

@@ -20,12 +20,13 @@
 //! use std::rc::Rc;
 //! use async_net_core::spawner::{self, SpawnHandler, SpawnerConfig, SpawnerStats};
 //!
-//! struct Names(std::collections::HashSet<String>);
+//! #[derive(Default)]
+//! struct Names(std::collections::HashSet<String>, spawner::UniqueNames);
 //!
 //! impl SpawnHandler for Names {
 //!     fn line_received(&mut self, _peer: &str, line: &str) -> Result<String, String> {
 //!         let base = spawner::sanitize_node_name(line, 64).map_err(|e| e.to_string())?;
-//!         let name = spawner::unique_name(&base, |n| self.0.contains(n));
+//!         let name = self.1.name(&base, |n| self.0.contains(n));
 //!         self.0.insert(name.clone());
 //!         Ok(name)
 //!     }
@@ -34,7 +35,7 @@
 //! # async fn run() -> std::io::Result<()> {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8885").await?;
 //! let stats = Rc::new(SpawnerStats::default());
-//! spawner::serve(listener, SpawnerConfig::default(), Names(Default::default()), stats.clone()).await
+//! spawner::serve(listener, SpawnerConfig::default(), Names::default(), stats.clone()).await
 //! # }
 //! ```
 
@@ -56,7 +57,7 @@ pub use auth::ct_eq;
 pub use codec::{LineEvent, LineReader, READ_CHUNK};
 pub use config::SpawnerConfig;
 pub use handler::SpawnHandler;
-pub use name::{NameError, sanitize_node_name, unique_name};
+pub use name::{NameError, UniqueNames, sanitize_node_name};
 pub use rate::TokenBucket;
 pub use server::serve;
 pub use stats::{SpawnerStats, StatsSnapshot};

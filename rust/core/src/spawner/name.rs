@@ -3,6 +3,8 @@
 //! The server hands the raw line to its handler; the glue calls these two
 //! functions so that naming stays testable without the engine.
 
+use std::{collections::HashMap, fmt::Write};
+
 use std::fmt;
 
 /// Characters Godot refuses in node names (`String::validate_node_name`).
@@ -45,25 +47,48 @@ pub fn sanitize_node_name(line: &str, max_chars: usize) -> Result<String, NameEr
     Ok(name)
 }
 
-/// Returns `base` if `exists` says it is free, else `base2`, `base3`, ...
-/// (Godot's readable-name style), the first one that is free.
-///
-/// The suffix may push the name a few characters past the sanitizer's cap;
-/// Godot has no length limit, the cap only keeps hostile lines short.
-pub fn unique_name(base: &str, exists: impl Fn(&str) -> bool) -> String {
-    if !exists(base) {
-        return base.to_owned();
-    }
-    // One buffer reused for every candidate: the prefix stays, digits change.
-    let mut candidate = String::with_capacity(base.len() + 4);
-    (2u64..)
-        .find_map(|n| {
+/// Most name prefixes [`UniqueNames`] remembers; past this it starts over,
+/// so a client inventing endless names cannot grow it without bound.
+const MAX_REMEMBERED_PREFIXES: usize = 4096;
+
+/// Makes names unique the way Godot's editor does: `Bob` → `Bob2` → `Bob3`,
+/// and a name that already ends in a number counts on from it (`Zoë_1` →
+/// `Zoë_2`). It remembers the next number per prefix, so a flood of one name
+/// costs one or two `exists` checks per line instead of a scan from 2.
+#[derive(Debug, Default)]
+pub struct UniqueNames {
+    next: HashMap<String, u64>,
+}
+
+impl UniqueNames {
+    /// `base` if `exists` says it is free, else the first free numbered form.
+    ///
+    /// The suffix may push the name a few characters past the sanitizer's cap;
+    /// Godot has no length limit, the cap only keeps hostile lines short.
+    pub fn name(&mut self, base: &str, exists: impl Fn(&str) -> bool) -> String {
+        if !exists(base) {
+            return base.to_owned();
+        }
+        let digits_at = base.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        let (prefix, first) = match base[digits_at..].parse::<u64>() {
+            Ok(n) => (&base[..digits_at], n.saturating_add(1)),
+            Err(_) => (base, 2), // no trailing number, or one too long to count on from
+        };
+        let start = self.next.get(prefix).copied().unwrap_or(first).max(first);
+        let mut candidate = String::with_capacity(prefix.len() + 20);
+        for n in start..=u64::MAX {
             candidate.clear();
-            candidate.push_str(base);
-            candidate.push_str(&n.to_string());
-            (!exists(&candidate)).then(|| candidate.clone())
-        })
-        .expect("u64 suffixes cannot run out")
+            let _ = write!(candidate, "{prefix}{n}");
+            if !exists(&candidate) {
+                if self.next.len() >= MAX_REMEMBERED_PREFIXES && !self.next.contains_key(prefix) {
+                    self.next.clear();
+                }
+                self.next.insert(prefix.to_owned(), n.saturating_add(1));
+                return candidate;
+            }
+        }
+        unreachable!("u64 suffixes cannot run out")
+    }
 }
 
 #[cfg(test)]
@@ -114,25 +139,68 @@ mod tests {
         assert_eq!(NameError::Empty.to_string(), "empty name");
     }
 
-    #[test]
-    fn unique_name_appends_numbers_from_two() {
+    /// Hands out names from `base`s, remembering what is taken.
+    fn namer() -> impl FnMut(&str) -> String {
         let mut taken: HashSet<String> = HashSet::new();
-        let mut next = |base: &str| {
-            let name = unique_name(base, |n| taken.contains(n));
+        let mut names = UniqueNames::default();
+        move |base: &str| {
+            let name = names.name(base, |n| taken.contains(n));
             taken.insert(name.clone());
             name
-        };
+        }
+    }
+
+    #[test]
+    fn duplicates_are_numbered_from_two_like_godot() {
+        let mut next = namer();
         assert_eq!(next("Bob"), "Bob");
         assert_eq!(next("Bob"), "Bob2");
         assert_eq!(next("Bob"), "Bob3");
         assert_eq!(next("Alice"), "Alice");
-        // A name that already ends in digits still just gets a suffix.
-        assert_eq!(next("Bob2"), "Bob22");
+        // A name ending in a number counts on from it.
+        assert_eq!(next("Bob3"), "Bob4");
+        assert_eq!(next("Zoë_1"), "Zoë_1");
+        assert_eq!(next("Zoë_1"), "Zoë_2");
+        assert_eq!(next("7"), "7");
+        assert_eq!(next("7"), "8");
     }
 
     #[test]
-    fn unique_name_skips_holes_in_order() {
+    fn numbers_too_long_to_count_get_a_suffix_instead() {
+        let mut next = namer();
+        let long = "X99999999999999999999999";
+        assert_eq!(next(long), long);
+        assert_eq!(next(long), format!("{long}2"));
+    }
+
+    #[test]
+    fn holes_are_filled_in_order_the_first_time() {
         let taken = ["N", "N2", "N4"];
-        assert_eq!(unique_name("N", |n| taken.contains(&n)), "N3");
+        assert_eq!(UniqueNames::default().name("N", |n| taken.contains(&n)), "N3");
+    }
+
+    #[test]
+    fn a_flood_of_one_name_checks_few_names_per_line() {
+        let taken = std::cell::RefCell::new(HashSet::new());
+        let checks = std::cell::Cell::new(0u64);
+        let mut names = UniqueNames::default();
+        for _ in 0..10_000 {
+            let name = names.name("Bob", |n| {
+                checks.set(checks.get() + 1);
+                taken.borrow().contains(n)
+            });
+            taken.borrow_mut().insert(name);
+        }
+        assert!(checks.get() <= 2 * 10_000, "{} checks for 10 000 lines", checks.get());
+    }
+
+    #[test]
+    fn remembered_prefixes_are_bounded() {
+        let mut names = UniqueNames::default();
+        for i in 0..(3 * MAX_REMEMBERED_PREFIXES) {
+            // The base is taken; its numbered forms are free.
+            names.name(&format!("p{i}x"), |n| n.ends_with('x'));
+        }
+        assert!(names.next.len() <= MAX_REMEMBERED_PREFIXES);
     }
 }

@@ -31,6 +31,7 @@ type Log = Rc<RefCell<Vec<Ev>>>;
 struct Recorder {
     log: Log,
     names: HashSet<String>,
+    unique: UniqueNames,
 }
 
 impl SpawnHandler for Recorder {
@@ -44,7 +45,7 @@ impl SpawnHandler for Recorder {
             return Err("x".repeat(4000));
         }
         let base = sanitize_node_name(line, 64).map_err(|e| e.to_string())?;
-        let name = unique_name(&base, |n| self.names.contains(n));
+        let name = self.unique.name(&base, |n| self.names.contains(n));
         self.names.insert(name.clone());
         Ok(name)
     }
@@ -80,7 +81,7 @@ impl Server {
         let addr = listener.local_addr().unwrap();
         let stats = Rc::new(SpawnerStats::default());
         let log = Log::default();
-        let handler = Recorder { log: log.clone(), names: HashSet::new() };
+        let handler = Recorder { log: log.clone(), names: HashSet::new(), unique: UniqueNames::default() };
         let task = tokio::task::spawn_local(serve(listener, config, handler, stats.clone()));
         Server { addr, stats, log, task }
     }
@@ -503,7 +504,7 @@ fn dropping_the_server_closes_every_client_and_frees_the_port() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let stats = Rc::new(SpawnerStats::default());
-        let handler = Recorder { log: Log::default(), names: HashSet::new() };
+        let handler = Recorder { log: Log::default(), names: HashSet::new(), unique: UniqueNames::default() };
         let mut server = Box::pin(serve(listener, config(), handler, stats.clone()));
 
         // Drive the server and the clients in one task, so the drop below
@@ -590,7 +591,7 @@ fn idle_clients_are_not_polled() {
 fn invalid_config_is_an_error() {
     local(false, async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let handler = Recorder { log: Log::default(), names: HashSet::new() };
+        let handler = Recorder { log: Log::default(), names: HashSet::new(), unique: UniqueNames::default() };
         let bad = SpawnerConfig { max_line_bytes: 0, ..config() };
         let err = serve(listener, bad, handler, Rc::default()).await.unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
