@@ -33,5 +33,5 @@ func _process(_delta: float) -> void:
 
 
 func _say(text: String) -> void:
-	DemoRunner.log_line(text)
+	DemoRunner.log_line("[timers] " + text)
 	_log.append_text(text + "\n")

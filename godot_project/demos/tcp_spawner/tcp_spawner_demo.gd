@@ -1,0 +1,77 @@
+extends Node3D
+## The tutorial's TCP example: every line a client sends spawns a character
+## named after it. Try `nc 127.0.0.1 8885` and type names. Headless, the demo
+## connects a client of its own and sends a few names.
+
+const SPACING := 1.6
+const HEADLESS_NAMES := ["Ada", "Grace", "Linus", "Ada"]
+
+@onready var _server: TcpSpawnerServer = $TcpSpawnerServer
+@onready var _status: Label = %Status
+@onready var _log: RichTextLabel = %Log
+
+var _placed := 0
+
+
+func _ready() -> void:
+	_server.listening.connect(_on_listening)
+	_server.spawned.connect(_on_spawned)
+	_server.client_connected.connect(func(peer: String) -> void: _say("%s connected" % peer))
+	_server.client_disconnected.connect(func(peer: String) -> void: _say("%s left" % peer))
+	_server.error.connect(func(message: String) -> void: _say("error: " + message))
+
+
+func _on_listening(port: int) -> void:
+	_status.text = "Listening on %s:%d. Try:  nc %s %d  and type a name." % [_server.host, port, _server.host, port]
+	_say("spawner listening on %s:%d" % [_server.host, port])
+	if DemoRunner.headless:
+		_send_names_as_a_client(port)
+
+
+## Places each new character on a square spiral around the centre, so none overlap.
+func _on_spawned(node: Node, peer: String) -> void:
+	var spot := _spiral_spot(_placed)
+	_placed += 1
+	(node as Node3D).position = Vector3(spot.x * SPACING, 0, spot.y * SPACING)
+	_say("spawned '%s' for %s at %s" % [node.name, peer, spot])
+
+
+func _spiral_spot(index: int) -> Vector2i:
+	var spot := Vector2i.ZERO
+	var direction := Vector2i.RIGHT
+	var run := 1
+	var i := 0
+	while i < index:
+		for _side in 2:
+			for _step in run:
+				if i == index:
+					return spot
+				spot += direction
+				i += 1
+			direction = Vector2i(-direction.y, direction.x)
+		run += 1
+	return spot
+
+
+func _send_names_as_a_client(port: int) -> void:
+	var client := StreamPeerTCP.new()
+	client.connect_to_host("127.0.0.1", port)
+	while client.get_status() == StreamPeerTCP.STATUS_CONNECTING:
+		client.poll()
+		await get_tree().process_frame
+	client.put_data(("\n".join(HEADLESS_NAMES) + "\n").to_utf8_buffer())
+	var received := ""
+	var deadline := Time.get_ticks_msec() + 5000
+	while received.count("\n") < HEADLESS_NAMES.size() and Time.get_ticks_msec() < deadline:
+		await get_tree().process_frame
+		client.poll()
+		if client.get_available_bytes() > 0:
+			received += client.get_utf8_string(client.get_available_bytes())
+	for reply in received.strip_edges().split("\n"):
+		_say("client got: " + reply)
+	client.disconnect_from_host()
+
+
+func _say(text: String) -> void:
+	DemoRunner.log_line("[tcp spawner] " + text)
+	_log.append_text(text + "\n")
