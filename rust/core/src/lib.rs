@@ -3,6 +3,8 @@
 //! imports `godot`; `rust/gdext` is thin glue over these types.
 
 pub mod backoff;
+pub mod pubsub;
 pub mod reactor;
 pub mod spawner;
 pub mod state;
+pub mod ws;

@@ -6,8 +6,10 @@
 mod async_hub;
 mod async_task;
 mod net_node;
+mod redis_subscriber;
 mod runtime;
 mod tcp_spawner_server;
+mod ws_echo;
 
 use godot::{init::InitStage, prelude::*};
 
