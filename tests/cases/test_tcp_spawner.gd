@@ -248,3 +248,14 @@ func test_with_spawning_off_lines_are_answered_but_nothing_spawns() -> void:
 	assert_eq(lines.count(), 1)
 	assert_false(parent.has_node("Ghost"))
 	assert_signal_not_emitted(server, "spawned")
+
+
+func test_handlers_may_call_back_into_the_server_from_start_and_stop() -> void:
+	var seen: Array = []
+	server.state_changed.connect(func(state: int) -> void: seen.append([state, server.get_stats().state]))
+	server.error.connect(func(_message: String) -> void: seen.append(["error", server.get_bound_port()]))
+	server.stop()
+	server.port = 70000
+	server.start()
+	assert_eq(seen, [[TcpSpawnerServer.STOPPED, TcpSpawnerServer.STOPPED], ["error", 0],
+		[TcpSpawnerServer.FAILED, TcpSpawnerServer.FAILED]])

@@ -12,7 +12,7 @@ use async_net_core::{
     reactor::{OwnerId, TaskEnd, TaskResult},
     state::NetState,
 };
-use godot::{classes::Node, prelude::*};
+use godot::{classes::Node, obj::WithBaseField, prelude::*};
 
 use crate::runtime;
 
@@ -45,13 +45,20 @@ impl NetNode {
         runtime::spawn(name, link.owner, future, on_end);
     }
 
-    /// Cancels every task of the node (closing its sockets at once) and goes
-    /// `STOPPED`. Returns how many tasks were cancelled.
-    pub fn stop(&self, link: &NodeLink) -> usize {
-        let cancelled = runtime::with_reactor(|r| r.cancel_owner(link.owner)).unwrap_or(0);
-        link.set_state(NetState::Stopped);
-        cancelled
+    /// Cancels every task of the node, closing its sockets at once. Returns
+    /// how many were cancelled. The caller then reports `STOPPED` through
+    /// [`unbound`], since that emits `state_changed`.
+    pub fn cancel_tasks(&self, link: &NodeLink) -> usize {
+        runtime::with_reactor(|r| r.cancel_owner(link.owner)).unwrap_or(0)
     }
+}
+
+/// Runs `emit` (code that emits the node's signals) with the node's bind
+/// released, so a GDScript handler may call straight back into the node.
+/// Use it for every emission made from inside a `#[func]` or engine callback.
+pub fn unbound<T: WithBaseField>(node: &mut T, emit: impl FnOnce()) {
+    let _guard = node.base_mut();
+    emit();
 }
 
 /// What a node's tasks use to report: cheap to clone, never binds the node.

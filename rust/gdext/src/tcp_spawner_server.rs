@@ -13,7 +13,7 @@ use godot::{
     prelude::*,
 };
 
-use crate::net_node::{NetNode, NodeLink};
+use crate::net_node::{NetNode, NodeLink, unbound};
 
 /// A TCP server whose clients spawn nodes: each line a client sends
 /// instantiates [member scene] under [member spawn_parent], named after the
@@ -169,17 +169,12 @@ impl TcpSpawnerServer {
     pub fn start(&mut self) {
         self.stop();
         let link = self.link();
-        let config = match self.config() {
-            Ok(config) => config,
-            Err(message) => return fail(&link, message),
-        };
-        let listener = match self.bind() {
-            Ok(listener) => listener,
-            Err(message) => return fail(&link, message),
+        let (config, listener) = match self.config().and_then(|config| Ok((config, self.bind()?))) {
+            Ok(ready) => ready,
+            Err(message) => return unbound(self, || fail(&link, message)),
         };
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
         self.bound_port.set(port);
-        link.set_state(NetState::Connecting);
 
         self.stats = Rc::default();
         let handler = Spawner {
@@ -202,14 +197,16 @@ impl TcpSpawnerServer {
             bound_port.set(0);
             result.map_err(|e| format!("server stopped: {e}"))
         });
+        unbound(self, || link.set_state(NetState::Connecting));
     }
 
     /// Stops listening and disconnects every client at once; the port is free on return.
     #[func]
     pub fn stop(&mut self) {
         let link = self.link();
-        self.net.stop(&link);
+        self.net.cancel_tasks(&link);
         self.bound_port.set(0);
+        unbound(self, || link.set_state(NetState::Stopped));
     }
 
     /// The port actually listened on (useful with [member port] 0), or 0 when not listening.
