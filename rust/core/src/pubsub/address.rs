@@ -1,0 +1,116 @@
+//! The subscriber's `url`: parsed by the redis crate, checked for what this
+//! client supports, and redacted wherever it is shown (a password never
+//! reaches a log line or an `error` signal).
+
+use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, ProtocolVersion};
+
+/// A parsed, supported Redis address with its display form.
+#[derive(Clone, Debug)]
+pub struct RedisAddress {
+    info: ConnectionInfo,
+    shown: String,
+}
+
+impl RedisAddress {
+    /// Parses `redis://[user][:password@]host[:port][/db]`, `rediss://...`
+    /// (TLS; `#insecure` skips certificate checks) or `redis+unix:///path`.
+    /// The error is written for a game developer and never contains the password.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        let shown = redact(url);
+        if url.is_empty() {
+            return Err("url is empty; expected e.g. redis://127.0.0.1:6379".into());
+        }
+        if !url.contains("://") {
+            return Err(format!("url '{shown}' has no scheme; expected e.g. redis://{shown}"));
+        }
+        let info = url.into_connection_info().map_err(|e| {
+            let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
+            format!(
+                "invalid url '{shown}' ({}{detail}); expected redis://[user:password@]host[:port][/db] or rediss://...",
+                e.category()
+            )
+        })?;
+        if let ConnectionAddr::Tcp(host, _) | ConnectionAddr::TcpTls { host, .. } = info.addr()
+            && host.is_empty()
+        {
+            return Err(format!("url '{shown}' has no host"));
+        }
+        // Subscriptions arrive as RESP3 pushes on an ordinary connection.
+        let redis = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
+        Ok(Self { info: info.set_redis_settings(redis), shown })
+    }
+
+    /// The crate's connection settings (RESP3).
+    pub fn info(&self) -> &ConnectionInfo {
+        &self.info
+    }
+
+    /// The url with its password replaced by `***`, for messages.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+}
+
+/// `url` with any password replaced by `***` (`redis://user:***@host`).
+/// Works on garbage too: whatever sits between `://` and the last `@` of the
+/// authority is treated as credentials.
+pub fn redact(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => url.split_at(i + 3),
+        None => ("", url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some(at) = authority.rfind('@') else {
+        return url.to_string();
+    };
+    let (userinfo, host) = authority.split_at(at);
+    let user = match userinfo.split_once(':') {
+        Some((user, _)) => format!("{user}:***"),
+        // `redis://secret@host` is how the crate reads a bare password.
+        None if !userinfo.is_empty() => "***".to_string(),
+        None => String::new(),
+    };
+    format!("{scheme}{user}{host}{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("redis://:hunter2@127.0.0.1:6379/0"), "redis://:***@127.0.0.1:6379/0");
+        assert_eq!(redact("rediss://bob:p@ss:w@rd@cache.example/1"), "rediss://bob:***@cache.example/1");
+        assert_eq!(redact("redis://hunter2@localhost"), "redis://***@localhost");
+        assert_eq!(redact("redis://localhost:6379"), "redis://localhost:6379");
+        assert_eq!(redact("garbage:secret@host"), "garbage:***@host");
+        assert_eq!(redact("redis://host/path@x"), "redis://host/path@x", "an @ after the authority is not credentials");
+    }
+
+    #[test]
+    fn urls_parse_or_say_why_without_the_password() {
+        let address = RedisAddress::parse("redis://u:topsecret@127.0.0.1:7000/2").unwrap();
+        assert_eq!(address.shown(), "redis://u:***@127.0.0.1:7000/2");
+        assert_eq!(address.info().redis_settings().db(), 2);
+        assert_eq!(address.info().redis_settings().protocol(), ProtocolVersion::RESP3);
+        assert!(matches!(address.info().addr(), ConnectionAddr::Tcp(h, 7000) if h == "127.0.0.1"));
+        let tls = RedisAddress::parse("rediss://cache.example/#insecure").unwrap();
+        assert!(matches!(tls.info().addr(), ConnectionAddr::TcpTls { insecure: true, port: 6379, .. }));
+
+        for bad in [
+            "",
+            "   ",
+            "127.0.0.1:6379",
+            "http://127.0.0.1",
+            "redis://:topsecret@127.0.0.1:99999",
+            "redis://:topsecret@h/notadb",
+            "::::",
+        ] {
+            let error = RedisAddress::parse(bad).unwrap_err();
+            assert!(!error.contains("topsecret"), "{bad}: {error}");
+            assert!(error.contains("url"), "{bad}: {error}");
+        }
+    }
+}

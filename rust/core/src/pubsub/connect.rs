@@ -1,0 +1,233 @@
+//! Opening one Redis connection whose driver future the caller owns: the
+//! socket (TCP, TLS through rustls, or a Unix socket), the RESP3 handshake
+//! (HELLO, AUTH, SELECT) within a time limit, and errors that say what went
+//! wrong in a game developer's words.
+//!
+//! The redis crate would spawn the connection's driver on the runtime by
+//! itself; building the stream here keeps the driver inside the owning task,
+//! so cancelling the task closes the socket at once.
+
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+
+use redis::{
+    AsyncConnectionConfig, ConnectionAddr, ErrorKind, RedisError, ServerErrorKind,
+    aio::{AsyncPushSender, MultiplexedConnection},
+};
+use rustls::{
+    DigitallySignedStruct, SignatureScheme,
+    client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
+    crypto::CryptoProvider,
+};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::address::RedisAddress;
+
+/// The future that reads and writes the connection's socket. It ends when the
+/// connection closes; dropping it closes the socket.
+pub type Driver = Pin<Box<dyn Future<Output = ()>>>;
+
+/// A byte stream the redis crate can run a connection over.
+trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+/// Why a connection attempt failed, and whether trying again can help.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectError {
+    /// A sentence naming the address (redacted) and the cause.
+    pub message: String,
+    /// Retrying cannot help (wrong password, server too old): give up.
+    pub fatal: bool,
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Connects and performs the handshake within `timeout`. `push` receives the
+/// connection's RESP3 pushes (messages and subscription confirmations).
+pub async fn connect(
+    address: &RedisAddress,
+    timeout: Duration,
+    push: Option<Arc<dyn AsyncPushSender>>,
+) -> Result<(MultiplexedConnection, Driver), ConnectError> {
+    let attempt = async {
+        let stream = open_stream(address).await?;
+        let mut config = AsyncConnectionConfig::new();
+        if let Some(push) = push {
+            config = config.set_push_sender(ArcSender(push));
+        }
+        let (connection, driver) =
+            MultiplexedConnection::new_with_config(address.info().redis_settings(), stream, config)
+                .await
+                .map_err(|e| describe(address, &e))?;
+        Ok((connection, Box::pin(driver) as Driver))
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(ConnectError {
+            message: format!(
+                "{}: no Redis handshake within {:.1} s (is this a Redis server, and is the network up?)",
+                address.shown(),
+                timeout.as_secs_f64()
+            ),
+            fatal: false,
+        }),
+    }
+}
+
+/// Passes pushes on to a shared sender (the crate wants the sender by value).
+struct ArcSender(Arc<dyn AsyncPushSender>);
+
+impl AsyncPushSender for ArcSender {
+    fn send(&self, info: redis::PushInfo) -> Result<(), redis::aio::SendError> {
+        self.0.send(info)
+    }
+}
+
+async fn open_stream(address: &RedisAddress) -> Result<Box<dyn Io>, ConnectError> {
+    let io_error = |what: &str, e: std::io::Error| ConnectError {
+        message: format!("{}: {what}: {}", address.shown(), io_reason(&e)),
+        fatal: false,
+    };
+    match address.info().addr() {
+        ConnectionAddr::Tcp(host, port) => {
+            let tcp = tcp_connect(host, *port).await.map_err(|e| io_error("cannot connect", e))?;
+            Ok(Box::new(tcp))
+        }
+        ConnectionAddr::TcpTls { host, port, insecure, .. } => {
+            let tcp = tcp_connect(host, *port).await.map_err(|e| io_error("cannot connect", e))?;
+            let server_name = ServerName::try_from(host.clone()).map_err(|_| ConnectError {
+                message: format!("{}: '{host}' is not a valid TLS server name", address.shown()),
+                fatal: true,
+            })?;
+            let connector = tokio_rustls::TlsConnector::from(tls_config(*insecure));
+            let tls = connector.connect(server_name, tcp).await.map_err(|e| io_error("TLS handshake failed", e))?;
+            Ok(Box::new(tls))
+        }
+        #[cfg(unix)]
+        ConnectionAddr::Unix(path) => {
+            let unix = tokio::net::UnixStream::connect(path).await.map_err(|e| io_error("cannot connect", e))?;
+            Ok(Box::new(unix))
+        }
+        other => {
+            Err(ConnectError { message: format!("{}: unsupported address {other:?}", address.shown()), fatal: true })
+        }
+    }
+}
+
+async fn tcp_connect(host: &str, port: u16) -> std::io::Result<tokio::net::TcpStream> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let stream = tokio::net::TcpStream::connect((host, port)).await?;
+    // Subscriptions and publishes are small writes that must not wait for Nagle.
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionRefused => "connection refused (is redis-server running on that port?)".into(),
+        K::TimedOut => "connection timed out".into(),
+        _ if e.to_string().contains("failed to lookup address")
+            || e.to_string().contains("Name or service not known") =>
+        {
+            format!("unknown host ({e})")
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// Turns a crate error into a sentence, and says whether retrying can help.
+pub fn describe(address: &RedisAddress, e: &RedisError) -> ConnectError {
+    let shown = address.shown();
+    let detail = e.detail().unwrap_or("");
+    let code = e.code().unwrap_or("");
+    let auth = matches!(e.kind(), ErrorKind::AuthenticationFailed)
+        || matches!(code, "WRONGPASS" | "NOAUTH")
+        || detail.contains("WRONGPASS")
+        || detail.contains("NOAUTH");
+    let (message, fatal) = if auth {
+        let hint = if code == "NOAUTH" || detail.contains("NOAUTH") {
+            "the server requires a password: put it in the url (redis://:password@host:port)"
+        } else {
+            "wrong user name or password"
+        };
+        (format!("{shown}: authentication failed: {hint}"), true)
+    } else if matches!(e.kind(), ErrorKind::Parse) {
+        (format!("{shown}: the server's reply is not Redis protocol (is this port a Redis server?)"), false)
+    } else if matches!(e.kind(), ErrorKind::RESP3NotSupported) || detail.contains("unknown command 'HELLO'") {
+        (format!("{shown}: the server does not speak RESP3 (Redis 6 or newer is needed)"), true)
+    } else if matches!(e.kind(), ErrorKind::Server(ServerErrorKind::ResponseError))
+        && code == "ERR"
+        && detail.contains("DB index")
+    {
+        (format!("{shown}: {detail}"), true)
+    } else if let Some(io) = std::error::Error::source(e).and_then(|s| s.downcast_ref::<std::io::Error>()) {
+        (format!("{shown}: {}", io_reason(io)), false)
+    } else if e.is_connection_dropped() || e.is_io_error() {
+        (format!("{shown}: connection closed by the server ({e})"), false)
+    } else {
+        (format!("{shown}: {e}"), false)
+    };
+    ConnectError { message, fatal }
+}
+
+fn tls_config(insecure: bool) -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("the ring provider supports the default TLS versions");
+    let config = if insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+            .with_no_client_auth()
+    } else {
+        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    Arc::new(config)
+}
+
+/// `rediss://...#insecure`: encrypt, but accept any certificate (a dev server
+/// with a self-signed one). Signatures are still checked.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

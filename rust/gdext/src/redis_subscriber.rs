@@ -1,0 +1,438 @@
+//! `RedisSubscriber`: Redis pub/sub as Godot signals, with `publish`,
+//! reconnection that restores every subscription, and per-frame delivery.
+//! The protocol, the reconnect loop and the backlog live in
+//! `async_net_core::pubsub`.
+
+use std::{rc::Rc, sync::Arc, time::Duration};
+
+use async_net_core::{
+    pubsub::{
+        self, Command, Delivery, FrameGate, Inbox, Kind, Message, PublishRequest, PublishStats, RedisAddress,
+        SessionConfig, SessionEvents, SessionStats,
+    },
+    state::NetState,
+};
+use godot::{
+    classes::{Engine, INode, Node, SceneTree},
+    prelude::*,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    async_task::AsyncTask,
+    net_node::{NetNode, NodeLink, unbound},
+};
+
+/// Listens to Redis pub/sub channels and patterns and turns each message into
+/// a signal; publishes too.
+///
+/// [codeblock]
+/// $RedisSubscriber.url = "redis://:password@127.0.0.1:6379"
+/// $RedisSubscriber.channels = PackedStringArray(["chat"])
+/// $RedisSubscriber.message_received.connect(func(channel, payload, pattern):
+///     print(channel, ": ", payload))
+/// var receivers = await $RedisSubscriber.publish("chat", "hello").completed
+/// [/codeblock]
+/// When the server goes away the node reconnects with backoff and restores
+/// every channel and pattern, including ones added with [method subscribe],
+/// exactly once. Messages are delivered in order, at most
+/// [member max_messages_per_frame] per frame; up to [member max_backlog] wait
+/// for later frames, and past that the oldest are dropped, counted in
+/// [method get_stats] ([code]dropped[/code]) and reported once per overflow
+/// with [signal error].
+#[derive(GodotClass)]
+#[class(base = Node)]
+pub struct RedisSubscriber {
+    /// Connect when the node is ready (in a running game).
+    #[export]
+    autostart: bool,
+
+    /// Where Redis is: [code]redis://[user:password@]host[:port][/db][/code], or
+    /// [code]rediss://...[/code] for TLS (add [code]#insecure[/code] to accept a
+    /// self-signed certificate). Passwords are never shown in errors or logs.
+    #[export_group(name = "Connection")]
+    #[export]
+    url: GString,
+    /// Channels subscribed on [method start]; [method subscribe] and
+    /// [method unsubscribe] keep this list up to date.
+    #[export]
+    channels: PackedStringArray,
+    /// Glob-style patterns ([code]news.*[/code]) subscribed on [method start];
+    /// [method psubscribe] and [method punsubscribe] keep it up to date.
+    #[export]
+    patterns: PackedStringArray,
+    /// Emit [signal binary_message_received] with the exact bytes instead of
+    /// [signal message_received] with text (invalid UTF-8 becomes U+FFFD there).
+    #[export]
+    binary: bool,
+    /// Reconnect when the connection is lost or an attempt fails.
+    #[export]
+    reconnect: bool,
+    /// Shortest wait before reconnecting.
+    #[export(range = (0.01, 60.0, 0.01, or_greater, suffix = "s"))]
+    reconnect_min_sec: f64,
+    /// Longest wait before reconnecting (the wait doubles up to this, with jitter).
+    #[export(range = (0.01, 3600.0, 0.01, or_greater, suffix = "s"))]
+    reconnect_max_sec: f64,
+    /// Limit of one connection attempt, TLS and authentication included.
+    #[export(range = (0.1, 120.0, 0.1, or_greater, suffix = "s"))]
+    connect_timeout_sec: f64,
+
+    /// Messages emitted per frame at most, so that a flood cannot stall a frame.
+    #[export_group(name = "Limits")]
+    #[export(range = (1.0, 100000.0, 1.0, or_greater))]
+    max_messages_per_frame: i32,
+    /// Messages waiting for later frames at most; past that the oldest are dropped.
+    #[export(range = (1.0, 10000000.0, 1.0, or_greater))]
+    max_backlog: i32,
+
+    /// The connection's state: one of the STOPPED, CONNECTING, CONNECTED, RECONNECTING, FAILED constants.
+    #[var(get = get_state, no_set)]
+    state: PhantomVar<i32>,
+
+    net: NetNode,
+    running: Option<Running>,
+    base: Base<Node>,
+}
+
+/// What exists while the node is started.
+struct Running {
+    commands: mpsc::UnboundedSender<Command>,
+    publisher: mpsc::UnboundedSender<PublishRequest>,
+    inbox: Arc<Inbox>,
+    session: Rc<SessionStats>,
+    published: Rc<PublishStats>,
+    frame_tick: Callable,
+}
+
+#[godot_api]
+impl INode for RedisSubscriber {
+    fn init(base: Base<Node>) -> Self {
+        Self {
+            autostart: true,
+            url: "redis://127.0.0.1:6379".into(),
+            channels: PackedStringArray::new(),
+            patterns: PackedStringArray::new(),
+            binary: false,
+            reconnect: true,
+            reconnect_min_sec: 0.5,
+            reconnect_max_sec: 30.0,
+            connect_timeout_sec: 10.0,
+            max_messages_per_frame: 1000,
+            max_backlog: 100_000,
+            state: PhantomVar::default(),
+            net: NetNode::default(),
+            running: None,
+            base,
+        }
+    }
+
+    fn ready(&mut self) {
+        if self.autostart && !Engine::singleton().is_editor_hint() {
+            self.start();
+        }
+    }
+
+    fn exit_tree(&mut self) {
+        self.stop();
+    }
+}
+
+#[godot_api]
+impl RedisSubscriber {
+    /// A message arrived on [param channel] ([param pattern] is the matching
+    /// pattern, or "" for a plain subscription). Emitted when [member binary] is off.
+    #[signal]
+    pub fn message_received(channel: GString, payload: GString, pattern: GString);
+    /// A message arrived, as its exact bytes. Emitted instead of [signal message_received] when [member binary] is on.
+    #[signal]
+    pub fn binary_message_received(channel: GString, payload: PackedByteArray, pattern: GString);
+    /// The server confirmed a channel or pattern subscription (again after each reconnect).
+    #[signal]
+    pub fn subscribed(name: GString);
+    /// A channel or pattern subscription ended at your request.
+    #[signal]
+    pub fn unsubscribed(name: GString);
+    /// [member state] changed.
+    #[signal]
+    pub fn state_changed(state: i64);
+    /// Something went wrong: a refused or lost connection (retried), a wrong
+    /// password or bad [member url] (FAILED), or dropped messages.
+    #[signal]
+    pub fn error(message: GString);
+
+    /// Connects and subscribes to [member channels] and [member patterns]
+    /// (restarting if already started). Properties are read now. On a bad
+    /// [member url] or setting the state becomes FAILED and [signal error] says why.
+    #[func]
+    pub fn start(&mut self) {
+        self.stop();
+        let link = self.link();
+        let (config, per_frame, backlog) = match self.config() {
+            Ok(settings) => settings,
+            Err(message) => {
+                return unbound(self, || {
+                    link.error(&message);
+                    link.set_state(NetState::Failed);
+                });
+            }
+        };
+        let inbox = Arc::new(Inbox::new(backlog));
+        let frames = Rc::new(FrameGate::default());
+        let frame_tick = {
+            let frames = frames.clone();
+            Callable::from_fn("RedisSubscriber.frame_tick", move |_| frames.tick())
+        };
+        if let Some(mut tree) = scene_tree() {
+            tree.connect("process_frame", &frame_tick);
+        }
+        let (commands, command_receiver) = mpsc::unbounded_channel();
+        let (publisher, publish_receiver) = mpsc::unbounded_channel();
+        let session = Rc::new(SessionStats::default());
+        let published = Rc::new(PublishStats::default());
+        let shown = config.address.shown().to_string();
+
+        let node = self.to_gd();
+        let events = Events { node: node.clone(), link: link.clone() };
+        let (session_inbox, session_stats) = (inbox.clone(), session.clone());
+        let delivery = Delivering { node, link: link.clone(), binary: self.binary };
+        let delivery_inbox = inbox.clone();
+        let (address, timeout) = (config.address.clone(), config.connect_timeout);
+        self.net.spawn(&link, &format!("RedisSubscriber {shown}"), async move {
+            let session = pubsub::run(config, session_inbox, command_receiver, events, session_stats);
+            let delivery = pubsub::deliver(&delivery_inbox, &frames, || per_frame, |d| delivery.deliver(d));
+            tokio::select! {
+                result = session => result,
+                () = delivery => Ok(()),
+            }
+        });
+        let publish_stats = published.clone();
+        self.net.spawn(&link, &format!("RedisSubscriber publish {shown}"), async move {
+            pubsub::run_publisher(address, timeout, publish_receiver, publish_stats).await;
+            Ok(())
+        });
+        self.running = Some(Running { commands, publisher, inbox, session, published, frame_tick });
+    }
+
+    /// Disconnects at once; messages not yet emitted are discarded. Pending
+    /// [method publish] tasks fail.
+    #[func]
+    pub fn stop(&mut self) {
+        let link = self.link();
+        if let Some(running) = self.running.take() {
+            if let Some(mut tree) = scene_tree()
+                && tree.is_connected("process_frame", &running.frame_tick)
+            {
+                tree.disconnect("process_frame", &running.frame_tick);
+            }
+            running.inbox.clear();
+        }
+        self.net.cancel_tasks(&link);
+        unbound(self, || link.set_state(NetState::Stopped));
+    }
+
+    /// Subscribes to [param channel] (now if connected, else on connecting)
+    /// and adds it to [member channels]. [signal subscribed] follows.
+    #[func]
+    pub fn subscribe(&mut self, channel: GString) {
+        self.change(Kind::Channel, channel, true);
+    }
+
+    /// Unsubscribes from [param channel] and removes it from [member channels]. [signal unsubscribed] follows.
+    #[func]
+    pub fn unsubscribe(&mut self, channel: GString) {
+        self.change(Kind::Channel, channel, false);
+    }
+
+    /// Subscribes to a glob-style [param pattern] and adds it to [member patterns].
+    #[func]
+    pub fn psubscribe(&mut self, pattern: GString) {
+        self.change(Kind::Pattern, pattern, true);
+    }
+
+    /// Unsubscribes from [param pattern] and removes it from [member patterns].
+    #[func]
+    pub fn punsubscribe(&mut self, pattern: GString) {
+        self.change(Kind::Pattern, pattern, false);
+    }
+
+    /// Publishes [param message] (a [String], sent as UTF-8, or a
+    /// [PackedByteArray], sent as is) to [param channel] on a connection of its
+    /// own. The task completes with the number of clients that received it.
+    /// [codeblock]
+    /// var receivers: int = await $RedisSubscriber.publish("chat", "hi").completed
+    /// [/codeblock]
+    #[func]
+    pub fn publish(&mut self, channel: GString, message: Variant) -> Gd<AsyncTask> {
+        let payload = if message.get_type() == VariantType::PACKED_BYTE_ARRAY {
+            message.to::<PackedByteArray>().to_vec()
+        } else {
+            message.stringify().to_string().into_bytes()
+        };
+        let channel = channel.to_string().into_bytes();
+        let sender = self.running.as_ref().map(|r| r.publisher.clone());
+        AsyncTask::start("RedisSubscriber.publish", move |_task| async move {
+            let sender = sender.ok_or("cannot publish: the RedisSubscriber is not started")?;
+            let (reply, answer) = oneshot::channel();
+            sender
+                .send(PublishRequest { channel, payload, reply })
+                .map_err(|_| "cannot publish: the RedisSubscriber stopped".to_string())?;
+            let receivers = answer.await.map_err(|_| {
+                "publish failed: the connection to Redis was lost or the subscriber stopped".to_string()
+            })??;
+            Ok(receivers.to_variant())
+        })
+    }
+
+    /// The state as one of the class constants.
+    #[func]
+    pub fn get_state(&self) -> i32 {
+        self.net.state().code()
+    }
+
+    /// Counters: received, delivered, dropped, backlog, peak_backlog,
+    /// overflows, bytes_received, connects, reconnects, channels, patterns,
+    /// published, publish_errors, state.
+    #[func]
+    pub fn get_stats(&self) -> VarDictionary {
+        let (inbox, session, published) = match &self.running {
+            Some(r) => (r.inbox.stats(), (r.session.connects.get(), r.session.reconnects.get()), &*r.published),
+            None => (Default::default(), (0, 0), &PublishStats::default()),
+        };
+        vdict! {
+            "received" => inbox.received as i64,
+            "delivered" => inbox.delivered as i64,
+            "dropped" => inbox.dropped as i64,
+            "backlog" => inbox.backlog as i64,
+            "peak_backlog" => inbox.peak_backlog as i64,
+            "overflows" => inbox.overflows as i64,
+            "bytes_received" => inbox.bytes_received as i64,
+            "connects" => session.0 as i64,
+            "reconnects" => session.1 as i64,
+            "channels" => self.channels.len() as i64,
+            "patterns" => self.patterns.len() as i64,
+            "published" => published.published.get() as i64,
+            "publish_errors" => published.failed.get() as i64,
+            "state" => self.net.state().code(),
+        }
+    }
+}
+
+crate::net_state_constants!(RedisSubscriber);
+
+impl RedisSubscriber {
+    fn link(&self) -> NodeLink {
+        self.net.link(self.to_gd().upcast())
+    }
+
+    fn config(&self) -> Result<(SessionConfig, usize, usize), String> {
+        let positive = |name: &str, value: i32| {
+            usize::try_from(value)
+                .ok()
+                .filter(|v| *v > 0)
+                .ok_or_else(|| format!("{name} must be at least 1, got {value}"))
+        };
+        let per_frame = positive("max_messages_per_frame", self.max_messages_per_frame)?;
+        let backlog = positive("max_backlog", self.max_backlog)?;
+        let seconds = |name: &str, value: f64| {
+            if value.is_finite() && value > 0.0 {
+                Ok(Duration::from_secs_f64(value.min(86_400.0)))
+            } else {
+                Err(format!("{name} must be more than 0, got {value}"))
+            }
+        };
+        let mut config = SessionConfig::new(RedisAddress::parse(&self.url.to_string())?);
+        config.channels = self.channels.as_slice().iter().map(|s| s.to_string()).collect();
+        config.patterns = self.patterns.as_slice().iter().map(|s| s.to_string()).collect();
+        config.reconnect = self.reconnect;
+        config.reconnect_min = seconds("reconnect_min_sec", self.reconnect_min_sec)?;
+        config.reconnect_max = seconds("reconnect_max_sec", self.reconnect_max_sec)?;
+        config.connect_timeout = seconds("connect_timeout_sec", self.connect_timeout_sec)?;
+        Ok((config, per_frame, backlog))
+    }
+
+    /// Records a (un)subscription in the exported list and tells the session.
+    fn change(&mut self, kind: Kind, name: GString, subscribe: bool) {
+        let list = match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Pattern => &mut self.patterns,
+        };
+        let position = list.as_slice().iter().position(|n| *n == name);
+        match (position, subscribe) {
+            (None, true) => list.push(&name),
+            (Some(i), false) => {
+                list.remove(i);
+            }
+            _ => {}
+        }
+        if let Some(running) = &self.running {
+            let name = name.to_string();
+            let command = if subscribe { Command::Subscribe(kind, name) } else { Command::Unsubscribe(kind, name) };
+            let _ = running.commands.send(command);
+        }
+    }
+}
+
+fn scene_tree() -> Option<Gd<SceneTree>> {
+    Engine::singleton().get_main_loop()?.try_cast::<SceneTree>().ok()
+}
+
+/// The session's reports, as the node's signals.
+struct Events {
+    node: Gd<RedisSubscriber>,
+    link: NodeLink,
+}
+
+impl SessionEvents for Events {
+    fn state_changed(&mut self, state: NetState) {
+        self.link.set_state(state);
+    }
+
+    fn subscribed(&mut self, name: &str, _kind: Kind) {
+        if self.link.is_alive() {
+            self.node.signals().subscribed().emit(name);
+        }
+    }
+
+    fn unsubscribed(&mut self, name: &str, _kind: Kind) {
+        if self.link.is_alive() {
+            self.node.signals().unsubscribed().emit(name);
+        }
+    }
+
+    fn error(&mut self, message: &str) {
+        self.link.error(message);
+    }
+}
+
+/// Emits delivered messages as the node's signals.
+struct Delivering {
+    node: Gd<RedisSubscriber>,
+    link: NodeLink,
+    binary: bool,
+}
+
+impl Delivering {
+    fn deliver(&self, delivery: Delivery) {
+        if !self.link.is_alive() {
+            return;
+        }
+        match delivery {
+            Delivery::Message(Message { channel, payload, pattern }) => {
+                let channel = GString::from(&*String::from_utf8_lossy(&channel));
+                let pattern = pattern.map(|p| GString::from(&*String::from_utf8_lossy(&p))).unwrap_or_default();
+                if self.binary {
+                    let payload = PackedByteArray::from(payload.as_slice());
+                    self.node.signals().binary_message_received().emit(&channel, &payload, &pattern);
+                } else {
+                    let payload = GString::from(&*String::from_utf8_lossy(&payload));
+                    self.node.signals().message_received().emit(&channel, &payload, &pattern);
+                }
+            }
+            Delivery::Overflow { dropped_total } => self.link.error(format!(
+                "message backlog full: dropping the oldest messages ({dropped_total} dropped so far); \
+                 handle messages faster or raise max_messages_per_frame / max_backlog"
+            )),
+        }
+    }
+}
