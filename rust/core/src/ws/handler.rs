@@ -1,0 +1,28 @@
+//! The glue's side of a session: what happens, told synchronously.
+
+use crate::state::NetState;
+
+/// Receives a session's events, in order, on the thread that polls it.
+///
+/// Calls are synchronous and may re-enter the session's [`WsControl`]
+/// (send, close or stop from a signal handler); the session holds no borrow
+/// across a call and checks for a stop after each one.
+///
+/// [`WsControl`]: super::WsControl
+pub trait WsHandler {
+    /// The session's state changed (CONNECTING, CONNECTED, RECONNECTING,
+    /// STOPPED or FAILED).
+    fn state_changed(&mut self, state: NetState);
+    /// The upgrade completed; `protocol` is the chosen subprotocol or "".
+    fn connected(&mut self, protocol: &str);
+    /// A text message arrived (valid UTF-8, within the size limit).
+    fn text_received(&mut self, text: &str);
+    /// A binary message arrived (within the size limit).
+    fn binary_received(&mut self, data: &[u8]);
+    /// The connection closed: the server's code and reason, ours when we
+    /// closed, or 1006 when it was lost without a closing handshake.
+    fn closed(&mut self, code: u16, reason: &str);
+    /// Something went wrong (a failed connect, a lost connection, a limit);
+    /// the session goes on (reconnecting) unless its state says otherwise.
+    fn error(&mut self, message: &str);
+}

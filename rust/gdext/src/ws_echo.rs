@@ -1,0 +1,390 @@
+//! `WsEcho`: a WebSocket client node (ws and wss) with heartbeats, reconnect
+//! and a bounded send queue. The session itself lives in `async_net_core::ws`.
+
+use std::{path::PathBuf, rc::Rc, time::Duration};
+
+use async_net_core::{
+    state::NetState,
+    ws::{self, WsConfig, WsControl, WsHandler, WsStats},
+};
+use godot::{
+    classes::{Engine, INode, Node, ProjectSettings},
+    prelude::*,
+};
+
+use crate::net_node::{NetNode, NodeLink, unbound};
+
+/// A WebSocket client. Messages arrive as signals; [method send_text] and
+/// [method send_binary] never block. Unlike [WebSocketPeer] it needs no
+/// polling, reconnects by itself and takes messages up to
+/// [member max_message_bytes] (16 MiB by default).
+/// [codeblock]
+/// $WsEcho.message_received.connect(func(text): $Log.text += text + "\n")
+/// $WsEcho.send_text("hello")   # queued until connected, then sent in order
+/// [/codeblock]
+/// A connection that is lost (no pong within [member heartbeat_sec], a dropped
+/// socket, the server closing) is tried again after a backoff delay between
+/// [member reconnect_min_sec] and [member reconnect_max_sec]. Sends made
+/// meanwhile wait in a queue of at most [member max_queued_messages] and go
+/// out in order once connected again; a send the queue cannot take returns
+/// [code]false[/code] and emits [signal error].
+///
+/// Hostile servers get a clear [signal error] and a close code: 1009 for a
+/// message over [member max_message_bytes], 1007 for text that is not UTF-8,
+/// 1002 for protocol violations.
+#[derive(GodotClass)]
+#[class(tool, base = Node)]
+pub struct WsEcho {
+    /// Connect when the node is ready (in a running game, not in the editor).
+    #[export]
+    autostart: bool,
+    /// The server: [code]ws://host:port/path[/code], or [code]wss://[/code] for TLS.
+    #[export]
+    url: GString,
+    /// Subprotocols to offer, most preferred first; the server's choice is
+    /// passed to [signal connected].
+    #[export]
+    subprotocols: PackedStringArray,
+    /// Extra HTTP headers for the upgrade request, e.g. [code]{"Authorization": "Bearer ..."}[/code].
+    #[export]
+    headers: VarDictionary,
+    /// A ping is sent this often; one left unanswered until the next counts
+    /// as a lost connection (detected within two heartbeats). 0 disables.
+    #[export(range = (0.0, 3600.0, 0.1, or_greater, suffix = "s"))]
+    heartbeat_sec: f64,
+
+    /// Reconnect after a failed connect or a lost connection.
+    #[export_group(name = "Reconnect")]
+    #[export]
+    reconnect: bool,
+    /// First delay before reconnecting; it doubles up to [member reconnect_max_sec], with jitter.
+    #[export(range = (0.0, 60.0, 0.01, or_greater, suffix = "s"))]
+    reconnect_min_sec: f64,
+    /// Longest delay between reconnect attempts.
+    #[export(range = (0.0, 600.0, 0.1, or_greater, suffix = "s"))]
+    reconnect_max_sec: f64,
+    /// Time allowed for one connect (DNS, TCP, TLS and the HTTP upgrade).
+    #[export(range = (0.1, 120.0, 0.1, or_greater, suffix = "s"))]
+    connect_timeout_sec: f64,
+
+    /// Largest message accepted, in bytes, in either direction. A larger
+    /// incoming one closes the connection with code 1009; a larger send is refused.
+    #[export_group(name = "Limits")]
+    #[export(range = (1.0, 1073741824.0, 1.0, or_greater, suffix = "bytes"))]
+    max_message_bytes: i64,
+    /// Most messages waiting to be sent (while connecting, reconnecting or
+    /// while the network is slower than the game); one more is refused with [signal error].
+    #[export(range = (1.0, 1000000.0, 1.0, or_greater))]
+    max_queued_messages: i32,
+
+    /// PEM file of the certificate authority that signed the server's
+    /// certificate, for a private CA; empty trusts the usual public CAs.
+    /// Certificates are always verified. Must be a file on disk
+    /// ([code]res://[/code] works when run from the editor; exported games use
+    /// [code]user://[/code] or an absolute path).
+    #[export_group(name = "TLS")]
+    #[export(file = "*.pem,*.crt")]
+    ca_file: GString,
+
+    /// The connection's state: one of the STOPPED, CONNECTING, CONNECTED, RECONNECTING, FAILED constants.
+    #[var(get = get_state, no_set)]
+    state: PhantomVar<i32>,
+
+    net: NetNode,
+    control: Option<Rc<WsControl>>,
+    stats: Rc<WsStats>,
+    base: Base<Node>,
+}
+
+#[godot_api]
+impl INode for WsEcho {
+    fn init(base: Base<Node>) -> Self {
+        let defaults = WsConfig::default();
+        Self {
+            autostart: true,
+            url: defaults.url.as_str().into(),
+            subprotocols: PackedStringArray::new(),
+            headers: VarDictionary::new(),
+            heartbeat_sec: defaults.heartbeat.as_secs_f64(),
+            reconnect: defaults.reconnect,
+            reconnect_min_sec: defaults.reconnect_min.as_secs_f64(),
+            reconnect_max_sec: defaults.reconnect_max.as_secs_f64(),
+            connect_timeout_sec: defaults.connect_timeout.as_secs_f64(),
+            max_message_bytes: defaults.max_message_bytes as i64,
+            max_queued_messages: defaults.max_queued_messages as i32,
+            ca_file: GString::new(),
+            state: PhantomVar::default(),
+            net: NetNode::default(),
+            control: None,
+            stats: Rc::default(),
+            base,
+        }
+    }
+
+    fn ready(&mut self) {
+        if self.autostart && !Engine::singleton().is_editor_hint() {
+            self.start();
+        }
+    }
+
+    fn exit_tree(&mut self) {
+        self.stop();
+    }
+}
+
+#[godot_api]
+impl WsEcho {
+    /// The connection is up; [param protocol] is the subprotocol the server chose, or "".
+    #[signal]
+    pub fn connected(protocol: GString);
+    /// A text message arrived.
+    #[signal]
+    pub fn message_received(text: GString);
+    /// A binary message arrived.
+    #[signal]
+    pub fn binary_received(data: PackedByteArray);
+    /// The connection closed with [param code] and [param reason]: as the server
+    /// sent them, as given to [method close], or 1006 when it was lost without
+    /// a closing handshake (then [signal error] says why).
+    #[signal]
+    pub fn closed(code: i64, reason: GString);
+    /// [member state] changed.
+    #[signal]
+    pub fn state_changed(state: i64);
+    /// Something went wrong: a failed connect, a lost connection, a refused send, a limit.
+    #[signal]
+    pub fn error(message: GString);
+
+    /// Connects to [member url] (restarting if already running). Properties
+    /// are read now; changes apply at the next start. Messages queued before
+    /// are dropped.
+    #[func]
+    pub fn start(&mut self) {
+        self.stop();
+        let link = self.link();
+        let config = match self.config() {
+            Ok(config) => config,
+            Err(message) => {
+                return self.reentrant(|link| {
+                    link.error(&message);
+                    link.set_state(NetState::Failed);
+                });
+            }
+        };
+        let control = Rc::new(WsControl::new(&config));
+        self.control = Some(control.clone());
+        self.stats = Rc::default();
+        let handler = Glue { node: self.to_gd(), link: link.clone() };
+        let stats = self.stats.clone();
+        let name = format!("WsEcho {}", config.url.trim());
+        self.net.spawn(&link, &name, async move {
+            ws::run(config, control, handler, stats).await;
+            Ok(())
+        });
+        // Sends made right after start() are queued, not refused.
+        self.reentrant(|link| link.set_state(NetState::Connecting));
+    }
+
+    /// Connects to [param url], or to [member url] when empty (same as [method start]).
+    #[func]
+    pub fn connect_to_url(&mut self, #[opt(default = "")] url: GString) {
+        if !url.is_empty() {
+            self.url = url;
+        }
+        self.start();
+    }
+
+    /// Closes the connection at once, without a closing handshake, and stops
+    /// reconnecting; queued messages are dropped. See [method close] for a graceful close.
+    #[func]
+    pub fn stop(&mut self) {
+        if let Some(control) = self.control.take() {
+            control.stop();
+        }
+        let link = self.link();
+        self.net.cancel_tasks(&link);
+        unbound(self, || link.set_state(NetState::Stopped));
+    }
+
+    /// Sends the queued messages, then closes with [param code] (1000, or
+    /// 3000-4999 for your own meanings) and [param reason] (at most 123 bytes),
+    /// and does not reconnect. [signal closed] follows.
+    #[func]
+    pub fn close(&mut self, #[opt(default = 1000)] code: i64, #[opt(default = "")] reason: GString) {
+        let Some(control) = self.control.clone().filter(|_| self.is_running()) else {
+            return;
+        };
+        let code = u16::try_from(code).unwrap_or(0);
+        if let Err(message) = control.close(code, &reason.to_string()) {
+            self.reentrant(|link| link.error(&message));
+        }
+    }
+
+    /// Sends a text message, or queues it while (re)connecting. Returns
+    /// [code]false[/code] and emits [signal error] if it cannot be queued.
+    #[func]
+    pub fn send_text(&mut self, text: GString) -> bool {
+        self.send(|control| control.send_text(text.to_string()))
+    }
+
+    /// Sends a binary message, or queues it while (re)connecting. Returns
+    /// [code]false[/code] and emits [signal error] if it cannot be queued.
+    #[func]
+    pub fn send_binary(&mut self, data: PackedByteArray) -> bool {
+        self.send(|control| control.send_binary(data.to_vec()))
+    }
+
+    /// Messages waiting to be sent.
+    #[func]
+    pub fn get_queued_count(&self) -> i64 {
+        self.control.as_ref().filter(|_| self.is_running()).map_or(0, |c| c.queued() as i64)
+    }
+
+    /// The state as one of the class constants.
+    #[func]
+    pub fn get_state(&self) -> i32 {
+        self.net.state().code()
+    }
+
+    /// Counters since the last start: connects, reconnects, connect_failures,
+    /// messages_sent, messages_received, bytes_sent, bytes_received, queued,
+    /// send_refused, pings_sent, pongs_received, rtt_usec (last heartbeat round trip), state.
+    #[func]
+    pub fn get_stats(&self) -> VarDictionary {
+        let s = self.stats.snapshot();
+        vdict! {
+            "connects" => s.connects as i64,
+            "reconnects" => s.connects.saturating_sub(1) as i64,
+            "connect_failures" => s.connect_failures as i64,
+            "messages_sent" => s.messages_sent as i64,
+            "messages_received" => s.messages_received as i64,
+            "bytes_sent" => s.bytes_sent as i64,
+            "bytes_received" => s.bytes_received as i64,
+            "queued" => self.get_queued_count(),
+            "send_refused" => s.send_refused as i64,
+            "pings_sent" => s.pings_sent as i64,
+            "pongs_received" => s.pongs_received as i64,
+            "rtt_usec" => s.last_rtt_usec as i64,
+            "state" => self.net.state().code(),
+        }
+    }
+}
+
+crate::net_state_constants!(WsEcho);
+
+impl WsEcho {
+    fn link(&self) -> NodeLink {
+        self.net.link(self.to_gd().upcast())
+    }
+
+    /// Runs `f` (which emits signals) with the node unbound, so a GDScript
+    /// handler may call back into it.
+    fn reentrant(&mut self, f: impl FnOnce(&NodeLink)) {
+        let link = self.link();
+        unbound(self, || f(&link));
+    }
+
+    fn is_running(&self) -> bool {
+        !matches!(self.net.state(), NetState::Stopped | NetState::Failed)
+    }
+
+    fn send(&mut self, queue: impl FnOnce(&WsControl) -> Result<(), ws::SendError>) -> bool {
+        let result = match self.control.as_ref().filter(|_| self.is_running()) {
+            Some(control) => queue(control).map_err(|e| e.to_string()),
+            None => Err("message refused: not connected (call connect_to_url() or start() first)".into()),
+        };
+        match result {
+            Ok(()) => true,
+            Err(message) => {
+                self.stats.send_refused();
+                self.reentrant(|link| link.error(&message));
+                false
+            }
+        }
+    }
+
+    fn config(&self) -> Result<WsConfig, String> {
+        let seconds = |name: &str, value: f64, min: f64| {
+            if value.is_finite() && value >= min {
+                Ok(Duration::from_secs_f64(value.min(86_400.0 * 365.0)))
+            } else {
+                Err(format!("{name} must be a number of at least {min}, got {value}"))
+            }
+        };
+        let positive = |name: &str, value: i64| {
+            usize::try_from(value)
+                .ok()
+                .filter(|v| *v > 0)
+                .ok_or_else(|| format!("{name} must be at least 1, got {value}"))
+        };
+        let mut headers = Vec::new();
+        for (key, value) in self.headers.iter_shared() {
+            headers.push((key.stringify().to_string(), value.stringify().to_string()));
+        }
+        let ca_file = self.ca_file.to_string();
+        let ca_file = match ca_file.trim() {
+            "" => None,
+            path if path.starts_with("res://") || path.starts_with("user://") => {
+                Some(PathBuf::from(ProjectSettings::singleton().globalize_path(path).to_string()))
+            }
+            path => Some(PathBuf::from(path)),
+        };
+        let config = WsConfig {
+            url: self.url.to_string(),
+            subprotocols: self.subprotocols.as_slice().iter().map(|s| s.to_string()).collect(),
+            headers,
+            heartbeat: seconds("heartbeat_sec", self.heartbeat_sec, 0.0)?,
+            max_message_bytes: positive("max_message_bytes", self.max_message_bytes)?,
+            max_queued_messages: positive("max_queued_messages", self.max_queued_messages as i64)?,
+            reconnect: self.reconnect,
+            reconnect_min: seconds("reconnect_min_sec", self.reconnect_min_sec, 0.0)?,
+            reconnect_max: seconds("reconnect_max_sec", self.reconnect_max_sec, 0.0)?,
+            ca_file,
+            connect_timeout: seconds("connect_timeout_sec", self.connect_timeout_sec, 0.001)?,
+            ..WsConfig::default()
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// The session's events as the node's signals. Runs in the node's task,
+/// never bound to the node; each emit first checks the node still exists.
+struct Glue {
+    node: Gd<WsEcho>,
+    link: NodeLink,
+}
+
+impl WsHandler for Glue {
+    fn state_changed(&mut self, state: NetState) {
+        self.link.set_state(state);
+    }
+
+    fn connected(&mut self, protocol: &str) {
+        if self.link.is_alive() {
+            self.node.signals().connected().emit(protocol);
+        }
+    }
+
+    fn text_received(&mut self, text: &str) {
+        if self.link.is_alive() {
+            self.node.signals().message_received().emit(text);
+        }
+    }
+
+    fn binary_received(&mut self, data: &[u8]) {
+        if self.link.is_alive() {
+            self.node.signals().binary_received().emit(&PackedByteArray::from(data));
+        }
+    }
+
+    fn closed(&mut self, code: u16, reason: &str) {
+        if self.link.is_alive() {
+            self.node.signals().closed().emit(code as i64, reason);
+        }
+    }
+
+    fn error(&mut self, message: &str) {
+        self.link.error(message);
+    }
+}

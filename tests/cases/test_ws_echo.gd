@@ -1,0 +1,255 @@
+## WsEcho against an independent server: the Python `websockets` package (tests/helpers/
+## ws_server.py), started by `cargo xtask test` on free loopback ports for ws and wss (ports and
+## CA files in ASYNC_NET_TEST_WS*). The restart test runs, kills and restarts its own server.
+extends "res://runner/test_case.gd"
+
+var ws: WsEcho
+var port := 0
+var own_server_pid := 0
+
+
+func _init() -> void:
+	timeouts = {
+		"test_server_killed_and_restarted_queued_messages_arrive_in_order": 40.0,
+		"test_ten_thousand_messages_keep_their_order": 30.0,
+	}
+
+
+func before_each() -> void:
+	port = OS.get_environment("ASYNC_NET_TEST_WS_PORT").to_int()
+	assert_gt(port, 0, "ASYNC_NET_TEST_WS_PORT is set (run through `cargo xtask test`)")
+	ws = WsEcho.new()
+	ws.autostart = false
+	ws.reconnect_min_sec = 0.05
+	ws.reconnect_max_sec = 0.3
+	add_child(ws)
+
+
+func after_each() -> void:
+	if is_instance_valid(ws):
+		ws.free()
+	if own_server_pid > 0:
+		OS.kill(own_server_pid)
+		own_server_pid = 0
+
+
+func url(path := "/", on_port := -1) -> String:
+	return "ws://127.0.0.1:%d%s" % [port if on_port < 0 else on_port, path]
+
+
+## Connects to `address` and waits for CONNECTED.
+func connect_and_wait(address: String) -> bool:
+	ws.connect_to_url(address)
+	return await wait_until(func(): return ws.state == WsEcho.CONNECTED, 10.0)
+
+
+func errors_text() -> String:
+	return " | ".join(watch(ws, "error").emissions.map(func(args): return args[0]))
+
+
+func free_port() -> int:
+	var server := TCPServer.new()
+	server.listen(0, "127.0.0.1")
+	var free := server.get_local_port()
+	server.stop()
+	return free
+
+
+func start_own_server(on_port: int) -> void:
+	var python := OS.get_environment("ASYNC_NET_TEST_PYTHON")
+	var script := ProjectSettings.globalize_path("res://helpers/ws_server.py")
+	own_server_pid = OS.create_process(python, [script, "--port", str(on_port), "--parent", str(OS.get_process_id())])
+	assert_gt(own_server_pid, 0, "started %s" % python)
+
+
+func test_text_binary_unicode_and_one_megabyte_are_echoed_byte_exact() -> void:
+	var texts := watch(ws, "message_received")
+	var binaries := watch(ws, "binary_received")
+	assert_true(await connect_and_wait(url()), errors_text())
+	var big := ""
+	for i in 1024:
+		big += "%04d" % i + "abcdefghij".repeat(102)
+	var blob := PackedByteArray()
+	blob.resize(1 << 20)
+	for i in blob.size():
+		blob[i] = (i * 7 + 3) % 256
+	assert_true(ws.send_text("hello"))
+	assert_true(ws.send_text("Zoë ✓ 🚀 日本語"))
+	assert_true(ws.send_binary(PackedByteArray([0, 1, 2, 255, 0])))
+	assert_true(ws.send_text(big))
+	assert_true(ws.send_binary(blob))
+	assert_true(await texts.wait(10.0, 3), "three texts echoed")
+	assert_true(await binaries.wait(10.0, 2), "two binaries echoed")
+	assert_eq(texts.args(0)[0], "hello")
+	assert_eq(texts.args(1)[0], "Zoë ✓ 🚀 日本語")
+	assert_true(texts.args(2)[0] == big, "1 MB text byte-exact")
+	assert_eq(binaries.args(0)[0], PackedByteArray([0, 1, 2, 255, 0]))
+	assert_true(binaries.args(1)[0] == blob, "1 MiB binary byte-exact")
+	assert_eq(ws.get_stats().messages_received, 5)
+
+
+func test_ten_thousand_messages_keep_their_order() -> void:
+	var texts := watch(ws, "message_received")
+	assert_true(await connect_and_wait(url()), errors_text())
+	# 500 per frame: the default queue (1000) drains between frames.
+	for batch in 20:
+		for i in 500:
+			if not ws.send_text(str(batch * 500 + i)):
+				fail("send %d refused: %s" % [batch * 500 + i, errors_text()])
+				return
+		await get_tree().process_frame
+	assert_true(await texts.wait(20.0, 10000), "10 000 echoes (got %d)" % texts.count())
+	for i in 10000:
+		if texts.args(i)[0] != str(i):
+			fail("echo %d is %s" % [i, texts.args(i)[0]])
+			return
+
+
+func test_subprotocol_is_negotiated() -> void:
+	var connected := watch(ws, "connected")
+	ws.subprotocols = PackedStringArray(["nope", "chat.v2"])
+	assert_true(await connect_and_wait(url()), errors_text())
+	assert_true(await connected.wait(5.0, 1))
+	assert_eq(connected.args()[0], "chat.v2")
+
+
+func test_server_initiated_close_reports_code_and_reason() -> void:
+	var closed := watch(ws, "closed")
+	ws.reconnect = false
+	ws.connect_to_url(url("/close/4001/bye%20now"))
+	assert_true(await closed.wait(10.0), "closed: %s" % errors_text())
+	assert_eq(closed.args(), [4001, "bye now"])
+	assert_true(await wait_until(func(): return ws.state == WsEcho.STOPPED, 5.0), "a clean close with reconnect off stops")
+	assert_signal_not_emitted(ws, "error")
+
+
+func test_server_killed_and_restarted_queued_messages_arrive_in_order() -> void:
+	var own_port := free_port()
+	start_own_server(own_port)
+	var texts := watch(ws, "message_received")
+	assert_true(await connect_and_wait(url("/", own_port)), "connected to our own server: %s" % errors_text())
+	assert_true(ws.send_text("before"))
+	assert_true(await texts.wait(5.0, 1))
+	OS.kill(own_server_pid)
+	own_server_pid = 0
+	assert_true(await wait_until(func(): return ws.state == WsEcho.RECONNECTING, 10.0), "the loss is noticed")
+	for i in 20:
+		assert_true(ws.send_text("queued %d" % i), "queued while reconnecting")
+	assert_eq(ws.get_queued_count(), 20)
+	start_own_server(own_port)
+	assert_true(await texts.wait(30.0, 21), "the queued messages arrive after the restart: %s" % errors_text())
+	for i in 20:
+		assert_eq(texts.args(i + 1)[0], "queued %d" % i)
+	assert_eq(ws.state, WsEcho.CONNECTED)
+	assert_ge(ws.get_stats().reconnects, 1)
+
+
+func test_a_server_that_stops_answering_pings_is_detected() -> void:
+	var errors := watch(ws, "error")
+	var closed := watch(ws, "closed")
+	ws.reconnect = false
+	ws.heartbeat_sec = 0.3
+	ws.connect_to_url(url("/mute"))
+	assert_true(await closed.wait(10.0), "the silent server is detected")
+	assert_true(errors_text().contains("no pong"), errors_text())
+	assert_eq(closed.args()[0], 1006)
+	assert_le(ws.get_stats().pings_sent, 2, "detected within two heartbeats")
+	assert_eq(ws.state, WsEcho.FAILED)
+	assert_eq(errors.count(), 1)
+
+
+func test_an_oversize_message_closes_with_1009() -> void:
+	var closed := watch(ws, "closed")
+	watch(ws, "error")
+	watch(ws, "message_received")
+	ws.reconnect = false
+	ws.max_message_bytes = 1000
+	ws.connect_to_url(url("/big/2000"))
+	assert_true(await closed.wait(10.0))
+	assert_eq(closed.args(), [1009, "message too big"])
+	assert_true(errors_text().contains("max_message_bytes"), errors_text())
+	assert_signal_not_emitted(ws, "message_received")
+	assert_false(ws.send_text("x".repeat(1001)), "an oversize send is refused too")
+
+
+func test_wss_with_the_right_ca_connects_and_with_the_wrong_one_fails_clearly() -> void:
+	var wss := "wss://127.0.0.1:%d/" % OS.get_environment("ASYNC_NET_TEST_WSS_PORT").to_int()
+	var texts := watch(ws, "message_received")
+	ws.ca_file = OS.get_environment("ASYNC_NET_TEST_WS_CA")
+	assert_true(await connect_and_wait(wss), errors_text())
+	ws.send_text("over TLS")
+	assert_true(await texts.wait(5.0))
+	assert_eq(texts.args()[0], "over TLS")
+
+	watch(ws, "error").clear()
+	ws.reconnect = false
+	ws.ca_file = OS.get_environment("ASYNC_NET_TEST_WS_WRONG_CA")
+	ws.connect_to_url(wss)
+	assert_true(await wait_until(func(): return ws.state == WsEcho.FAILED, 10.0))
+	assert_true(errors_text().contains("TLS handshake") and errors_text().contains("ca_file"), errors_text())
+
+
+func test_http_error_refused_port_and_unknown_host_are_clear() -> void:
+	ws.reconnect = false
+	var cases := {
+		url("/forbidden"): "HTTP 403",
+		url("/", free_port()): "connection refused",
+		"ws://no-such-host.invalid:8765/": "cannot resolve host 'no-such-host.invalid'",
+		"http://127.0.0.1:%d/" % port: "ws:// or wss://",
+	}
+	for address in cases:
+		watch(ws, "error").clear()
+		ws.connect_to_url(address)
+		assert_true(await wait_until(func(): return ws.state == WsEcho.FAILED, 10.0), address)
+		assert_true(errors_text().contains(cases[address]), "%s: %s" % [address, errors_text()])
+
+
+func test_queue_overflow_and_sends_while_stopped_are_errors() -> void:
+	var errors := watch(ws, "error")
+	assert_false(ws.send_text("too early"), "not started")
+	assert_true(errors_text().contains("not connected"), errors_text())
+	ws.max_queued_messages = 3
+	ws.connect_to_url(url("/", free_port()))  # refused: stays (re)connecting
+	for i in 3:
+		assert_true(ws.send_text(str(i)))
+	errors.clear()
+	assert_false(ws.send_text("overflow"))
+	assert_true(errors_text().contains("max_queued_messages"), errors_text())
+	assert_eq(ws.get_stats().send_refused, 1)
+
+
+func test_close_sends_the_queue_then_closes_with_code_and_reason() -> void:
+	var closed := watch(ws, "closed")
+	assert_true(await connect_and_wait(url()), errors_text())
+	ws.send_text("last words")
+	ws.close(4000, "game over")
+	assert_true(await closed.wait(5.0))
+	assert_eq(closed.args(), [4000, "game over"])
+	assert_eq(ws.state, WsEcho.STOPPED)
+	assert_eq(ws.get_stats().messages_sent, 1, "the queued message went out before the close")
+	ws.close(999, "")  # closed already: nothing to do, no error
+	assert_signal_not_emitted(ws, "error")
+
+
+func test_handlers_may_call_back_into_the_node() -> void:
+	var states := watch(ws, "state_changed")
+	ws.message_received.connect(func(_text: String) -> void:
+		ws.get_stats()
+		ws.stop())
+	ws.state_changed.connect(func(_state: int) -> void: ws.get_stats())
+	assert_true(await connect_and_wait(url()), errors_text())
+	ws.send_text("a")
+	ws.send_text("b")
+	assert_true(await wait_until(func(): return ws.state == WsEcho.STOPPED, 5.0))
+	await wait_frames(3)
+	assert_eq(states.args()[0], WsEcho.STOPPED)
+
+
+func test_freeing_the_node_during_traffic_is_clean() -> void:
+	assert_true(await connect_and_wait(url()), errors_text())
+	for i in 200:
+		ws.send_text("flood %d" % i)
+	await wait_frames(1)
+	ws.free()
+	await wait_frames(3)
+	assert_eq(AsyncHub.tasks().filter(func(t): return str(t.name).begins_with("WsEcho")).size(), 0, "its task is gone")
