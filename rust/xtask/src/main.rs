@@ -9,6 +9,7 @@ mod paths;
 mod process;
 mod python;
 mod services;
+mod ws_echo_server;
 
 use std::process::ExitCode;
 
@@ -24,9 +25,14 @@ commands:
        [--no-cargo-test]       (--filter selects Godot tests whose \"file::method\" contains SUBSTR)
   demo [--seconds N]           run godot_project (windowed when a display exists);
        [--headless]            the demo quits itself after N seconds (headless default: 10)
-  bench [-- ARGS...]           release build, run tests/bench/bench_main.tscn, print a table
-                               and write target/bench.json
+  bench [-- ARGS...]           release builds, then `microbench` and tests/bench/bench_main.tscn
+                               (ARGS go to the scene, e.g. --only=idle,flood,rate,spawn);
+                               prints a table and writes target/bench.json
   godot [ARGS...]              run the Godot that xtask uses, with ARGS
+
+helpers that `bench` runs from a release build of xtask:
+  microbench                   the idle reactor step against a bare tokio step (BENCH rows)
+  loadgen idle|flood|rate ...  loopback TCP load generator (see rust/xtask/src/commands/loadgen.rs)
 
 Godot is taken from $GODOT, else a `godot`/`godot4` 4.5+ on PATH, else (Debian/apt)
 a private copy of Debian's godot package fetched into target/godot/.";
@@ -44,6 +50,8 @@ fn main() -> ExitCode {
         "demo" => commands::demo::main(Args::new(args)),
         "bench" => commands::bench::main(Args::new(args)),
         "godot" => commands::godot_passthrough(args),
+        "microbench" => commands::microbench::main(Args::new(args)),
+        "loadgen" => commands::loadgen::main(args),
         other => {
             eprintln!("xtask: unknown command `{other}`\n\n{USAGE}");
             return ExitCode::from(2);

@@ -1,10 +1,17 @@
-//! `cargo xtask bench`: release build, run the benchmark scene of the tests project, collect its
-//! `BENCH {json}` rows, print them as a table and write `target/bench.json`.
+//! `cargo xtask bench`: release builds, then the benchmarks, each against what a Godot user
+//! would use instead, measured in the same run; prints a table and writes `target/bench.json`.
+//!
+//! Two sources of `BENCH {json}` rows:
+//! - `xtask microbench` from a release build of xtask: the idle reactor step against a bare
+//!   tokio step (see microbench.rs for why this one is measured in Rust);
+//! - the scene `res://bench/bench_main.tscn` of the tests project, run headless with the release
+//!   library: TcpSpawnerServer against the same protocol in GDScript, under load from
+//!   `xtask loadgen` (the same release binary), a separate process started by the scene.
 
 use std::fs;
-use std::path::PathBuf;
-use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
@@ -21,46 +28,100 @@ const REQUIREMENTS: &[Requirement] = &[];
 /// The benchmark scene in the tests project.
 const SCENE: &str = "res://bench/bench_main.tscn";
 
-/// Time limit of the whole benchmark run.
-const LIMIT: Duration = Duration::from_secs(30 * 60);
+/// Time limit of the benchmark scene (it has its own, shorter watchdog).
+const LIMIT: Duration = Duration::from_secs(10 * 60);
+
+/// Time limit of the microbenchmark.
+const MICRO_LIMIT: Duration = Duration::from_secs(120);
 
 /// Prefix of the lines the bench scene prints, one per measured metric.
 const ROW_PREFIX: &str = "BENCH ";
 
-/// `cargo xtask bench [-- ARGS...]`: ARGS go to the bench scene.
+/// `cargo xtask bench [-- ARGS...]`: ARGS go to the bench scene (e.g. `--only=idle,flood`).
 pub fn main(args: Args) -> Result<ExitCode> {
     let scene_args = args.finish()?;
+    let started = Instant::now();
     apt::ensure(REQUIREMENTS)?;
     let godot = godot::find()?;
     build::build(Profile::Release, &[], &godot)?;
+    let helper = build_helper()?;
 
+    let mut rows = Vec::new();
+    let mut problems = Vec::new();
+    match microbench(&helper) {
+        Ok(found) => rows.extend(found),
+        Err(err) => problems.push(format!("microbench: {err:#}")),
+    }
+
+    // Where the scene and the load generator exchange files; fresh for every run.
+    let work = paths::target_dir()?.join("bench-work");
+    if work.exists() {
+        fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
+    }
+    fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let run = {
         let _slot = ReleaseInDebugSlot::install()?;
         build::prepare_project(&godot, Project::Tests)?;
         let mut cmd = godot.command();
-        cmd.args(["--headless", "--path"]).arg(Project::Tests.dir()).args(["--scene", SCENE, "--"]).args(&scene_args);
+        cmd.args(["--headless", "--path"]).arg(Project::Tests.dir()).args(["--scene", SCENE, "--"]);
+        cmd.arg(format!("--loadgen={}", helper.display())).arg(format!("--workdir={}", work.display()));
+        cmd.args(&scene_args);
         eprintln!("xtask: {}", process::describe(&cmd));
         process::stream(cmd, Some(LIMIT))?
     };
-    let rows = parse_rows(&run.log)?;
+    let scene_rows = parse_rows(&run.log)?;
     if !run.success() {
-        bail!("the bench scene {} ({} rows printed)", run.describe(), rows.len());
+        problems.push(format!("the bench scene {} ({} rows printed)", run.describe(), scene_rows.len()));
+    } else if scene_rows.is_empty() {
+        problems.push(format!("the bench scene printed no `{ROW_PREFIX}{{json}}` rows"));
     }
-    if rows.is_empty() {
-        bail!("the bench scene printed no `{ROW_PREFIX}{{json}}` rows");
-    }
+    rows.extend(scene_rows);
 
-    println!("\n{}", table(&rows));
-    let out = paths::target_dir()?.join("bench.json");
-    let report = json!({
-        "date": utc_now(),
-        "godot_version": godot.version,
-        "rows": rows.iter().map(Row::to_json).collect::<Vec<_>>(),
-    });
-    fs::write(&out, serde_json::to_string_pretty(&report)? + "\n")
-        .with_context(|| format!("writing {}", out.display()))?;
-    println!("wrote {}", out.display());
+    if !rows.is_empty() {
+        println!("\n{}", table(&rows));
+        let out = paths::target_dir()?.join("bench.json");
+        let report = json!({
+            "date": utc_now(),
+            "godot_version": godot.version,
+            "rows": rows.iter().map(Row::to_json).collect::<Vec<_>>(),
+        });
+        fs::write(&out, serde_json::to_string_pretty(&report)? + "\n")
+            .with_context(|| format!("writing {}", out.display()))?;
+        println!("wrote {} ({} rows, {:.0} s in all)", out.display(), rows.len(), started.elapsed().as_secs_f64());
+    }
+    if !problems.is_empty() {
+        bail!("{}", problems.join("; "));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Builds xtask itself in release mode, with the `microbench` feature, and returns the binary:
+/// the microbenchmark and the load generator must not run as the debug build `cargo xtask` is.
+fn build_helper() -> Result<PathBuf> {
+    let mut cargo = process::cargo();
+    cargo.args(["build", "--release", "-p", "xtask", "--features", "microbench"]).current_dir(paths::root());
+    process::run(&mut cargo)?;
+    let helper = paths::target_dir()?.join("release").join(format!("xtask{}", std::env::consts::EXE_SUFFIX));
+    if !process::is_executable(&helper) {
+        bail!("cargo built xtask but {} is not there", helper.display());
+    }
+    Ok(helper)
+}
+
+/// Runs `helper microbench` and returns its rows.
+fn microbench(helper: &Path) -> Result<Vec<Row>> {
+    let mut cmd = Command::new(helper);
+    cmd.arg("microbench");
+    eprintln!("xtask: {}", process::describe(&cmd));
+    let run = process::stream(cmd, Some(MICRO_LIMIT))?;
+    if !run.success() {
+        bail!("`{helper} microbench` {}", run.describe(), helper = helper.display());
+    }
+    let rows = parse_rows(&run.log)?;
+    if rows.is_empty() {
+        bail!("printed no rows");
+    }
+    Ok(rows)
 }
 
 /// While alive, the release library sits in the addon's `template_debug` slot.
@@ -115,6 +176,8 @@ struct Row {
     baseline: f64,
     baseline_name: String,
     lower_is_better: bool,
+    /// How it was measured (statistic, sample count, conditions), printed under the table.
+    detail: Option<String>,
 }
 
 impl Row {
@@ -129,6 +192,7 @@ impl Row {
             baseline: number("baseline")?,
             baseline_name: text("baseline_name")?,
             lower_is_better: v["lower_is_better"].as_bool().context("`lower_is_better` must be a boolean")?,
+            detail: v["detail"].as_str().map(String::from),
         })
     }
 
@@ -148,6 +212,7 @@ impl Row {
             "baseline_name": self.baseline_name,
             "lower_is_better": self.lower_is_better,
             "ratio": self.ratio(),
+            "detail": self.detail,
         })
     }
 }
@@ -159,7 +224,7 @@ fn parse_rows(log: &str) -> Result<Vec<Row>> {
         .collect()
 }
 
-/// The rows as an aligned text table.
+/// The rows as an aligned text table, then one numbered note per row that has a detail.
 fn table(rows: &[Row]) -> String {
     let mut lines = vec![[
         "metric".to_string(),
@@ -167,10 +232,18 @@ fn table(rows: &[Row]) -> String {
         "baseline".into(),
         "ratio (>1: this project is better)".into(),
     ]];
+    let mut notes = Vec::new();
     for r in rows {
         let better = if r.lower_is_better { "lower is better" } else { "higher is better" };
+        let note = match &r.detail {
+            Some(detail) => {
+                notes.push(format!("[{}] {detail}", notes.len() + 1));
+                format!(" [{}]", notes.len())
+            }
+            None => String::new(),
+        };
         lines.push([
-            format!("{} ({better})", r.metric),
+            format!("{} ({better}){note}", r.metric),
             format!("{} {}", number(r.ours), r.unit),
             format!("{} {} ({})", number(r.baseline), r.unit, r.baseline_name),
             r.ratio().map_or("-".into(), |x| format!("{x:.2}x")),
@@ -187,6 +260,11 @@ fn table(rows: &[Row]) -> String {
             out.push_str(&rule.join("-|-"));
             out.push('\n');
         }
+    }
+    if !notes.is_empty() {
+        out.push('\n');
+        out.push_str(&notes.join("\n"));
+        out.push('\n');
     }
     out
 }
@@ -237,6 +315,17 @@ mod tests {
         let t = table(&rows);
         assert!(t.lines().nth(2).unwrap().ends_with("5.00x"), "{t}");
         assert!(parse_rows("BENCH {\"metric\":1}").is_err());
+    }
+
+    #[test]
+    fn details_become_numbered_notes() {
+        let log = "BENCH {\"metric\":\"a\",\"unit\":\"us\",\"ours\":1,\"baseline\":2,\"baseline_name\":\"b\",\"lower_is_better\":true,\"detail\":\"median of 9\"}\n";
+        let rows = parse_rows(log).unwrap();
+        assert_eq!(rows[0].detail.as_deref(), Some("median of 9"));
+        assert_eq!(rows[0].to_json()["detail"], "median of 9");
+        let t = table(&rows);
+        assert!(t.contains("a (lower is better) [1]"), "{t}");
+        assert!(t.trim_end().ends_with("[1] median of 9"), "{t}");
     }
 
     #[test]

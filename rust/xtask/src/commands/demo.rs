@@ -10,7 +10,7 @@ use super::build::{self, Profile};
 use crate::apt::{self, Requirement};
 use crate::cli::Args;
 use crate::paths::Project;
-use crate::{godot, process};
+use crate::{godot, process, services, ws_echo_server};
 
 /// System packages the demo needs (probe, Debian package).
 const REQUIREMENTS: &[Requirement] = &[];
@@ -42,12 +42,43 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
     if let Some(seconds) = seconds {
         cmd.arg("--").arg(format!("--seconds={seconds}"));
     }
+    // The Redis feed demo talks to a local redis-server when one is installed.
+    let _redis = redis_for_demo(&mut cmd);
+    // The WebSocket echo demo talks to our own local echo server.
+    ws_echo_for_demo(&mut cmd);
     eprintln!("xtask: {}", process::describe(&cmd));
     let run = process::stream(cmd, seconds.map(|s| Duration::from_secs(s) + GRACE))?;
     if run.timed_out {
         bail!("the demo did not quit by itself after --seconds={}; killed it", seconds.unwrap_or_default());
     }
     Ok(super::exit_code(run.status))
+}
+
+/// Starts a redis-server on a free port for the Redis feed demo and tells it the URL
+/// (`ASYNC_NET_DEMO_REDIS_URL`); without redis-server the demo says how to get one.
+fn redis_for_demo(cmd: &mut std::process::Command) -> Option<services::Service> {
+    match services::start_redis("demo-redis", None) {
+        Ok((service, port)) => {
+            cmd.env("ASYNC_NET_DEMO_REDIS_URL", format!("redis://127.0.0.1:{port}"));
+            Some(service)
+        }
+        Err(err) => {
+            eprintln!("xtask: no local redis-server for the Redis feed demo ({err:#}); `apt-get install redis-server`");
+            None
+        }
+    }
+}
+
+/// Starts the local WebSocket echo server for the WsEcho demo and tells it the URL
+/// (`ASYNC_NET_DEMO_WS_URL`); without it the demo uses its default URL.
+fn ws_echo_for_demo(cmd: &mut std::process::Command) {
+    match ws_echo_server::start() {
+        Ok(url) => {
+            eprintln!("xtask: WebSocket echo server for the demo at {url}");
+            cmd.env("ASYNC_NET_DEMO_WS_URL", url);
+        }
+        Err(err) => eprintln!("xtask: no local WebSocket echo server for the demo: {err:#}"),
+    }
 }
 
 /// Whether a window can be opened: an X11 or Wayland display is set.
