@@ -110,9 +110,10 @@ func test_the_hub_keeps_stepping_while_paused() -> void:
 func test_handlers_may_cancel_their_own_task_and_start_new_ones() -> void:
 	var ticker := AsyncHub.interval(0.01)
 	var follow_up: Array = []
+	# One-shot: a lambda that captures the task it is connected to would keep it alive forever.
 	ticker.ticked.connect(func(_n: int) -> void:
 		ticker.cancel()
-		follow_up.append(AsyncHub.sleep(0.0)))
+		follow_up.append(AsyncHub.sleep(0.0)), CONNECT_ONE_SHOT)
 	assert_true(await wait_until(func(): return ticker.is_done()))
 	await wait_frames(3)
 	assert_eq(follow_up.size(), 1, "one tick: cancelled from its own handler")
@@ -125,7 +126,7 @@ func test_a_manual_step_inside_a_step_is_ignored() -> void:
 	ticker.ticked.connect(func(_n: int) -> void:
 		AsyncHub.step()
 		stepped[0] = true
-		ticker.cancel())
+		ticker.cancel(), CONNECT_ONE_SHOT)
 	assert_true(await wait_until(func(): return stepped[0]))
 	AsyncHub.step()
 
