@@ -21,6 +21,7 @@ func _enter_tree() -> void:
 func _run() -> void:
 	await _frames(10)
 	await _test_spawner_spawns_into_the_edited_scene_with_undo()
+	await _test_hot_reload_while_tasks_run()
 	print("%d passed, %d failed" % [_passed, _failed])
 	get_tree().quit(0 if _failed == 0 else 1)
 
@@ -70,6 +71,39 @@ func _test_spawner_spawns_into_the_edited_scene_with_undo() -> void:
 	_check(probe.listen(port, "127.0.0.1") == OK, "turning it off frees the port")
 	probe.stop()
 	client.disconnect_from_host()
+	_finish(name)
+
+
+func _test_hot_reload_while_tasks_run() -> void:
+	var name := "editor.gd::test_hot_reload_while_tasks_run"
+	var ticker := AsyncHub.interval(0.01)
+	var server := TcpSpawnerServer.new()
+	server.port = 0
+	server.autostart = false
+	add_child(server)
+	server.start()
+	await _frames(3)
+	_check(AsyncHub.task_count() >= 2, "tasks are running before the reload")
+	var status := GDExtensionManager.reload_extension("res://addons/async_net/async_net.gdextension")
+	_check(status == GDExtensionManager.LOAD_STATUS_OK, "reload status %d" % status)
+	await _frames(5)
+	# The reload shut the old runtime down (its tasks ended); the new library starts a fresh one.
+	# This coroutine was compiled before the reload, so it calls dynamically: its direct calls
+	# would use method binds of the old library (scripts are recompiled, running coroutines not).
+	var hub := Engine.get_singleton("AsyncHub")
+	_check(hub != null and hub.get_class() == "AsyncHub", "the AsyncHub singleton survives the reload")
+	var slept: Object = hub.call("sleep", 0.01)
+	var done := [false]
+	slept.completed.connect(func(_r: Variant) -> void: done[0] = true)
+	var deadline := Time.get_ticks_msec() + 5000
+	while not done[0] and Time.get_ticks_msec() < deadline:
+		await get_tree().process_frame
+	_check(done[0], "a task started after the reload completes")
+	_check(server.call("get_state") == 0, "the server's task ended with the old runtime (STOPPED)")
+	server.call("start")
+	_check(server.call("get_bound_port") > 0, "and it can start again")
+	server.free()
+	ticker = null
 	_finish(name)
 
 

@@ -27,11 +27,14 @@ struct Progress {
 /// [/codeblock]
 /// Exactly one of [signal completed], [signal failed] or [signal cancelled] is
 /// emitted, once. The task keeps itself alive while it runs, so you don't need
-/// to hold a reference to it.
+/// to hold a reference to it. Tasks come from the hub and the nodes;
+/// [code]AsyncTask.new()[/code] is a handle that never runs.
 #[derive(GodotClass)]
-#[class(no_init, base = RefCounted)]
+#[class(init, base = RefCounted)]
 pub struct AsyncTask {
     name: GString,
+    // A handle made by `new()` (or recreated by a hot reload, which ends
+    // every task) has no id: it never runs and `cancel()` does nothing.
     progress: Rc<Progress>,
     base: Base<RefCounted>,
 }

@@ -32,7 +32,12 @@ unsafe impl ExtensionLibrary for AsyncNetExtension {
             InitStage::MainLoop => runtime::shutdown(),
             InitStage::Scene => {
                 runtime::shutdown();
-                runtime::unregister_singleton();
+                // Quitting: the main loop is gone. A hot reload keeps it, and
+                // the singleton too: GDScript's `AsyncHub` global points at it,
+                // and Godot recreates its instance for the new library.
+                if godot::classes::Engine::singleton().get_main_loop().is_none() {
+                    runtime::unregister_singleton();
+                }
             }
             _ => {}
         }

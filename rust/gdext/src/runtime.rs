@@ -214,8 +214,10 @@ pub fn register_monitors() {
 pub fn startup() {
     SHUT_DOWN.set(false);
     WARNED_NO_HUB.set(false);
-    let hub = AsyncHub::new_alloc();
-    Engine::singleton().register_singleton(HUB_SINGLETON, &hub);
+    let mut engine = Engine::singleton();
+    if !engine.has_singleton(HUB_SINGLETON) {
+        engine.register_singleton(HUB_SINGLETON, &AsyncHub::new_alloc());
+    }
 }
 
 /// Cancels everything, joins the runtime's threads and frees it: the engine
@@ -239,9 +241,8 @@ pub fn shutdown() {
     }
 }
 
-/// Unregisters and frees the `AsyncHub` engine singleton, when the classes
-/// are unloaded (as gdext does for its own singletons: freeing it earlier,
-/// at main-loop end, crashes the editor's first import).
+/// Unregisters and frees the `AsyncHub` engine singleton when the engine
+/// quits (after the main loop is gone, as gdext does for its own singletons).
 pub fn unregister_singleton() {
     let mut engine = Engine::singleton();
     if engine.has_singleton(HUB_SINGLETON)
