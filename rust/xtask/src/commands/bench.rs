@@ -26,7 +26,8 @@ use crate::{godot, process};
 const REQUIREMENTS: &[Requirement] = &[];
 
 /// The benchmark scene in the tests project.
-const SCENE: &str = "res://bench/bench_main.tscn";
+/// The bench scenes are `tests/bench/bench_*.tscn`, one per node family, run in name order.
+const SCENE_DIR: &str = "bench";
 
 /// Time limit of the benchmark scene (it has its own, shorter watchdog).
 const LIMIT: Duration = Duration::from_secs(10 * 60);
@@ -37,8 +38,10 @@ const MICRO_LIMIT: Duration = Duration::from_secs(120);
 /// Prefix of the lines the bench scene prints, one per measured metric.
 const ROW_PREFIX: &str = "BENCH ";
 
-/// `cargo xtask bench [-- ARGS...]`: ARGS go to the bench scene (e.g. `--only=idle,flood`).
-pub fn main(args: Args) -> Result<ExitCode> {
+/// `cargo xtask bench [--scene SUBSTR] [-- ARGS...]`: runs every bench scene (or those whose
+/// name contains SUBSTR); ARGS go to each scene (e.g. `--only=idle,flood`).
+pub fn main(mut args: Args) -> Result<ExitCode> {
+    let wanted = args.value("--scene")?;
     let scene_args = args.finish()?;
     let started = Instant::now();
     apt::ensure(REQUIREMENTS)?;
@@ -59,23 +62,29 @@ pub fn main(args: Args) -> Result<ExitCode> {
         fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
     }
     fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
-    let run = {
+    {
         let _slot = ReleaseInDebugSlot::install()?;
         build::prepare_project(&godot, Project::Tests)?;
-        let mut cmd = godot.command();
-        cmd.args(["--headless", "--path"]).arg(Project::Tests.dir()).args(["--scene", SCENE, "--"]);
-        cmd.arg(format!("--loadgen={}", helper.display())).arg(format!("--workdir={}", work.display()));
-        cmd.args(&scene_args);
-        eprintln!("xtask: {}", process::describe(&cmd));
-        process::stream(cmd, Some(LIMIT))?
-    };
-    let scene_rows = parse_rows(&run.log)?;
-    if !run.success() {
-        problems.push(format!("the bench scene {} ({} rows printed)", run.describe(), scene_rows.len()));
-    } else if scene_rows.is_empty() {
-        problems.push(format!("the bench scene printed no `{ROW_PREFIX}{{json}}` rows"));
+        for scene in scenes(wanted.as_deref())? {
+            let mut cmd = godot.command();
+            cmd.args(["--headless", "--path"]).arg(Project::Tests.dir()).args(["--scene", &scene, "--"]);
+            cmd.arg(format!("--loadgen={}", helper.display())).arg(format!("--workdir={}", work.display()));
+            cmd.args(&scene_args);
+            eprintln!("xtask: {}", process::describe(&cmd));
+            let run = process::stream(cmd, Some(LIMIT))?;
+            let scene_rows = parse_rows(&run.log)?;
+            if !run.success() {
+                problems.push(format!(
+                    "the bench scene {scene} {} ({} rows printed)",
+                    run.describe(),
+                    scene_rows.len()
+                ));
+            } else if scene_rows.is_empty() {
+                problems.push(format!("the bench scene {scene} printed no `{ROW_PREFIX}{{json}}` rows"));
+            }
+            rows.extend(scene_rows);
+        }
     }
-    rows.extend(scene_rows);
 
     if !rows.is_empty() {
         println!("\n{}", table(&rows));
@@ -93,6 +102,23 @@ pub fn main(args: Args) -> Result<ExitCode> {
         bail!("{}", problems.join("; "));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `res://` paths of the bench scenes whose file name contains `wanted`, in name order.
+fn scenes(wanted: Option<&str>) -> Result<Vec<String>> {
+    let dir = Project::Tests.dir().join(SCENE_DIR);
+    let mut found = Vec::new();
+    for entry in fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.starts_with("bench_") && name.ends_with(".tscn") && wanted.is_none_or(|w| name.contains(w)) {
+            found.push(format!("res://{SCENE_DIR}/{name}"));
+        }
+    }
+    found.sort();
+    if found.is_empty() {
+        bail!("no bench scene in {} matches {:?}", dir.display(), wanted.unwrap_or("*"));
+    }
+    Ok(found)
 }
 
 /// Builds xtask itself in release mode, with the `microbench` feature, and returns the binary:
