@@ -28,6 +28,14 @@ impl NetNode {
         self.state.get()
     }
 
+    /// Whether `ready()` should start the node: when `autostart` is on, in a
+    /// running game only. In the editor a node opened in a scene stays quiet
+    /// (it would bind ports just because a scene is being edited); editor
+    /// tools start nodes themselves.
+    pub fn autostarts(autostart: bool) -> bool {
+        autostart && !godot::classes::Engine::singleton().is_editor_hint()
+    }
+
     /// A handle for tasks to report through. `node` is the node owning this.
     pub fn link(&self, node: Gd<Node>) -> NodeLink {
         NodeLink { owner: runtime::owner_of(&node), node, state: self.state.clone() }

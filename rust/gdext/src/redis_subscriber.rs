@@ -128,7 +128,7 @@ impl INode for RedisSubscriber {
     }
 
     fn ready(&mut self) {
-        if self.autostart && !Engine::singleton().is_editor_hint() {
+        if NetNode::autostarts(self.autostart) {
             self.start();
         }
     }

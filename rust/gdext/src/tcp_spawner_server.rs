@@ -9,7 +9,7 @@ use async_net_core::{
     state::NetState,
 };
 use godot::{
-    classes::{EditorInterface, Engine, INode, Node, Node3D, Object, PackedScene, packed_scene::GenEditState},
+    classes::{EditorInterface, INode, Node, Node3D, Object, PackedScene, packed_scene::GenEditState},
     prelude::*,
 };
 
@@ -120,7 +120,7 @@ impl INode for TcpSpawnerServer {
     }
 
     fn ready(&mut self) {
-        if self.autostart && !Engine::singleton().is_editor_hint() {
+        if NetNode::autostarts(self.autostart) {
             self.start();
         }
     }

@@ -8,7 +8,7 @@ use async_net_core::{
     ws::{self, WsConfig, WsControl, WsHandler, WsStats},
 };
 use godot::{
-    classes::{Engine, INode, Node, ProjectSettings},
+    classes::{INode, Node, ProjectSettings},
     prelude::*,
 };
 
@@ -122,7 +122,7 @@ impl INode for WsEcho {
     }
 
     fn ready(&mut self) {
-        if self.autostart && !Engine::singleton().is_editor_hint() {
+        if NetNode::autostarts(self.autostart) {
             self.start();
         }
     }
