@@ -139,7 +139,8 @@ impl AsyncHub {
         runtime::step_now(self.budget());
     }
 
-    /// Wall time of the last step, in microseconds (also the
+    /// Main-thread time the runtime took in the last frame, in microseconds:
+    /// its step plus any extra steps since the previous frame (also the
     /// [code]async_net/step_usec[/code] Performance monitor).
     #[func]
     pub fn get_last_step_usec(&self) -> f64 {

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::{
     async_task::AsyncTask,
     net_node::{NetNode, NodeLink, unbound},
+    runtime,
 };
 
 /// Listens to Redis pub/sub channels and patterns and turns each message into
@@ -271,6 +272,7 @@ impl RedisSubscriber {
         };
         let channel = channel.to_string().into_bytes();
         let sender = self.running.as_ref().map(|r| r.publisher.clone());
+        runtime::flush_at_frame_end();
         AsyncTask::start("RedisSubscriber.publish", move |_task| async move {
             let sender = sender.ok_or("cannot publish: the RedisSubscriber is not started")?;
             let (reply, answer) = oneshot::channel();

@@ -39,6 +39,9 @@ thread_local! {
     static HUB: Cell<Option<InstanceId>> = const { Cell::new(None) };
     static LAST_STEPPED_FRAME: Cell<u64> = const { Cell::new(u64::MAX) };
     static LAST_STEP_USEC: Cell<f64> = const { Cell::new(0.0) };
+    /// Step time not yet reported: extra steps since the last frame step.
+    static PENDING_STEP_USEC: Cell<f64> = const { Cell::new(0.0) };
+    static FLUSH_WANTED: Cell<bool> = const { Cell::new(false) };
     static WARNED_NO_HUB: Cell<bool> = const { Cell::new(false) };
     static MONITORS: RefCell<bool> = const { RefCell::new(false) };
 }
@@ -92,16 +95,28 @@ pub fn step_once_per_frame(budget: Duration) -> Option<StepReport> {
         return None;
     }
     LAST_STEPPED_FRAME.set(frame);
-    step_now(budget)
+    let report = step_now(budget)?;
+    // The frame's figure: this step plus the extra steps made since the last one.
+    LAST_STEP_USEC.set(PENDING_STEP_USEC.replace(0.0));
+    Some(report)
 }
 
-/// Steps now, whatever the frame (a manual `AsyncHub.step()`).
+/// Steps now, whatever the frame (a manual `AsyncHub.step()`, a flush).
 pub fn step_now(budget: Duration) -> Option<StepReport> {
+    FLUSH_WANTED.set(false);
     let report = with_reactor(|r| r.step(budget))?;
     if !report.skipped {
-        LAST_STEP_USEC.set(report.elapsed.as_secs_f64() * 1e6);
+        PENDING_STEP_USEC.set(PENDING_STEP_USEC.get() + report.elapsed.as_secs_f64() * 1e6);
     }
     Some(report)
+}
+
+/// Asks for one more step at the end of this frame, after every `_process`:
+/// what a node method queued (a WebSocket send, a publish) then goes out this
+/// frame instead of at the next frame's step, so a reply can arrive a frame
+/// sooner. Frames that ask for nothing pay nothing.
+pub fn flush_at_frame_end() {
+    FLUSH_WANTED.set(true);
 }
 
 /// The main-loop hook: steps when no hub did, and says once, in a game, that
@@ -111,6 +126,10 @@ pub fn on_main_loop_frame() {
         return; // Nothing ever used the runtime: stay free.
     }
     if step_once_per_frame(DEFAULT_STEP_BUDGET).is_none() {
+        // The hub stepped during `_process`; send what scripts queued since.
+        if FLUSH_WANTED.get() {
+            step_now(DEFAULT_STEP_BUDGET);
+        }
         return;
     }
     if HUB.get().is_none()
@@ -155,7 +174,8 @@ pub fn hub() -> Option<Gd<AsyncHub>> {
     engine.get_singleton(HUB_SINGLETON)?.try_cast().ok()
 }
 
-/// Wall time of the last step, in microseconds.
+/// Main-thread time of the runtime in the last frame, in microseconds: its
+/// frame step plus any extra steps (flushes, manual steps) since the one before.
 pub fn last_step_usec() -> f64 {
     LAST_STEP_USEC.get()
 }

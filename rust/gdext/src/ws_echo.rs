@@ -12,7 +12,10 @@ use godot::{
     prelude::*,
 };
 
-use crate::net_node::{NetNode, NodeLink, unbound};
+use crate::{
+    net_node::{NetNode, NodeLink, unbound},
+    runtime,
+};
 
 /// A WebSocket client. Messages arrive as signals; [method send_text] and
 /// [method send_binary] never block. Unlike [WebSocketPeer] it needs no
@@ -294,7 +297,10 @@ impl WsEcho {
             None => Err("message refused: not connected (call connect_to_url() or start() first)".into()),
         };
         match result {
-            Ok(()) => true,
+            Ok(()) => {
+                runtime::flush_at_frame_end();
+                true
+            }
             Err(message) => {
                 self.stats.send_refused();
                 self.reentrant(|link| link.error(&message));
