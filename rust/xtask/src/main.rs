@@ -33,6 +33,8 @@ commands:
 helpers that `bench` runs from a release build of xtask:
   microbench                   the idle reactor step against a bare tokio step (BENCH rows)
   loadgen idle|flood|rate ...  loopback TCP load generator (see rust/xtask/src/commands/loadgen.rs)
+  ws-echo --port-file FILE     loopback WebSocket echo server of the WsEcho benchmarks
+                               (see rust/xtask/src/commands/ws_echo.rs)
 
 Godot is taken from $GODOT, else a `godot`/`godot4` 4.5+ on PATH, else (Debian/apt)
 a private copy of Debian's godot package fetched into target/godot/.";
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         "godot" => commands::godot_passthrough(args),
         "microbench" => commands::microbench::main(Args::new(args)),
         "loadgen" => commands::loadgen::main(args),
+        "ws-echo" => commands::ws_echo::main(Args::new(args)),
         other => {
             eprintln!("xtask: unknown command `{other}`\n\n{USAGE}");
             return ExitCode::from(2);

@@ -22,8 +22,13 @@ use crate::cli::Args;
 use crate::paths::{self, Project};
 use crate::{godot, process};
 
-/// System packages the benchmarks need (probe, Debian package).
-const REQUIREMENTS: &[Requirement] = &[];
+/// System packages the benchmarks need (probe, Debian package): bench_redis.tscn starts its own
+/// redis-server and floods it with redis-benchmark, against redis-cli as a subscriber.
+const REQUIREMENTS: &[Requirement] = &[
+    Requirement::program("redis-server", "redis-server"),
+    Requirement::program("redis-cli", "redis-tools"),
+    Requirement::program("redis-benchmark", "redis-tools"),
+];
 
 /// The benchmark scene in the tests project.
 /// The bench scenes are `tests/bench/bench_*.tscn`, one per node family, run in name order.

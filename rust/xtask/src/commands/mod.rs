@@ -7,6 +7,7 @@ pub mod loadgen;
 #[cfg(feature = "microbench")]
 pub mod microbench;
 pub mod test;
+pub mod ws_echo;
 
 use std::process::ExitCode;
 
