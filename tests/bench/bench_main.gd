@@ -15,6 +15,7 @@
 extends Node
 
 ## The hub budget of the second rate row: about the share of a 60 fps frame GDScript takes.
+const Util := preload("res://bench/bench_util.gd")
 const RAISED_BUDGET_USEC := 12000
 const GdLineServer := preload("res://bench/gd_line_server.gd")
 const LoadGen := preload("res://bench/loadgen.gd")
@@ -104,7 +105,7 @@ func _process(_delta: float) -> void:
 
 
 func _run() -> void:
-	var options := _options()
+	var options := Util.options()
 	_loadgen = LoadGen.new(options.get("loadgen", ""), options.get("workdir", ""))
 	if not _loadgen.is_usable():
 		_fail("needs --loadgen=PATH (the release xtask) and --workdir=DIR; run it with `cargo xtask bench`")
@@ -133,13 +134,13 @@ func _bench_idle() -> void:
 		var base := await _idle_frames(false, n)
 		if ours.is_empty() or base.is_empty():
 			continue
-		_row("main-thread cost per frame, %d idle TCP clients" % n, "us/frame",
-				_trimmed_mean(ours), _trimmed_mean(base),
+		Util.row("main-thread cost per frame, %d idle TCP clients" % n, "us/frame",
+				Util.trimmed_mean(ours), Util.trimmed_mean(base),
 				"GDScript: TCPServer accept + StreamPeerTCP poll() + get_available_bytes() per client",
 				true,
 				("10%% trimmed mean of %d frames at %d fps (GDScript's timer has 1 us resolution); "
 				+ "medians: ours %.2f us (hub step), GDScript %.0f us (its _process)")
-				% [IDLE_FRAMES, FPS, _median(ours), _median(base)])
+				% [IDLE_FRAMES, FPS, Util.median(ours), Util.median(base)])
 
 
 ## Per-frame main-thread microseconds of one server holding `clients` idle connections.
@@ -153,16 +154,16 @@ func _idle_frames(ours: bool, clients: int) -> PackedFloat64Array:
 		Engine.max_fps = 0
 		hold = _loadgen.start("idle", subject.port,
 				["--clients", clients, "--hold-sec", 120, "--connect-pause-us", 1000], 150)
-		var connected := await _wait_until(func() -> bool: return subject.clients() >= clients, 60.0)
+		var connected := await Util.wait_until(get_tree(), func() -> bool: return subject.clients() >= clients, 60.0)
 		if hold.is_empty() or not connected:
 			_fail("idle %s: %d of %d clients connected" % [subject.label(), subject.clients(), clients])
 			await _loadgen.stop(hold)
 			subject.world.free()
 			return PackedFloat64Array()
 	Engine.max_fps = FPS
-	await _frames(WARMUP_FRAMES)
+	await Util.frames(get_tree(), WARMUP_FRAMES)
 	_start_recording(subject)
-	await _frames(IDLE_FRAMES)
+	await Util.frames(get_tree(), IDLE_FRAMES)
 	var samples := _stop_recording()
 	var still := subject.clients()
 	await _loadgen.stop(hold)
@@ -170,7 +171,7 @@ func _idle_frames(ours: bool, clients: int) -> PackedFloat64Array:
 	if still != clients:
 		_fail("idle %s: %d clients at the end instead of %d" % [subject.label(), still, clients])
 		return PackedFloat64Array()
-	print("bench: idle %s, %d clients: median %.2f us/frame" % [subject.label(), clients, _median(samples)])
+	print("bench: idle %s, %d clients: median %.2f us/frame" % [subject.label(), clients, Util.median(samples)])
 	return samples
 
 
@@ -188,8 +189,8 @@ func _bench_flood() -> void:
 			base.append(cost)
 	if ours.is_empty() or base.is_empty():
 		return
-	_row("main-thread time per line parsed and acknowledged, flood from %d clients, spawning off" % CLIENTS,
-			"us/line", _median(ours), _median(base), GD_NAME + " (replies batched per client and frame)", true,
+	Util.row("main-thread time per line parsed and acknowledged, flood from %d clients, spawning off" % CLIENTS,
+			"us/line", Util.median(ours), Util.median(base), GD_NAME + " (replies batched per client and frame)", true,
 			("sum of per-frame main-thread time from the flood's start to its last reply, divided by the lines "
 			+ "answered OK; %d clients x %d lines as fast as answered, %d fps; median of %d runs each "
 			+ "(ours: %s; GDScript: %s)")
@@ -202,7 +203,7 @@ func _flood_cost(ours: bool) -> float:
 	var subject := _new_subject(ours, false, 64)
 	if subject == null:
 		return -1.0
-	await _frames(WARMUP_FRAMES)
+	await Util.frames(get_tree(), WARMUP_FRAMES)
 	_start_recording(subject)
 	var run := _loadgen.start("flood", subject.port, ["--clients", CLIENTS, "--lines", FLOOD_LINES_PER_CLIENT], 60)
 	var report := await _report(run, 70.0)
@@ -212,7 +213,7 @@ func _flood_cost(ours: bool) -> float:
 	if not report.get("ok", false) or lines != CLIENTS * FLOOD_LINES_PER_CLIENT:
 		_fail("flood %s: %s" % [subject.label(), _describe(report)])
 		return -1.0
-	var total := _sum(samples)
+	var total := Util.sum(samples)
 	print("bench: flood %s: %d lines in %.2f s wall, %d frames, %.0f us main thread, %.3f us/line" % [
 		subject.label(), lines, report.elapsed_sec, samples.size(), total, total / lines])
 	return total / lines
@@ -236,7 +237,7 @@ func _bench_rate() -> void:
 
 
 func _rate_row(variant: String, budget_usec: int, ours: Dictionary, base: Dictionary) -> void:
-	_row("highest line rate sustained at %d fps without falling behind (%d clients, spawning off%s)" % [
+	Util.row("highest line rate sustained at %d fps without falling behind (%d clients, spawning off%s)" % [
 			FPS, CLIENTS, variant],
 			"lines/s", ours.rate, base.rate, GD_NAME, false,
 			("rate search: doubling from %d/s, then %d bisection steps; a trial sends for %d s and passes when "
@@ -302,7 +303,7 @@ func _rate_trial(ours: bool, rate: float) -> Dictionary:
 	var subject := _new_subject(ours, false, 64)
 	if subject == null:
 		return {}
-	await _frames(RATE_WARMUP_FRAMES)
+	await Util.frames(get_tree(), RATE_WARMUP_FRAMES)
 	_start_recording(subject)
 	var run := _loadgen.start("rate", subject.port, ["--clients", CLIENTS, "--rate", int(rate),
 			"--seconds", RATE_SECONDS, "--drain-ms", RATE_DRAIN_MS, "--max-lag-ms", MAX_LAG_MS], RATE_SECONDS + 30)
@@ -320,7 +321,7 @@ func _rate_trial(ours: bool, rate: float) -> Dictionary:
 	var passed: bool = report.get("kept_up", false) and fps >= MIN_FPS
 	var summary := "%.0f/s (%d/%d answered, tail lag %s, %.1f fps, %.0f us/frame main thread)" % [
 		rate, int(report.acked_ok) + int(report.acked_err), int(report.planned),
-		"%.0f ms" % tail if tail != null else "inf", fps, _sum(samples) / maxi(samples.size(), 1)]
+		"%.0f ms" % tail if tail != null else "inf", fps, Util.sum(samples) / maxi(samples.size(), 1)]
 	print("bench: rate %s %s: %s" % [subject.label(), "PASS" if passed else "fail", summary])
 	return {"pass": passed, "summary": summary}
 
@@ -340,8 +341,8 @@ func _bench_spawn() -> void:
 	Engine.max_fps = FPS
 	if ours.is_empty() or base.is_empty():
 		return
-	_row("spawns per second, trivial scene (PackedScene of a Node), uncapped fps", "spawns/s",
-			_median(ours), _median(base), GD_NAME + " (instantiate + add_child)", false,
+	Util.row("spawns per second, trivial scene (PackedScene of a Node), uncapped fps", "spawns/s",
+			Util.median(ours), Util.median(base), GD_NAME + " (instantiate + add_child)", false,
 			("lines answered OK / wall time from the first line sent to the last reply, %d clients x %d lines "
 			+ "as fast as answered, Engine.max_fps = 0; median of %d runs each (ours: %s; GDScript: %s)")
 			% [CLIENTS, SPAWN_LINES_PER_CLIENT, REPEATS, _list(ours), _list(base)])
@@ -353,7 +354,7 @@ func _spawn_rate(ours: bool) -> float:
 	var subject := _new_subject(ours, true, 64)
 	if subject == null:
 		return -1.0
-	await _frames(WARMUP_FRAMES)
+	await Util.frames(get_tree(), WARMUP_FRAMES)
 	var run := _loadgen.start("flood", subject.port, ["--clients", CLIENTS, "--lines", SPAWN_LINES_PER_CLIENT], 60)
 	var report := await _report(run, 70.0)
 	var spawned := subject.children()
@@ -416,39 +417,11 @@ func _stop_recording() -> PackedFloat64Array:
 	return _samples
 
 
-func _frames(count: int) -> void:
-	for i in count:
-		await get_tree().process_frame
-
-
-## Waits frame by frame until `condition` holds; false after `timeout_sec`.
-func _wait_until(condition: Callable, timeout_sec: float) -> bool:
-	var deadline := Time.get_ticks_msec() + int(timeout_sec * 1000.0)
-	while not condition.call():
-		if Time.get_ticks_msec() > deadline:
-			return false
-		await get_tree().process_frame
-	return true
-
-
 ## The load generator's report of `run` ({"error": ...} if it did not start).
 func _report(run: Dictionary, timeout_sec: float) -> Dictionary:
 	if run.is_empty():
 		return {"ok": false, "error": "the load generator did not start"}
 	return await _loadgen.wait(run, timeout_sec)
-
-
-func _row(metric: String, unit: String, ours: float, baseline: float, baseline_name: String,
-		lower_is_better: bool, detail: String) -> void:
-	print("BENCH " + JSON.stringify({
-		"metric": metric,
-		"unit": unit,
-		"ours": ours,
-		"baseline": baseline,
-		"baseline_name": baseline_name,
-		"lower_is_better": lower_is_better,
-		"detail": detail,
-	}))
 
 
 func _fail(message: String) -> void:
@@ -461,42 +434,8 @@ func _on_time_limit() -> void:
 	get_tree().quit(2)
 
 
-## --name=value user arguments.
-func _options() -> Dictionary:
-	var options := {}
-	for arg in OS.get_cmdline_user_args():
-		if arg.begins_with("--") and "=" in arg:
-			options[arg.substr(2, arg.find("=") - 2)] = arg.substr(arg.find("=") + 1)
-	return options
-
-
 func _describe(report: Dictionary) -> String:
 	return str(report.get("error", JSON.stringify(report)))
-
-
-func _sum(values: PackedFloat64Array) -> float:
-	var total := 0.0
-	for v in values:
-		total += v
-	return total
-
-
-func _median(values: PackedFloat64Array) -> float:
-	if values.is_empty():
-		return 0.0
-	var sorted := values.duplicate()
-	sorted.sort()
-	var mid := sorted.size() / 2
-	return sorted[mid] if sorted.size() % 2 == 1 else (sorted[mid - 1] + sorted[mid]) / 2.0
-
-
-## The mean of the values left after dropping the lowest and highest 10 %.
-func _trimmed_mean(values: PackedFloat64Array) -> float:
-	var sorted := values.duplicate()
-	sorted.sort()
-	var cut := sorted.size() / 10
-	var kept := sorted.slice(cut, sorted.size() - cut)
-	return _sum(kept) / maxi(kept.size(), 1)
 
 
 func _list(values: PackedFloat64Array) -> String:

@@ -26,6 +26,7 @@ extends Node
 ## Emitted by the floor measurement of row 2: the signature of RedisSubscriber.message_received.
 signal gd_message(channel: String, payload: String, pattern: String)
 
+const Util := preload("res://bench/bench_util.gd")
 const CHANNEL := "bench"
 const PAYLOAD_BYTES := 100
 ## Row 1: messages per flood, runs per side (after one warm-up run each). Multiples of
@@ -100,7 +101,7 @@ func _process(_delta: float) -> void:
 
 
 func _run() -> void:
-	var options := _options()
+	var options := Util.options()
 	_workdir = options.get("workdir", "")
 	if _workdir.is_empty():
 		_workdir = OS.get_temp_dir().path_join("bench_redis_%d" % OS.get_process_id())
@@ -152,7 +153,7 @@ func _bench_rate() -> void:
 		publisher.append(run.published)
 	Engine.max_fps = FPS
 	_row("Redis pub/sub messages/s delivered into a GDScript handler (count only), %d-byte payloads, uncapped fps" % PAYLOAD_BYTES,
-			"msg/s", _median(ours), _median(base), "redis-cli subscribe (output to a file)", false,
+			"msg/s", Util.median(ours), Util.median(base), "redis-cli subscribe (output to a file)", false,
 			("%d messages per run published by `redis-benchmark -P %d -c %d PUBLISH` (%s msg/s published, per run); "
 			+ "rate = messages counted between the first frame (poll) that saw one and the one that saw the last, "
 			+ "over that time; one subscriber at a time, alternating, median of %d runs each after a warm-up "
@@ -169,11 +170,11 @@ func _rate_ours(messages: int) -> Dictionary:
 	if sub == null:
 		return {}
 	_count = 0
-	await _frames(10)
+	await Util.frames(get_tree(), 10)
 	_start_recording(Rec.COUNT)
 	var flood := _start_flood(messages)
 	# Judged on the recorded samples, so that the last one is the one that saw the end.
-	var done := await _wait_until(func() -> bool: return not _values.is_empty() and _values[-1] >= messages, 90.0)
+	var done := await Util.wait_until(get_tree(), func() -> bool: return not _values.is_empty() and _values[-1] >= messages, 90.0)
 	_rec = Rec.NONE
 	var stats := sub.get_stats()
 	sub.free()
@@ -200,7 +201,7 @@ func _rate_cli(messages: int) -> Dictionary:
 	# In raw mode (not a terminal) redis-cli prints each reply element on a line of its own.
 	var header := "subscribe\n%s\n1\n" % CHANNEL
 	var per_message := ("message\n%s\n%s\n" % [CHANNEL, _payload]).length()
-	var subscribed := await _wait_until(func() -> bool: return _file_size(out) >= header.length(), 10.0)
+	var subscribed := await Util.wait_until(get_tree(), func() -> bool: return _file_size(out) >= header.length(), 10.0)
 	if pid <= 0 or not subscribed or FileAccess.get_file_as_string(out) != header:
 		_fail("rate redis-cli: no subscription confirmed in %s" % out)
 		_kill(pid)
@@ -208,7 +209,7 @@ func _rate_cli(messages: int) -> Dictionary:
 	var expected := header.length() + messages * per_message
 	_start_recording(Rec.FILE, out)
 	var flood := _start_flood(messages)
-	var done := await _wait_until(func() -> bool: return not _values.is_empty() and _values[-1] >= expected, 90.0)
+	var done := await Util.wait_until(get_tree(), func() -> bool: return not _values.is_empty() and _values[-1] >= expected, 90.0)
 	_rec = Rec.NONE
 	_kill(pid)
 	var published := await _flood_result(flood)
@@ -251,7 +252,7 @@ func _start_flood(messages: int) -> Dictionary:
 
 ## Waits for the flood's publisher to exit; its publish rate (msg/s), or 0 if unknown.
 func _flood_result(flood: Dictionary) -> float:
-	await _wait_until(func() -> bool: return not OS.is_process_running(flood.pid), 30.0)
+	await Util.wait_until(get_tree(), func() -> bool: return not OS.is_process_running(flood.pid), 30.0)
 	_kill(flood.pid)
 	var text := FileAccess.get_file_as_string(flood.out)
 	DirAccess.remove_absolute(flood.out)
@@ -277,17 +278,17 @@ func _bench_cost() -> void:
 			'while [ ! -e "$3" ]; do redis-cli -h 127.0.0.1 -p "$1" --pipe < "$2" > /dev/null 2>&1; sleep "$4"; done',
 			"sh", str(_port), batch, stop, STEADY_PAUSE_SEC])
 	_count = 0
-	var flowing := await _wait_until(func() -> bool: return _count > 0, 10.0)
-	await _frames(WARMUP_FRAMES)
+	var flowing := await Util.wait_until(get_tree(), func() -> bool: return _count > 0, 10.0)
+	await Util.frames(get_tree(), WARMUP_FRAMES)
 	var before := _count
 	var started := Time.get_ticks_usec()
 	_start_recording(Rec.COST)
-	await _frames(COST_FRAMES)
+	await Util.frames(get_tree(), COST_FRAMES)
 	_rec = Rec.NONE
 	var seconds := (Time.get_ticks_usec() - started) / 1e6
 	var stats := sub.get_stats()
 	FileAccess.open(stop, FileAccess.WRITE).close()
-	await _wait_until(func() -> bool: return not OS.is_process_running(pid), 5.0)
+	await Util.wait_until(get_tree(), func() -> bool: return not OS.is_process_running(pid), 5.0)
 	_kill(pid)
 	sub.free()
 	DirAccess.remove_absolute(batch)
@@ -296,7 +297,7 @@ func _bench_cost() -> void:
 	if not flowing or delivered <= 0:
 		_fail("cost: no messages delivered during the steady flood")
 		return
-	var hub_usec := _sum(_steps)
+	var hub_usec := Util.sum(_steps)
 	var ours := hub_usec / delivered
 	var per_frame := float(delivered) / _steps.size()
 	print("bench_redis: cost ours: %d messages in %d frames (%.1f fps, %.0f/frame), %.0f us of hub steps, %.3f us/msg, backlog %d" % [
@@ -305,7 +306,7 @@ func _bench_cost() -> void:
 	# The floor: the same signal, the same handler, emitted from GDScript as often per frame.
 	var per_emit := maxi(int(roundf(per_frame)), 1)
 	gd_message.connect(_on_count)
-	await _frames(WARMUP_FRAMES)
+	await Util.frames(get_tree(), WARMUP_FRAMES)
 	var floor_usec := 0
 	var emitted := 0
 	for frame in COST_FRAMES:
@@ -343,7 +344,7 @@ func _bench_latency() -> void:
 			"sh", str(_port), LUA_PUBLISH_NOW, CHANNEL, str(LATENCY_SAMPLES), LATENCY_PAUSE_SEC])
 	var frames_before := Engine.get_process_frames()
 	var started := Time.get_ticks_usec()
-	var done := await _wait_until(func() -> bool: return _latency.size() >= LATENCY_SAMPLES, 60.0)
+	var done := await Util.wait_until(get_tree(), func() -> bool: return _latency.size() >= LATENCY_SAMPLES, 60.0)
 	var fps := (Engine.get_process_frames() - frames_before) / ((Time.get_ticks_usec() - started) / 1e6)
 	_kill(pid)
 	sub.free()
@@ -353,8 +354,8 @@ func _bench_latency() -> void:
 	var samples := _latency.slice(LATENCY_WARMUP)
 	samples.sort()
 	var frame_sec := 1.0 / FPS
-	var p50 := _percentile(samples, 0.5)
-	var p99 := _percentile(samples, 0.99)
+	var p50 := Util.percentile(samples, 50)
+	var p99 := Util.percentile(samples, 99)
 	print("bench_redis: latency: %d samples at %.1f fps: min %.2f ms, p50 %.2f ms, p99 %.2f ms, max %.2f ms" % [
 		samples.size(), fps, samples[0] * 1e3, p50 * 1e3, p99 * 1e3, samples[-1] * 1e3])
 	var detail := ("%d messages published one at a time from outside (`redis-cli EVAL`: Lua stamps the server's TIME "
@@ -397,7 +398,7 @@ func _new_subscriber(handler: Callable, per_frame: int) -> RedisSubscriber:
 	sub.subscribed.connect(func(_name: String) -> void: confirmed[0] = true)
 	sub.message_received.connect(handler)
 	sub.start()
-	if not await _wait_until(func() -> bool: return confirmed[0], 10.0):
+	if not await Util.wait_until(get_tree(), func() -> bool: return confirmed[0], 10.0):
 		_fail("RedisSubscriber did not subscribe (state %d)" % sub.state)
 		sub.free()
 		return null
@@ -414,7 +415,7 @@ func _start_server() -> bool:
 	var pid := _spawn("redis-server", ["--port", str(_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 			"--dir", _workdir, "--logfile", _workdir.path_join("redis-server.log"),
 			"--client-output-buffer-limit", "pubsub 0 0 0"])
-	var ready := await _wait_until(_redis_answers, 10.0)
+	var ready := await Util.wait_until(get_tree(), _redis_answers, 10.0)
 	if pid <= 0 or not ready:
 		_fail("redis-server did not start on port %d (see %s)" % [_port, _workdir.path_join("redis-server.log")])
 		return false
@@ -461,31 +462,10 @@ func _file_size(path: String) -> int:
 	return file.get_length() if file != null else 0
 
 
-func _frames(count: int) -> void:
-	for i in count:
-		await get_tree().process_frame
-
-
-func _wait_until(condition: Callable, timeout_sec: float) -> bool:
-	var deadline := Time.get_ticks_msec() + int(timeout_sec * 1000.0)
-	while not condition.call():
-		if Time.get_ticks_msec() > deadline:
-			return false
-		await get_tree().process_frame
-	return true
-
-
+## A row whose detail also says how loaded the machine was.
 func _row(metric: String, unit: String, ours: float, baseline: float, baseline_name: String,
 		lower_is_better: bool, detail: String) -> void:
-	print("BENCH " + JSON.stringify({
-		"metric": metric,
-		"unit": unit,
-		"ours": ours,
-		"baseline": baseline,
-		"baseline_name": baseline_name,
-		"lower_is_better": lower_is_better,
-		"detail": "%s; %s" % [detail, _load],
-	}))
+	Util.row(metric, unit, ours, baseline, baseline_name, lower_is_better, "%s; %s" % [detail, _load])
 
 
 func _fail(message: String) -> void:
@@ -497,33 +477,6 @@ func _on_time_limit() -> void:
 	printerr("bench_redis: FAILED: time limit of %.0f s reached" % LIMIT_SEC)
 	_kill_all()
 	get_tree().quit(2)
-
-
-func _options() -> Dictionary:
-	var options := {}
-	for arg in OS.get_cmdline_user_args():
-		if arg.begins_with("--") and "=" in arg:
-			options[arg.substr(2, arg.find("=") - 2)] = arg.substr(arg.find("=") + 1)
-	return options
-
-
-func _sum(values: PackedFloat64Array) -> float:
-	var total := 0.0
-	for v in values:
-		total += v
-	return total
-
-
-func _median(values: PackedFloat64Array) -> float:
-	var sorted := values.duplicate()
-	sorted.sort()
-	var mid := sorted.size() / 2
-	return sorted[mid] if sorted.size() % 2 == 1 else (sorted[mid - 1] + sorted[mid]) / 2.0
-
-
-## The nearest-rank percentile of sorted values.
-func _percentile(sorted: PackedFloat64Array, p: float) -> float:
-	return sorted[clampi(int(ceil(p * sorted.size())) - 1, 0, sorted.size() - 1)]
 
 
 func _list(values: PackedFloat64Array) -> String:

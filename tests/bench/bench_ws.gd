@@ -21,6 +21,7 @@
 ## GdPeers). Neither includes Godot's own frame work, which both pay alike.
 extends Node
 
+const Util := preload("res://bench/bench_util.gd")
 const FPS := 60
 const WARMUP_FRAMES := 30
 ## Round trips measured per side, after RTT_WARMUP unmeasured ones.
@@ -136,7 +137,7 @@ func _process(_delta: float) -> void:
 
 
 func _run() -> void:
-	var options := _options()
+	var options := Util.options()
 	_program = options.get("loadgen", "")
 	_workdir = options.get("workdir", "")
 	var only: PackedStringArray = options.get("only", "rtt,flood,idle,large").split(",", false)
@@ -176,10 +177,10 @@ func _bench_rtt() -> void:
 			+ "(ours: message_received during the hub step; WebSocketPeer: its poll in _process) minus "
 			+ "that at the send. Ours: %s. WebSocketPeer: %s") % [
 			RTT_SAMPLES, RTT_WARMUP, FPS, _spread(ours), _spread(base)]
-	_row("WebSocket round trip, one message in flight, p50", "frames",
-			_percentile(ours, 50), _percentile(base, 50), BASE_NAME, true, detail)
-	_row("WebSocket round trip, one message in flight, p99", "frames",
-			_percentile(ours, 99), _percentile(base, 99), BASE_NAME, true, detail)
+	Util.row("WebSocket round trip, one message in flight, p50", "frames",
+			Util.percentile(ours, 50), Util.percentile(base, 50), BASE_NAME, true, detail)
+	Util.row("WebSocket round trip, one message in flight, p99", "frames",
+			Util.percentile(ours, 99), Util.percentile(base, 99), BASE_NAME, true, detail)
 
 
 ## The round trips of one side, in frames (empty after a failure).
@@ -188,7 +189,7 @@ func _rtt(ours: bool) -> PackedFloat64Array:
 		return PackedFloat64Array()
 	if ours:
 		_ws_nodes[0].message_received.connect(_on_text)
-	await _frames(WARMUP_FRAMES)
+	await Util.frames(get_tree(), WARMUP_FRAMES)
 	_rtt_ours = ours
 	_rtt_in_flight = false
 	_rtt_seen = _delivered(ours)
@@ -196,7 +197,7 @@ func _rtt(ours: bool) -> PackedFloat64Array:
 	_rtt_frames = PackedFloat64Array()
 	_rtt_error = ""
 	_rtt_on = true
-	var finished := await _wait_until(func() -> bool:
+	var finished := await Util.wait_until(get_tree(), func() -> bool:
 		return _rtt_frames.size() >= RTT_SAMPLES or _rtt_error != "", 60.0)
 	_rtt_on = false
 	var frames := _rtt_frames
@@ -253,9 +254,9 @@ func _bench_flood() -> void:
 				+ "WebSocketPeer: get_packet() stored and counted") if kind == "binary" else \
 				("ours: message_received(String) handler storing the string and counting; "
 				+ "WebSocketPeer: get_packet().get_string_from_utf8() stored and counted")
-		_row("main-thread time per %s message delivered to GDScript, flood of %d x %d B per frame, one signal per message"
+		Util.row("main-thread time per %s message delivered to GDScript, flood of %d x %d B per frame, one signal per message"
 				% [kind, FLOOD_PER_TICK, FLOOD_BYTES],
-				"us/message", _median(ours), _median(base), BASE_NAME, true,
+				"us/message", Util.percentile(ours, 50), Util.percentile(base, 50), BASE_NAME, true,
 				("the server pushes %d %s messages of %d bytes every 1/60 s, %d times (%d messages; receive only, "
 				+ "no client sends during the flood); sum of per-frame main-thread time from the flood command "
 				+ "to the last message, divided by the messages; %d fps; %s; median of %d runs each (ours: %s; "
@@ -300,13 +301,13 @@ func _flood_cost(ours: bool, kind: String) -> float:
 		else:
 			_ws_nodes[0].binary_received.connect(_on_binary)
 	_gd.as_text = text
-	await _frames(WARMUP_FRAMES)
+	await Util.frames(get_tree(), WARMUP_FRAMES)
 	var want := FLOOD_PER_TICK * FLOOD_TICKS
 	var start := _delivered(ours)
 	_record(ours)
 	var command := "flood %d %d %d %d %s" % [FLOOD_PER_TICK, 1000000 / FPS, FLOOD_TICKS, FLOOD_BYTES, kind]
 	var sent := _ws_nodes[0].send_text(command) if ours else _gd.peers[0].send_text(command) == OK
-	var done := sent and await _wait_until(func() -> bool: return _delivered(ours) - start >= want,
+	var done := sent and await Util.wait_until(get_tree(), func() -> bool: return _delivered(ours) - start >= want,
 			FLOOD_TICKS / float(FPS) + 20.0)
 	var samples := _stop_recording()
 	var got := _delivered(ours) - start
@@ -316,7 +317,7 @@ func _flood_cost(ours: bool, kind: String) -> float:
 	if not done or got != want:
 		_fail("flood %s: %d of %d messages delivered%s" % [label, got, want, "" if sent else " (send failed)"])
 		return -1.0
-	var total := _sum(samples)
+	var total := Util.sum(samples)
 	print("bench_ws: flood %s: %d messages, %d frames, %.0f us main thread, %.3f us/message" % [
 		label, got, frames, total, total / got])
 	return total / got
@@ -331,21 +332,21 @@ func _bench_idle() -> void:
 	var base := await _idle_frames(false, IDLE_CONNECTIONS)
 	if ours.is_empty() or base.is_empty():
 		return
-	_row("main-thread cost per frame, %d idle WebSocket connections" % IDLE_CONNECTIONS, "us/frame",
-			_trimmed_mean(ours), _trimmed_mean(base), BASE_NAME + ", one poll per peer per frame", true,
+	Util.row("main-thread cost per frame, %d idle WebSocket connections" % IDLE_CONNECTIONS, "us/frame",
+			Util.trimmed_mean(ours), Util.trimmed_mean(base), BASE_NAME + ", one poll per peer per frame", true,
 			("10%% trimmed mean of %d frames at %d fps, %d connected WsEcho nodes (default heartbeat_sec, no "
 			+ "ping falls in the window) against %d open WebSocketPeers; with 0 connections: ours %.2f, "
 			+ "WebSocketPeer %.2f us/frame (flat = the same with %d); medians at %d: ours %.2f, WebSocketPeer %.2f")
-			% [IDLE_FRAMES, FPS, IDLE_CONNECTIONS, IDLE_CONNECTIONS, _trimmed_mean(ours0), _trimmed_mean(base0),
-			IDLE_CONNECTIONS, IDLE_CONNECTIONS, _median(ours), _median(base)])
+			% [IDLE_FRAMES, FPS, IDLE_CONNECTIONS, IDLE_CONNECTIONS, Util.trimmed_mean(ours0), Util.trimmed_mean(base0),
+			IDLE_CONNECTIONS, IDLE_CONNECTIONS, Util.percentile(ours, 50), Util.percentile(base, 50)])
 
 
 func _idle_frames(ours: bool, count: int) -> PackedFloat64Array:
 	if count > 0 and not await _connect(ours, count):
 		return PackedFloat64Array()
-	await _frames(WARMUP_FRAMES)
+	await Util.frames(get_tree(), WARMUP_FRAMES)
 	_record(ours)
-	await _frames(IDLE_FRAMES)
+	await Util.frames(get_tree(), IDLE_FRAMES)
 	var samples := _stop_recording()
 	var still := _open_count(ours)
 	_clear()
@@ -353,7 +354,7 @@ func _idle_frames(ours: bool, count: int) -> PackedFloat64Array:
 		_fail("idle %s: %d of %d connections open at the end" % [_label(ours), still, count])
 		return PackedFloat64Array()
 	print("bench_ws: idle %s, %d connections: trimmed mean %.2f us/frame, median %.2f" % [
-		_label(ours), count, _trimmed_mean(samples), _median(samples)])
+		_label(ours), count, Util.trimmed_mean(samples), Util.percentile(samples, 50)])
 	return samples
 
 
@@ -362,7 +363,7 @@ func _idle_frames(ours: bool, count: int) -> PackedFloat64Array:
 func _bench_large() -> void:
 	var ours := await _largest(true)
 	var base := await _largest(false)
-	_row("largest binary message echoed intact, default settings", "bytes", ours.size, base.size,
+	Util.row("largest binary message echoed intact, default settings", "bytes", ours.size, base.size,
 			"WebSocketPeer, default buffers (inbound and outbound 64 KiB)", false,
 			("sizes tried in order until the first failure: %s; random bytes, one message in flight, compared "
 			+ "byte for byte, %.0f s allowed each. Ours (max_message_bytes 16 MiB): %s. WebSocketPeer: %s")
@@ -385,7 +386,7 @@ func _largest(ours: bool) -> Dictionary:
 		var data := crypto.generate_random_bytes(size)
 		var start := _delivered(ours)
 		var sent := _ws_nodes[0].send_binary(data) if ours else _gd.peers[0].send(data) == OK
-		var arrived := sent and await _wait_until(func() -> bool:
+		var arrived := sent and await Util.wait_until(get_tree(), func() -> bool:
 				return _delivered(ours) > start or _open_count(ours) == 0, LARGE_TIMEOUT_SEC)
 		var echo := _last_binary if ours else _gd.last_packet
 		var intact := arrived and _delivered(ours) > start and echo == data
@@ -438,7 +439,7 @@ func _connect(ours: bool, count: int) -> bool:
 				_clear()
 				return false
 			_gd.peers.append(peer)
-	var open := await _wait_until(func() -> bool: return _open_count(ours) == count, 30.0)
+	var open := await Util.wait_until(get_tree(), func() -> bool: return _open_count(ours) == count, 30.0)
 	if not open:
 		_fail("%s: %d of %d connections open after 30 s (%s)" % [
 			_label(ours), _open_count(ours), count, "; ".join(_ws_errors)])
@@ -508,7 +509,7 @@ func _start_server() -> bool:
 		_server_pid = 0
 		_fail("cannot start %s %s" % [_program, " ".join(argv)])
 		return false
-	var ready := await _wait_until(func() -> bool:
+	var ready := await Util.wait_until(get_tree(), func() -> bool:
 		return FileAccess.file_exists(port_file) or not OS.is_process_running(_server_pid), 10.0)
 	var port := FileAccess.get_file_as_string(port_file).strip_edges().to_int() if ready else 0
 	if port <= 0:
@@ -547,36 +548,8 @@ func _stop_recording() -> PackedFloat64Array:
 	return _samples
 
 
-func _frames(count: int) -> void:
-	for i in count:
-		await get_tree().process_frame
-
-
-## Waits frame by frame until `condition` holds; false after `timeout_sec`.
-func _wait_until(condition: Callable, timeout_sec: float) -> bool:
-	var deadline := Time.get_ticks_msec() + int(timeout_sec * 1000.0)
-	while not condition.call():
-		if Time.get_ticks_msec() > deadline:
-			return false
-		await get_tree().process_frame
-	return true
-
-
 func _label(ours: bool) -> String:
 	return "WsEcho" if ours else "WebSocketPeer"
-
-
-func _row(metric: String, unit: String, ours: float, baseline: float, baseline_name: String,
-		lower_is_better: bool, detail: String) -> void:
-	print("BENCH " + JSON.stringify({
-		"metric": metric,
-		"unit": unit,
-		"ours": ours,
-		"baseline": baseline,
-		"baseline_name": baseline_name,
-		"lower_is_better": lower_is_better,
-		"detail": detail,
-	}))
 
 
 func _fail(message: String) -> void:
@@ -591,45 +564,6 @@ func _on_time_limit() -> void:
 	get_tree().quit(2)
 
 
-## --name=value user arguments.
-func _options() -> Dictionary:
-	var options := {}
-	for arg in OS.get_cmdline_user_args():
-		if arg.begins_with("--") and "=" in arg:
-			options[arg.substr(2, arg.find("=") - 2)] = arg.substr(arg.find("=") + 1)
-	return options
-
-
-func _sum(values: PackedFloat64Array) -> float:
-	var total := 0.0
-	for v in values:
-		total += v
-	return total
-
-
-func _median(values: PackedFloat64Array) -> float:
-	return _percentile(values, 50)
-
-
-## The nearest-rank percentile.
-func _percentile(values: PackedFloat64Array, p: float) -> float:
-	if values.is_empty():
-		return 0.0
-	var sorted := values.duplicate()
-	sorted.sort()
-	var rank := clampi(int(ceil(p / 100.0 * sorted.size())) - 1, 0, sorted.size() - 1)
-	return sorted[rank]
-
-
-## The mean of the values left after dropping the lowest and highest 10 %.
-func _trimmed_mean(values: PackedFloat64Array) -> float:
-	var sorted := values.duplicate()
-	sorted.sort()
-	var cut := sorted.size() / 10
-	var kept := sorted.slice(cut, sorted.size() - cut)
-	return _sum(kept) / maxi(kept.size(), 1)
-
-
 ## How round trips spread: p50, p99, max, mean and a histogram.
 func _spread(frames: PackedFloat64Array) -> String:
 	var histogram := {}
@@ -641,8 +575,8 @@ func _spread(frames: PackedFloat64Array) -> String:
 	for k: int in keys:
 		parts.append("%d frames x%d" % [k, histogram[k]])
 	return "p50 %.0f, p99 %.0f, max %.0f, mean %.2f (%s)" % [
-		_percentile(frames, 50), _percentile(frames, 99), _percentile(frames, 100),
-		_sum(frames) / maxi(frames.size(), 1), ", ".join(parts)]
+		Util.percentile(frames, 50), Util.percentile(frames, 99), Util.percentile(frames, 100),
+		Util.sum(frames) / maxi(frames.size(), 1), ", ".join(parts)]
 
 
 func _list(values: PackedFloat64Array) -> String:

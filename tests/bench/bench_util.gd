@@ -1,0 +1,78 @@
+## What every bench scene shares: its command-line options, waiting on
+## frames, the statistics it reports, and the `BENCH {json}` row that
+## `cargo xtask bench` collects.
+extends RefCounted
+
+
+## `--name=value` user arguments (after `--`).
+static func options() -> Dictionary:
+	var found := {}
+	for arg in OS.get_cmdline_user_args():
+		if arg.begins_with("--") and "=" in arg:
+			found[arg.substr(2, arg.find("=") - 2)] = arg.substr(arg.find("=") + 1)
+	return found
+
+
+## Prints one row for `cargo xtask bench` (see rust/xtask/src/commands/bench.rs).
+static func row(metric: String, unit: String, ours: float, baseline: float, baseline_name: String,
+		lower_is_better: bool, detail: String) -> void:
+	print("BENCH " + JSON.stringify({
+		"metric": metric,
+		"unit": unit,
+		"ours": ours,
+		"baseline": baseline,
+		"baseline_name": baseline_name,
+		"lower_is_better": lower_is_better,
+		"detail": detail,
+	}))
+
+
+static func frames(tree: SceneTree, count: int) -> void:
+	for i in count:
+		await tree.process_frame
+
+
+## Waits frame by frame until `condition` holds; false after `timeout_sec`.
+static func wait_until(tree: SceneTree, condition: Callable, timeout_sec: float) -> bool:
+	var deadline := Time.get_ticks_msec() + int(timeout_sec * 1000.0)
+	while not condition.call():
+		if Time.get_ticks_msec() > deadline:
+			return false
+		await tree.process_frame
+	return true
+
+
+static func sum(values: PackedFloat64Array) -> float:
+	var total := 0.0
+	for v in values:
+		total += v
+	return total
+
+
+## The median, averaging the middle two of an even count (0 for no values).
+static func median(values: PackedFloat64Array) -> float:
+	if values.is_empty():
+		return 0.0
+	var sorted := values.duplicate()
+	sorted.sort()
+	var mid := sorted.size() / 2
+	return sorted[mid] if sorted.size() % 2 == 1 else (sorted[mid - 1] + sorted[mid]) / 2.0
+
+
+## The nearest-rank percentile, `p` from 0 to 100 (0 for no values).
+static func percentile(values: PackedFloat64Array, p: float) -> float:
+	if values.is_empty():
+		return 0.0
+	var sorted := values.duplicate()
+	sorted.sort()
+	var rank := clampi(int(ceil(p / 100.0 * sorted.size())) - 1, 0, sorted.size() - 1)
+	return sorted[rank]
+
+
+## The mean of the values left after dropping the lowest and highest 10 %.
+static func trimmed_mean(values: PackedFloat64Array) -> float:
+	var sorted := values.duplicate()
+	sorted.sort()
+	var cut := sorted.size() / 10
+	var kept := sorted.slice(cut, sorted.size() - cut)
+	return sum(kept) / maxi(kept.size(), 1)
