@@ -1,6 +1,8 @@
 ## TcpSpawnerServer against real TCP clients (Godot's own StreamPeerTCP).
 extends "res://runner/test_case.gd"
 
+const LineReader := preload("res://helpers/line_reader.gd")
+
 var server: TcpSpawnerServer
 var parent: Node3D
 var clients: Array[StreamPeerTCP] = []
@@ -37,19 +39,7 @@ func connect_client() -> StreamPeerTCP:
 
 ## Reads one reply line ("" on timeout or close).
 func read_line(client: StreamPeerTCP, timeout_sec := 5.0) -> String:
-	var bytes := PackedByteArray()
-	var deadline := Time.get_ticks_msec() + int(timeout_sec * 1000.0)
-	while Time.get_ticks_msec() < deadline:
-		client.poll()
-		if client.get_status() != StreamPeerTCP.STATUS_CONNECTED:
-			break
-		while client.get_available_bytes() > 0:
-			var byte := client.get_u8()
-			if byte == 10:
-				return bytes.get_string_from_utf8()
-			bytes.append(byte)
-		await get_tree().process_frame
-	return bytes.get_string_from_utf8()
+	return await LineReader.read_line(get_tree(), client, timeout_sec)
 
 
 ## Waits until the server has closed the client.

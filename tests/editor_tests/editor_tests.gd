@@ -5,6 +5,7 @@ extends EditorPlugin
 ## Net editor spawner spawns into the edited scene, owned by its root, one
 ## undo step per node. Prints PASS/FAIL lines and `N passed, N failed`, then quits.
 
+const LineReader := preload("res://helpers/line_reader.gd")
 const ASYNC_NET_PLUGIN := "res://addons/async_net/plugin.gd"
 const SCENE := "res://editor_tests/edited_scene.tscn"
 
@@ -49,7 +50,7 @@ func _test_spawner_spawns_into_the_edited_scene_with_undo() -> void:
 		client.poll()
 		await get_tree().process_frame
 	client.put_data("R2D2\n".to_utf8_buffer())
-	var reply := await _read_line(client)
+	var reply := await LineReader.read_line(get_tree(), client)
 	_check(reply == "OK R2D2", "reply OK R2D2, got '%s'" % reply)
 
 	var spawned := root.get_node_or_null("R2D2")
@@ -115,20 +116,6 @@ func _find_async_net_plugin() -> EditorPlugin:
 			return node
 		stack.append_array(node.get_children())
 	return null
-
-
-func _read_line(client: StreamPeerTCP, timeout_sec := 5.0) -> String:
-	var bytes := PackedByteArray()
-	var deadline := Time.get_ticks_msec() + int(timeout_sec * 1000.0)
-	while Time.get_ticks_msec() < deadline:
-		client.poll()
-		while client.get_status() == StreamPeerTCP.STATUS_CONNECTED and client.get_available_bytes() > 0:
-			var byte := client.get_u8()
-			if byte == 10:
-				return bytes.get_string_from_utf8()
-			bytes.append(byte)
-		await get_tree().process_frame
-	return bytes.get_string_from_utf8()
 
 
 func _frames(count: int) -> void:
