@@ -5,10 +5,7 @@
 //! per-frame main-loop hook steps it when no hub did this frame (the plugin
 //! is not enabled, or we are in the editor), so nodes always work.
 
-use std::{
-    cell::{Cell, RefCell},
-    time::Duration,
-};
+use std::{cell::Cell, time::Duration};
 
 use async_net_core::reactor::{Failure, HUB_OWNER, OwnerId, Reactor, StepReport, TaskEnd, TaskId, TaskResult};
 use godot::{
@@ -43,7 +40,7 @@ thread_local! {
     static PENDING_STEP_USEC: Cell<f64> = const { Cell::new(0.0) };
     static FLUSH_WANTED: Cell<bool> = const { Cell::new(false) };
     static WARNED_NO_HUB: Cell<bool> = const { Cell::new(false) };
-    static MONITORS: RefCell<bool> = const { RefCell::new(false) };
+    static MONITORS: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Runs `f` with the reactor, creating it on first use. Returns `None` after
@@ -226,7 +223,7 @@ pub fn register_monitors() {
     let step = Callable::from_fn("async_net_step_usec", |_| last_step_usec());
     performance.add_custom_monitor(MONITOR_TASKS, &tasks);
     performance.add_custom_monitor(MONITOR_STEP_USEC, &step);
-    MONITORS.with_borrow_mut(|registered| *registered = true);
+    MONITORS.set(true);
 }
 
 /// Allows the reactor to be created (again, after a hot reload) and
@@ -243,7 +240,7 @@ pub fn startup() {
 /// Cancels everything, joins the runtime's threads and frees it: the engine
 /// is quitting, or the extension is being unloaded for a hot reload.
 pub fn shutdown() {
-    if MONITORS.with_borrow_mut(std::mem::take) {
+    if MONITORS.replace(false) {
         let mut performance = Performance::singleton();
         for id in [MONITOR_TASKS, MONITOR_STEP_USEC] {
             if performance.has_custom_monitor(id) {
