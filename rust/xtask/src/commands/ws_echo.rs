@@ -7,43 +7,25 @@
 //! file and a rename, so a reader polling for FILE never sees half of it), then serves until F
 //! exists or S seconds (default 180, at most 600) have passed, and exits.
 //!
-//! Every connection has its own thread (the benchmarks open at most a few hundred) with Nagle
-//! off. A text or binary message is echoed at once (one write and flush per message: the
-//! round-trip row has one message in flight), except the text command
-//! `flood COUNT PERIOD_US TICKS BYTES text|binary`: the server then pushes COUNT messages of
-//! BYTES bytes every PERIOD_US microseconds, TICKS times (on a fixed schedule: a late tick is
-//! caught up at once), each tick's messages written in one batch and flushed once, so the
-//! client measures receiving alone. Messages up to [`MAX_MESSAGE_BYTES`] are taken, above the
-//! clients' 16 MiB default so the server is never the limit.
+//! The server itself, with its `flood` command, is [`crate::ws_echo_server`].
 
 use std::fs;
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
-use tungstenite::{Message, WebSocket, protocol::WebSocketConfig};
+use anyhow::{Context, Result};
 
 use crate::cli::Args;
-
-/// Largest message or frame accepted (the clients' default limit is 16 MiB).
-const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
-
-/// Connections served at once; more are closed at once.
-const MAX_CLIENTS: usize = 512;
+use crate::ws_echo_server;
 
 /// Longest a server may run.
 const MAX_RUN: Duration = Duration::from_secs(600);
 
 /// How often the main thread checks the stop file and the deadline.
 const STOP_POLL: Duration = Duration::from_millis(50);
-
-/// Most messages one flood command may push, all ticks together.
-const MAX_FLOOD_MESSAGES: u64 = 10_000_000;
 
 /// `xtask ws-echo --port-file FILE [--port P] [--max-sec S] [--stop-file F]` (see the module docs).
 pub fn main(mut args: Args) -> Result<ExitCode> {
@@ -56,8 +38,7 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
         .with_context(|| format!("binding 127.0.0.1:{port} for the WebSocket echo server"))?;
     let port = listener.local_addr()?.port();
-    let clients = Arc::new(AtomicUsize::new(0));
-    thread::Builder::new().name("ws-echo-accept".into()).spawn(move || accept(listener, clients))?;
+    ws_echo_server::serve(listener)?;
     write_atomically(&port_file, &format!("{port}\n"))?;
     eprintln!("xtask ws-echo: serving ws://127.0.0.1:{port} for at most {} s", max.as_secs());
 
@@ -75,119 +56,8 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
     }
 }
 
-fn accept(listener: TcpListener, clients: Arc<AtomicUsize>) {
-    for stream in listener.incoming().flatten() {
-        if clients.load(Ordering::Relaxed) >= MAX_CLIENTS {
-            continue;
-        }
-        clients.fetch_add(1, Ordering::Relaxed);
-        let clients = clients.clone();
-        let spawned = thread::Builder::new().name("ws-echo".into()).spawn(move || {
-            if let Err(err) = serve(stream) {
-                eprintln!("xtask ws-echo: connection ended: {err:#}");
-            }
-            clients.fetch_sub(1, Ordering::Relaxed);
-        });
-        if spawned.is_err() {
-            eprintln!("xtask ws-echo: cannot start a connection thread");
-        }
-    }
-}
-
-/// Serves one connection until it closes or fails.
-fn serve(stream: TcpStream) -> Result<()> {
-    stream.set_nodelay(true)?;
-    let config =
-        WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE_BYTES)).max_frame_size(Some(MAX_MESSAGE_BYTES));
-    let mut socket = tungstenite::accept_with_config(stream, Some(config)).context("WebSocket handshake")?;
-    loop {
-        // Pings are answered and closes returned by tungstenite inside `read`.
-        let message = match socket.read() {
-            Ok(message) => message,
-            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => return Ok(()),
-            // Clients that are freed or closed without a handshake (the benchmarks do both).
-            Err(tungstenite::Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake)) => {
-                return Ok(());
-            }
-            Err(tungstenite::Error::Io(err)) if err.kind() == std::io::ErrorKind::ConnectionReset => return Ok(()),
-            Err(err) => return Err(err.into()),
-        };
-        match message {
-            Message::Text(ref text) if text.starts_with("flood ") => {
-                let command = text.to_string();
-                flood(&mut socket, &command).with_context(|| format!("`{command}`"))?;
-            }
-            Message::Text(_) | Message::Binary(_) => socket.send(message)?,
-            _ => {}
-        }
-    }
-}
-
-/// Runs one `flood COUNT PERIOD_US TICKS BYTES text|binary` command.
-fn flood(socket: &mut WebSocket<TcpStream>, command: &str) -> Result<()> {
-    let words: Vec<&str> = command.split_whitespace().collect();
-    let [_, count, period_us, ticks, bytes, kind] = words[..] else {
-        bail!("expected `flood COUNT PERIOD_US TICKS BYTES text|binary`");
-    };
-    let count: u64 = count.parse().context("COUNT")?;
-    let period = Duration::from_micros(period_us.parse().context("PERIOD_US")?);
-    let ticks: u64 = ticks.parse().context("TICKS")?;
-    let bytes: usize = bytes.parse().context("BYTES")?;
-    if count.saturating_mul(ticks) > MAX_FLOOD_MESSAGES || bytes > 64 * 1024 {
-        bail!("too large a flood (at most {MAX_FLOOD_MESSAGES} messages of at most 64 KiB)");
-    }
-    let text = match kind {
-        "text" => true,
-        "binary" => false,
-        other => bail!("unknown kind `{other}`"),
-    };
-    let payload = "x".repeat(bytes);
-    let start = Instant::now();
-    for tick in 0..ticks {
-        let due = start + period * u32::try_from(tick).unwrap_or(u32::MAX);
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            thread::sleep(wait);
-        }
-        for _ in 0..count {
-            let message =
-                if text { Message::text(payload.as_str()) } else { Message::binary(payload.as_bytes().to_vec()) };
-            socket.write(message)?;
-        }
-        socket.flush()?;
-    }
-    Ok(())
-}
-
 fn write_atomically(out: &Path, text: &str) -> Result<()> {
     let tmp = out.with_extension("tmp");
     fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
     fs::rename(&tmp, out).with_context(|| format!("renaming {} to {}", tmp.display(), out.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn serve_one() -> String {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        thread::spawn(move || accept(listener, Arc::new(AtomicUsize::new(0))));
-        format!("ws://127.0.0.1:{port}")
-    }
-
-    #[test]
-    fn echoes_and_floods() {
-        let (mut client, _) = tungstenite::connect(serve_one()).unwrap();
-        client.send(Message::text("hello")).unwrap();
-        client.send(Message::binary(vec![0u8, 255])).unwrap();
-        assert_eq!(client.read().unwrap(), Message::text("hello"));
-        assert_eq!(client.read().unwrap(), Message::binary(vec![0u8, 255]));
-        client.send(Message::text("flood 3 1000 2 10 binary")).unwrap();
-        for _ in 0..6 {
-            assert_eq!(client.read().unwrap(), Message::binary(vec![b'x'; 10]));
-        }
-        client.send(Message::text("after")).unwrap();
-        assert_eq!(client.read().unwrap(), Message::text("after"));
-        client.close(None).unwrap();
-    }
 }
