@@ -12,7 +12,11 @@ use async_net_core::{
     reactor::{OwnerId, TaskEnd, TaskResult},
     state::NetState,
 };
-use godot::{classes::Node, obj::WithBaseField, prelude::*};
+use godot::{
+    classes::{Node, Object},
+    obj::WithBaseField,
+    prelude::*,
+};
 
 use crate::runtime;
 
@@ -99,6 +103,34 @@ impl NodeLink {
         }
         godot_error!("{}: {}", runtime::owner_label(self.owner), message);
         self.node.clone().emit_signal("error", &[message.to_variant()]);
+    }
+}
+
+/// One signal of a node that fires per network message or line. The typed
+/// `signals()` API builds a signal object and interns its name on every call,
+/// which a flood makes the largest cost; this interns the name once, and builds
+/// and emits nothing while no one is connected (an emission without
+/// connections does nothing anyway).
+pub struct HotSignal {
+    object: Gd<Object>,
+    name: StringName,
+}
+
+impl HotSignal {
+    /// `node`'s signal `name` (declared with `#[signal]` on its class).
+    pub fn new(node: &Gd<Node>, name: &str) -> Self {
+        Self { object: node.clone().upcast(), name: StringName::from(name) }
+    }
+
+    /// Emits the arguments `args` makes, if anything is connected (`args`
+    /// only runs then), and says whether it did: only then can a handler have
+    /// freed the node. The node must exist on entry ([`NodeLink::is_alive`]).
+    pub fn emit<const N: usize>(&mut self, args: impl FnOnce() -> [Variant; N]) -> bool {
+        let connected = self.object.has_connections(&self.name);
+        if connected {
+            self.object.emit_signal(&self.name, &args());
+        }
+        connected
     }
 }
 

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     async_task::AsyncTask,
-    net_node::{NetNode, NodeLink, unbound},
+    net_node::{HotSignal, NetNode, NodeLink, unbound},
     runtime,
 };
 
@@ -196,7 +196,13 @@ impl RedisSubscriber {
         let node = self.to_gd();
         let events = Events { node: node.clone(), link: link.clone() };
         let (session_inbox, session_stats) = (inbox.clone(), session.clone());
-        let delivery = Delivering { node, link: link.clone(), binary: self.binary };
+        let signals_of: Gd<Node> = node.upcast();
+        let mut delivery = Delivering {
+            link: link.clone(),
+            binary: self.binary,
+            message_received: HotSignal::new(&signals_of, "message_received"),
+            binary_message_received: HotSignal::new(&signals_of, "binary_message_received"),
+        };
         let delivery_inbox = inbox.clone();
         let (address, timeout) = (config.address.clone(), config.connect_timeout);
         self.net.spawn(&link, &format!("RedisSubscriber {shown}"), async move {
@@ -409,26 +415,26 @@ impl SessionEvents for Events {
 
 /// Emits delivered messages as the node's signals.
 struct Delivering {
-    node: Gd<RedisSubscriber>,
     link: NodeLink,
     binary: bool,
+    message_received: HotSignal,
+    binary_message_received: HotSignal,
 }
 
 impl Delivering {
-    fn deliver(&self, delivery: Delivery) {
+    fn deliver(&mut self, delivery: Delivery) {
         if !self.link.is_alive() {
             return;
         }
         match delivery {
             Delivery::Message(Message { channel, payload, pattern }) => {
-                let channel = GString::from(&*String::from_utf8_lossy(&channel));
-                let pattern = pattern.map(|p| GString::from(&*String::from_utf8_lossy(&p))).unwrap_or_default();
+                let text = |bytes: &[u8]| GString::from(&*String::from_utf8_lossy(bytes)).to_variant();
+                let pattern = || pattern.as_deref().map_or_else(|| GString::new().to_variant(), text);
                 if self.binary {
-                    let payload = PackedByteArray::from(payload.as_slice());
-                    self.node.signals().binary_message_received().emit(&channel, &payload, &pattern);
+                    let payload = || PackedByteArray::from(payload.as_slice()).to_variant();
+                    self.binary_message_received.emit(|| [text(&channel), payload(), pattern()]);
                 } else {
-                    let payload = GString::from(&*String::from_utf8_lossy(&payload));
-                    self.node.signals().message_received().emit(&channel, &payload, &pattern);
+                    self.message_received.emit(|| [text(&channel), text(&payload), pattern()]);
                 }
             }
             Delivery::Overflow { dropped_total } => self.link.error(format!(

@@ -9,11 +9,11 @@ use async_net_core::{
     state::NetState,
 };
 use godot::{
-    classes::{EditorInterface, INode, Node, Node3D, Object, PackedScene, packed_scene::GenEditState},
+    classes::{EditorInterface, INode, Node, Node3D, PackedScene, packed_scene::GenEditState},
     prelude::*,
 };
 
-use crate::net_node::{NetNode, NodeLink, unbound};
+use crate::net_node::{HotSignal, NetNode, NodeLink, unbound};
 
 /// A TCP server whose clients spawn nodes: each line a client sends
 /// instantiates [member scene] under [member spawn_parent], named after the
@@ -186,9 +186,8 @@ impl TcpSpawnerServer {
             into_edited_scene: self.spawn_into_edited_scene,
             max_name_chars: config.max_name_chars,
             names: UniqueNames::default(),
-            object: self.to_gd().upcast(),
-            line_received_signal: StringName::from("line_received"),
-            spawned_signal: StringName::from("spawned"),
+            line_received_signal: HotSignal::new(&self.to_gd().upcast(), "line_received"),
+            spawned_signal: HotSignal::new(&self.to_gd().upcast(), "spawned"),
         };
         let (stats, task_link, bound_port) = (self.stats.clone(), link.clone(), self.bound_port.clone());
         let server = self.to_gd();
@@ -308,12 +307,8 @@ struct Spawner {
     into_edited_scene: bool,
     max_name_chars: usize,
     names: UniqueNames,
-    // The per-line signals go through these rather than the typed API: a
-    // flood makes them the hot path, and skipping the emission when nothing
-    // is connected (and interning the names once) halves the cost per line.
-    object: Gd<Object>,
-    line_received_signal: StringName,
-    spawned_signal: StringName,
+    line_received_signal: HotSignal,
+    spawned_signal: HotSignal,
 }
 
 impl Spawner {
@@ -372,11 +367,8 @@ impl SpawnHandler for Spawner {
     }
 
     fn line_received(&mut self, peer: &str, line: &str) -> Result<String, String> {
-        if self.object.has_connections(&self.line_received_signal) {
-            self.object.emit_signal(&self.line_received_signal, &[peer.to_variant(), line.to_variant()]);
-            if !self.link.is_alive() {
-                return Err("server is gone".into());
-            }
+        if self.line_received_signal.emit(|| [peer.to_variant(), line.to_variant()]) && !self.link.is_alive() {
+            return Err("server is gone".into());
         }
         let base = spawner::sanitize_node_name(line, self.max_name_chars).map_err(|e| e.to_string())?;
         if !self.spawn_nodes {
@@ -393,9 +385,8 @@ impl SpawnHandler for Spawner {
         }
         // The tree may still rename it (e.g. a name GDScript's handler took).
         let final_name = node.get_name().to_string();
-        if self.object.has_connections(&self.spawned_signal) {
-            self.object.emit_signal(&self.spawned_signal, &[node.to_variant(), peer.to_variant()]);
-        }
+        // Whether a handler freed the server is the next line's concern.
+        let _ = self.spawned_signal.emit(|| [node.to_variant(), peer.to_variant()]);
         Ok(final_name)
     }
 

@@ -13,7 +13,7 @@ use godot::{
 };
 
 use crate::{
-    net_node::{NetNode, NodeLink, unbound},
+    net_node::{HotSignal, NetNode, NodeLink, unbound},
     runtime,
 };
 
@@ -177,7 +177,13 @@ impl WsEcho {
         let control = Rc::new(WsControl::new(&config));
         self.control = Some(control.clone());
         self.stats = Rc::default();
-        let handler = Glue { node: self.to_gd(), link: link.clone() };
+        let node: Gd<Node> = self.to_gd().upcast();
+        let handler = Glue {
+            node: self.to_gd(),
+            link: link.clone(),
+            message_received: HotSignal::new(&node, "message_received"),
+            binary_received: HotSignal::new(&node, "binary_received"),
+        };
         let stats = self.stats.clone();
         let name = format!("WsEcho {}", config.url.trim());
         self.net.spawn(&link, &name, async move {
@@ -359,6 +365,8 @@ impl WsEcho {
 struct Glue {
     node: Gd<WsEcho>,
     link: NodeLink,
+    message_received: HotSignal,
+    binary_received: HotSignal,
 }
 
 impl WsHandler for Glue {
@@ -374,13 +382,13 @@ impl WsHandler for Glue {
 
     fn text_received(&mut self, text: &str) {
         if self.link.is_alive() {
-            self.node.signals().message_received().emit(text);
+            self.message_received.emit(|| [text.to_variant()]);
         }
     }
 
     fn binary_received(&mut self, data: &[u8]) {
         if self.link.is_alive() {
-            self.node.signals().binary_received().emit(&PackedByteArray::from(data));
+            self.binary_received.emit(|| [PackedByteArray::from(data).to_variant()]);
         }
     }
 
