@@ -4,6 +4,7 @@
 
 pub mod backoff;
 pub mod pubsub;
+pub mod radio;
 pub mod reactor;
 pub mod spawner;
 pub mod state;

@@ -5,9 +5,11 @@ mod cli;
 mod commands;
 mod godot;
 mod log_check;
+mod media;
 mod paths;
 mod process;
 mod python;
+mod radio_station;
 mod services;
 mod ws_echo_server;
 
@@ -55,6 +57,8 @@ fn main() -> ExitCode {
         "microbench" => commands::microbench::main(Args::new(args)),
         "loadgen" => commands::loadgen::main(args),
         "ws-echo" => commands::ws_echo::main(Args::new(args)),
+        "radio-station" => commands::radio_station::main(Args::new(args)),
+        "decode-bench" => commands::decode_bench::main(Args::new(args)),
         other => {
             eprintln!("xtask: unknown command `{other}`\n\n{USAGE}");
             return ExitCode::from(2);

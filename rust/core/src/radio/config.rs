@@ -1,0 +1,51 @@
+//! RadioStream's settings.
+
+use std::{path::PathBuf, time::Duration};
+
+use super::http::OpenOptions;
+
+/// Settings of one [`super::run`].
+#[derive(Clone, Debug)]
+pub struct RadioConfig {
+    /// http(s) stream or `.pls` / `.m3u` playlist.
+    pub url: String,
+    /// Ask for ICY metadata (titles).
+    pub metadata: bool,
+    /// Reconnect when the stream drops.
+    pub reconnect: bool,
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+    /// Connect, TLS and response head, per hop.
+    pub connect_timeout: Duration,
+    /// No body bytes for this long counts as a lost stream.
+    pub read_timeout: Duration,
+    /// PEM file of a private CA for https.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for RadioConfig {
+    fn default() -> Self {
+        RadioConfig {
+            url: String::new(),
+            metadata: true,
+            reconnect: true,
+            reconnect_min: Duration::from_millis(500),
+            reconnect_max: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(10),
+            ca_file: None,
+        }
+    }
+}
+
+impl RadioConfig {
+    /// The options for [`super::http::open`].
+    pub fn open_options(&self) -> OpenOptions {
+        OpenOptions {
+            metadata: self.metadata,
+            timeout: self.connect_timeout,
+            ca_file: self.ca_file.clone(),
+            ..OpenOptions::default()
+        }
+    }
+}

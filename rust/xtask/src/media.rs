@@ -1,0 +1,1 @@
+//! STUB (helper C writes it): test and demo audio generated with ffmpeg into target/media/.
