@@ -37,6 +37,9 @@ helpers that `bench` runs from a release build of xtask:
   loadgen idle|flood|rate ...  loopback TCP load generator (see rust/xtask/src/commands/loadgen.rs)
   ws-echo --port-file FILE     loopback WebSocket echo server of the WsEcho benchmarks
                                (see rust/xtask/src/commands/ws_echo.rs)
+  radio-station [--port N]     the local internet-radio station on 127.0.0.1 (default port 8000;
+       [--file MP3]            ICY metadata, playlists, redirects, broken streams); prints its URLs
+       [--port-file FILE]      (see rust/xtask/src/radio_station.rs)
 
 Godot is taken from $GODOT, else a `godot`/`godot4` 4.5+ on PATH, else (Debian/apt)
 a private copy of Debian's godot package fetched into target/godot/.";

@@ -3,31 +3,59 @@
 #![allow(dead_code, reason = "the first service-backed tests use these helpers")]
 
 use std::fs::{self, File};
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::apt::Requirement;
-use crate::{paths, process, python};
+use crate::apt::{self, Requirement};
+use crate::radio_station::{self, Station};
+use crate::{media, paths, process, python};
 
 /// System packages the test services need (probe, Debian package).
-pub const TEST_REQUIREMENTS: &[Requirement] = &[REDIS];
+pub const TEST_REQUIREMENTS: &[Requirement] = &[REDIS, ICECAST, FFMPEG, MPG123];
 
 /// redis-server (its package brings redis-cli and redis-benchmark along).
 pub const REDIS: Requirement = Requirement::program("redis-server", "redis-server");
 
+/// icecast2, the real internet-radio server of the RadioStream tests.
+pub const ICECAST: Requirement = Requirement::program("icecast2", "icecast2");
+
+/// ffmpeg: makes the test audio and is the icecast source client.
+pub const FFMPEG: Requirement = Requirement::program("ffmpeg", "ffmpeg");
+
+/// mpg123, a native MP3 decoder the benchmarks compare with.
+pub const MPG123: Requirement = Requirement::program("mpg123", "mpg123");
+
 /// The password of the test redis-server that requires one.
 pub const REDIS_TEST_PASSWORD: &str = "async-net-test-pw";
 
-/// Python packages of the WebSocket test server (installed into target/venv from PyPI).
-pub const WS_PYTHON_PACKAGES: &[&str] = &["websockets>=13", "cryptography>=42"];
+/// Python packages of the test helpers, all in one venv (target/venv, from PyPI): `websockets`
+/// and `cryptography` for the WebSocket server (tests/helpers/ws_server.py), `numpy` for the
+/// recording comparison (tests/helpers/wav_compare.py).
+pub const TEST_PYTHON_PACKAGES: &[&str] = &["websockets>=13", "cryptography>=42", "numpy>=1.24"];
 
 /// The independent WebSocket server the WsEcho tests talk to.
 pub const WS_SERVER_SCRIPT: &str = "tests/helpers/ws_server.py";
+
+/// The icecast2 source password of the tests (ffmpeg sources use user `source`).
+pub const ICECAST_SOURCE_PASSWORD: &str = "async-net-source-pw";
+
+/// The icecast2 admin user of the tests (`/admin/metadata` and friends, Basic auth).
+pub const ICECAST_ADMIN_USER: &str = "admin";
+
+/// The icecast2 admin password of the tests.
+pub const ICECAST_ADMIN_PASSWORD: &str = "async-net-admin-pw";
+
+/// The mount that an ffmpeg source feeds with the tone for the whole test run.
+pub const ICECAST_TEST_MOUNT: &str = "/test.mp3";
+
+/// How long a new icecast mount may take to go live.
+const MOUNT_LIMIT: Duration = Duration::from_secs(15);
 
 /// Returns a TCP port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> Result<u16> {
@@ -68,10 +96,15 @@ impl Service {
         Ok(Service { name: name.to_string(), child, log })
     }
 
+    /// What the service has printed so far.
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// Fails with the service's log when its process has already exited.
     pub fn check_running(&mut self) -> Result<()> {
         if let Some(status) = self.child.try_wait()? {
-            let log = fs::read_to_string(&self.log).unwrap_or_default();
+            let log = self.log_text();
             bail!("service {} exited ({}):\n{}", self.name, process::exit_text(status), log.trim_end());
         }
         Ok(())
@@ -107,15 +140,20 @@ impl Drop for Service {
 pub struct TestServices {
     services: Vec<Service>,
     env: Vec<(String, String)>,
+    /// The project's own radio station, served from this process.
+    station: Option<Station>,
 }
 
 impl TestServices {
-    /// Starts every service the Godot tests use. None yet: redis-server, icecast2 (fed by
-    /// ffmpeg) and a Python WebSocket echo server come with the tests that need them.
+    /// Starts every service the Godot tests use: redis-server, a Python WebSocket echo server,
+    /// icecast2 fed by ffmpeg, and the project's own radio station.
     pub fn start() -> Result<Self> {
         let mut services = TestServices::default();
+        let python = python::venv(TEST_PYTHON_PACKAGES)?;
+        services.env.push(("ASYNC_NET_TEST_PYTHON".into(), python.display().to_string()));
         services.start_redis()?;
-        services.start_ws()?;
+        services.start_ws(&python)?;
+        services.start_radio()?;
         Ok(services)
     }
 
@@ -137,8 +175,7 @@ impl TestServices {
 
     /// The independent WebSocket server (Python `websockets`, tests/helpers/ws_server.py): ws and
     /// wss (a CA made at start), plus what a test needs to run, kill and restart its own.
-    fn start_ws(&mut self) -> Result<()> {
-        let python = python::venv(WS_PYTHON_PACKAGES)?;
+    fn start_ws(&mut self, python: &Path) -> Result<()> {
         let script = paths::root().join(WS_SERVER_SCRIPT);
         let cert_dir = paths::target_dir()?.join("services").join("ws-certs");
         let port = free_port()?;
@@ -146,7 +183,7 @@ impl TestServices {
         while tls_port == port {
             tls_port = free_port()?;
         }
-        let mut cmd = Command::new(&python);
+        let mut cmd = Command::new(python);
         cmd.arg(&script).args(["--port", &port.to_string(), "--tls-port", &tls_port.to_string(), "--cert-dir"]);
         cmd.arg(&cert_dir).args(["--parent", &std::process::id().to_string()]);
         let mut service = Service::start("ws-echo", cmd)?;
@@ -157,7 +194,33 @@ impl TestServices {
         for (var, file) in [("ASYNC_NET_TEST_WS_CA", "ca.pem"), ("ASYNC_NET_TEST_WS_WRONG_CA", "wrong-ca.pem")] {
             self.env.push((var.into(), cert_dir.join(file).display().to_string()));
         }
-        self.env.push(("ASYNC_NET_TEST_PYTHON".into(), python.display().to_string()));
+        Ok(())
+    }
+
+    /// The RadioStream services: icecast2 with the tone (target/media/tone.mp3) looping on
+    /// [`ICECAST_TEST_MOUNT`] from an ffmpeg source, the project's own station (playing the
+    /// tone too, so a recording of either can be compared with it), and what a test needs to
+    /// feed mounts of its own and change titles (`/admin/metadata`).
+    fn start_radio(&mut self) -> Result<()> {
+        let ffmpeg = media::ffmpeg()?;
+        let tone = media::tone_mp3()?;
+        let (mut icecast, port) = start_icecast("icecast")?;
+        let mut source = start_icecast_source("icecast-source", &tone, port, ICECAST_TEST_MOUNT)?;
+        wait_for_mount(port, ICECAST_TEST_MOUNT, &mut [&mut icecast, &mut source])?;
+        self.add(icecast, "ASYNC_NET_TEST_ICECAST_PORT", port);
+        self.services.push(source);
+
+        let station = radio_station::start(&tone)?;
+        self.env.push(("ASYNC_NET_TEST_STATION_PORT".into(), station.port().to_string()));
+        self.station = Some(station);
+        let vars = [
+            ("ASYNC_NET_TEST_ICECAST_SOURCE_PASSWORD", ICECAST_SOURCE_PASSWORD.to_string()),
+            ("ASYNC_NET_TEST_ICECAST_ADMIN_USER", ICECAST_ADMIN_USER.to_string()),
+            ("ASYNC_NET_TEST_ICECAST_ADMIN_PASSWORD", ICECAST_ADMIN_PASSWORD.to_string()),
+            ("ASYNC_NET_TEST_FFMPEG", absolute(&ffmpeg).display().to_string()),
+            ("ASYNC_NET_TEST_RADIO_TONE", absolute(&tone).display().to_string()),
+        ];
+        self.env.extend(vars.map(|(k, v)| (k.to_string(), v)));
         Ok(())
     }
 
@@ -171,6 +234,11 @@ impl TestServices {
     pub fn env(&self) -> &[(String, String)] {
         &self.env
     }
+}
+
+/// `path` made absolute (against the current directory) when it is relative.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// A program on PATH or in /usr/sbin, /sbin.
@@ -198,9 +266,177 @@ pub fn start_redis(name: &str, password: Option<&str>) -> Result<(Service, u16)>
     Ok((service, port))
 }
 
+/// Starts icecast2 on a free loopback port with the test passwords and a configuration in
+/// `target/services/<name>/icecast.xml` (its error log goes to the service log), and waits until
+/// it accepts connections. icecast2 refuses to run as root: as root it drops to nobody:nogroup.
+pub fn start_icecast(name: &str) -> Result<(Service, u16)> {
+    let program = find_program("icecast2").context("icecast2 is not installed (Debian: `apt-get install icecast2`)")?;
+    let port = free_port()?;
+    let dir = paths::target_dir()?.join("services").join(name);
+    let as_root = apt::is_root();
+    prepare_icecast_dir(&dir, as_root)?;
+    let config = dir.join("icecast.xml");
+    fs::write(&config, icecast_config(port, &dir, as_root)).with_context(|| format!("writing {}", config.display()))?;
+    let mut cmd = Command::new(program);
+    cmd.arg("-c").arg(&config);
+    let mut service = Service::start(name, cmd)?;
+    service.wait_for_port(port, Duration::from_secs(20))?;
+    Ok((service, port))
+}
+
+/// Creates icecast2's directory (log and pid file) without the files of an earlier run; as root,
+/// open to everyone, since icecast2 writes there after dropping to nobody.
+fn prepare_icecast_dir(dir: &Path, as_root: bool) -> Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for old in ["access.log", "error.log", "icecast.pid"] {
+        let _ = fs::remove_file(dir.join(old));
+    }
+    #[cfg(unix)]
+    if as_root {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o777))
+            .with_context(|| format!("opening {} to icecast2's user", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// icecast2's configuration: 127.0.0.1:`port` only, the test passwords, burst-on-connect, log
+/// and pid file in `dir` (the error log on stderr), Debian's web and admin pages; `as_root`
+/// makes icecast2 drop to nobody:nogroup.
+pub fn icecast_config(port: u16, dir: &Path, as_root: bool) -> String {
+    let dir = xml_escape(&dir.display().to_string());
+    let security = if as_root {
+        "  <security>\n    <chroot>0</chroot>\n    <changeowner>\n      <user>nobody</user>\n      <group>nogroup</group>\n    </changeowner>\n  </security>\n"
+    } else {
+        "  <security>\n    <chroot>0</chroot>\n  </security>\n"
+    };
+    format!(
+        "<icecast>
+  <location>loopback</location>
+  <admin>icemaster@localhost</admin>
+  <hostname>127.0.0.1</hostname>
+  <limits>
+    <clients>100</clients>
+    <sources>10</sources>
+    <burst-on-connect>1</burst-on-connect>
+  </limits>
+  <authentication>
+    <source-password>{ICECAST_SOURCE_PASSWORD}</source-password>
+    <admin-user>{ICECAST_ADMIN_USER}</admin-user>
+    <admin-password>{ICECAST_ADMIN_PASSWORD}</admin-password>
+  </authentication>
+  <listen-socket>
+    <port>{port}</port>
+    <bind-address>127.0.0.1</bind-address>
+  </listen-socket>
+  <fileserve>1</fileserve>
+  <paths>
+    <logdir>{dir}</logdir>
+    <pidfile>{dir}/icecast.pid</pidfile>
+    <webroot>/usr/share/icecast2/web</webroot>
+    <adminroot>/usr/share/icecast2/admin</adminroot>
+  </paths>
+  <logging>
+    <accesslog>access.log</accesslog>
+    <errorlog>-</errorlog>
+    <loglevel>3</loglevel>
+  </logging>
+{security}</icecast>
+"
+    )
+}
+
+/// `text` with XML's special characters escaped.
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// Starts ffmpeg as an icecast source: `mp3` looped forever in real time (frames copied) onto
+/// 127.0.0.1:`port``mount`.
+pub fn start_icecast_source(name: &str, mp3: &Path, port: u16, mount: &str) -> Result<Service> {
+    let mut cmd = Command::new(media::ffmpeg()?);
+    cmd.args(["-hide_banner", "-nostdin", "-loglevel", "warning", "-re", "-stream_loop", "-1", "-i"]).arg(mp3);
+    cmd.args(["-c", "copy", "-id3v2_version", "0", "-write_xing", "0", "-content_type", "audio/mpeg"]);
+    cmd.args(["-ice_name", "async-net test", "-ice_genre", "Test", "-ice_description", "the test tone"]);
+    cmd.args(["-f", "mp3", &format!("icecast://source:{ICECAST_SOURCE_PASSWORD}@127.0.0.1:{port}{mount}")]);
+    Service::start(name, cmd)
+}
+
+/// Waits until `mount` on icecast's 127.0.0.1:`port` answers `200` (its source is live), failing
+/// early when one of `services` exits, and with their logs after [`MOUNT_LIMIT`].
+fn wait_for_mount(port: u16, mount: &str, services: &mut [&mut Service]) -> Result<()> {
+    let start = Instant::now();
+    let mut last = String::from("no answer yet");
+    while start.elapsed() < MOUNT_LIMIT {
+        for service in services.iter_mut() {
+            service.check_running()?;
+        }
+        match http_status(port, mount) {
+            Ok(200) => return Ok(()),
+            Ok(status) => last = format!("status {status}"),
+            Err(err) => last = format!("{err:#}"),
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    let logs: Vec<String> =
+        services.iter().map(|s| format!("--- {} ---\n{}", s.name, s.log_text().trim_end())).collect();
+    bail!("icecast mount {mount} not live after {MOUNT_LIMIT:?} ({last}):\n{}", logs.join("\n"))
+}
+
+/// The HTTP status code of `GET path` on 127.0.0.1:`port` (the body is not read).
+fn http_status(port: u16, path: &str) -> Result<u16> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: xtask\r\n\r\n")?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 512];
+    while !head.contains(&b'\n') {
+        let n = stream.read(&mut buf).context("reading the status line")?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let line = String::from_utf8_lossy(&head);
+    let status = line.split_whitespace().nth(1).and_then(|s| s.parse().ok());
+    status.with_context(|| format!("no HTTP status line: {:?}", line.lines().next().unwrap_or("")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn icecast_config_renders() {
+        let config = icecast_config(8123, Path::new("/tmp/a&b"), true);
+        assert!(config.contains("<port>8123</port>\n    <bind-address>127.0.0.1</bind-address>"));
+        assert!(config.contains("<logdir>/tmp/a&amp;b</logdir>"));
+        assert!(config.contains("<pidfile>/tmp/a&amp;b/icecast.pid</pidfile>"));
+        assert!(config.contains(&format!("<source-password>{ICECAST_SOURCE_PASSWORD}</source-password>")));
+        assert!(config.contains("<burst-on-connect>1</burst-on-connect>"));
+        assert!(config.contains("<user>nobody</user>"));
+        assert_balanced_tags(&config);
+        let plain = icecast_config(8123, Path::new("/x"), false);
+        assert!(!plain.contains("changeowner"));
+        assert_balanced_tags(&plain);
+    }
+
+    /// Every opened element is closed, in order, and there is one root: `<icecast>`.
+    fn assert_balanced_tags(xml: &str) {
+        let mut open: Vec<&str> = Vec::new();
+        let mut roots = 0;
+        for tag in xml.split('<').skip(1).map(|t| t.split('>').next().unwrap()) {
+            if let Some(name) = tag.strip_prefix('/') {
+                assert_eq!(open.pop(), Some(name), "{xml}");
+            } else {
+                roots += usize::from(open.is_empty());
+                open.push(tag.split_whitespace().next().unwrap());
+            }
+        }
+        assert!(open.is_empty() && roots == 1, "{xml}");
+        assert!(xml.starts_with("<icecast>"));
+    }
 
     #[test]
     fn free_port_is_bindable() {

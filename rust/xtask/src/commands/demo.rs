@@ -10,7 +10,8 @@ use super::build::{self, Profile};
 use crate::apt::{self, Requirement};
 use crate::cli::Args;
 use crate::paths::Project;
-use crate::{godot, process, services, ws_echo_server};
+use crate::radio_station::{self, Station};
+use crate::{godot, media, process, services, ws_echo_server};
 
 /// System packages the demo needs (probe, Debian package).
 const REQUIREMENTS: &[Requirement] = &[];
@@ -46,6 +47,8 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
     let _redis = redis_for_demo(&mut cmd);
     // The WebSocket echo demo talks to our own local echo server.
     ws_echo_for_demo(&mut cmd);
+    // The radio demo plays our own local station; it stops when `_station` drops.
+    let _station = radio_for_demo(&mut cmd);
     eprintln!("xtask: {}", process::describe(&cmd));
     let run = process::stream(cmd, seconds.map(|s| Duration::from_secs(s) + GRACE))?;
     if run.timed_out {
@@ -78,6 +81,23 @@ fn ws_echo_for_demo(cmd: &mut std::process::Command) {
             cmd.env("ASYNC_NET_DEMO_WS_URL", url);
         }
         Err(err) => eprintln!("xtask: no local WebSocket echo server for the demo: {err:#}"),
+    }
+}
+
+/// Starts the local radio station (playing the generated `target/media/station.mp3`) for the
+/// RadioStream demo and tells it the URL (`ASYNC_NET_DEMO_RADIO_URL`); without ffmpeg to make
+/// the music the demo uses its default URL.
+fn radio_for_demo(cmd: &mut std::process::Command) -> Option<Station> {
+    match media::station_mp3().and_then(|mp3| radio_station::start(&mp3)) {
+        Ok(station) => {
+            eprintln!("xtask: radio station for the demo at {}", station.url());
+            cmd.env("ASYNC_NET_DEMO_RADIO_URL", station.url());
+            Some(station)
+        }
+        Err(err) => {
+            eprintln!("xtask: no local radio station for the demo ({err:#})");
+            None
+        }
     }
 }
 
