@@ -19,8 +19,14 @@ impl Codec {
     pub fn from_content_type(content_type: &str) -> Option<Codec> {
         let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         match essence.as_str() {
-            "" | "application/octet-stream" | "audio/mpeg" | "audio/mp3" | "audio/mpeg3" | "audio/x-mpeg"
-            | "audio/x-mp3" | "audio/mpg" => Some(Codec::Mp3),
+            ""
+            | "application/octet-stream"
+            | "audio/mpeg"
+            | "audio/mp3"
+            | "audio/mpeg3"
+            | "audio/x-mpeg"
+            | "audio/x-mp3"
+            | "audio/mpg" => Some(Codec::Mp3),
             "audio/aac" | "audio/aacp" | "audio/x-aac" | "audio/x-aacp" | "audio/adts" => Some(Codec::Aac),
             "application/ogg" | "audio/ogg" | "audio/vorbis" | "audio/x-ogg" | "audio/x-vorbis+ogg" => {
                 Some(Codec::Vorbis)

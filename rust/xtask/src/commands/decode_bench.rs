@@ -1,11 +1,304 @@
-//! STUB (helper B writes it): `xtask decode-bench`, our decoder against ffmpeg and mpg123.
+//! `xtask decode-bench [--file PATH] [--runs N]`: RadioStream's decoding pipeline against ffmpeg
+//! and mpg123, decoding the same MP3 file in the same run. `cargo xtask bench` runs it from a
+//! release build of xtask (the `microbench` feature) and reads its `BENCH` rows.
+//!
+//! What is timed, best of N interleaved runs each (so that noise from other processes hits all
+//! alike), wall clock from start to the last frame:
+//!
+//! - ours: the whole path RadioStream's audio takes, the file standing in for the network: a
+//!   thread reads it in 16 KiB chunks into a bounded tokio channel (as the network task does), the
+//!   decoder thread reads that through a `ChannelReader` (non-seekable) and `decode`s into a
+//!   `PcmQueue` of 2 s (RadioStream's default `buffer_sec`), and this thread pops the stereo frames
+//!   and copies them out, as the glue does into the generator's buffer;
+//! - `ffmpeg -hide_banner -loglevel error -threads 1 -i FILE -f null -` (decodes to PCM, discards);
+//! - `mpg123 -q -t FILE` (decodes, no output);
+//! - for reference in the detail: `decode` alone, over the file, into a sink that discards, which
+//!   is symphonia's cost plus our conversion to interleaved `f32`.
+//!
+//! The rows are realtime factors (audio seconds per second of decoding, higher is better), so the
+//! ratio `cargo xtask bench` prints is how many times faster than the tool we decode. Without
+//! `--file`, a 5-minute 128 kbit/s 44.1 kHz stereo MP3 (pink noise and a tone per channel) is
+//! made with ffmpeg into `target/media/bench_5min.mp3` (kept for the next run).
 
-use std::process::ExitCode;
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
+use async_net_core::radio::decode::{PcmSink, decode};
+use async_net_core::radio::source::ChannelReader;
+use async_net_core::radio::{Codec, PcmEvent, PcmFormat, PcmQueue};
+use serde_json::json;
 
 use crate::cli::Args;
+use crate::{paths, process};
 
-pub fn main(_args: Args) -> Result<ExitCode> {
-    bail!("not written yet")
+/// Chunks the reader thread sends, as a network read would.
+const CHUNK: usize = 16 * 1024;
+
+/// Chunks the byte channel holds (RadioStream's session uses a bounded channel too).
+const CHANNEL_CHUNKS: usize = 16;
+
+/// Frames the queue holds: 2 s at 44.1 kHz, RadioStream's default `buffer_sec`.
+const QUEUE_FRAMES: usize = 88_200;
+
+/// Frames the consumer pops at most at a time: what the glue takes per frame at 60 fps and 44.1 kHz.
+const POP_FRAMES: usize = 735;
+
+pub fn main(mut args: Args) -> Result<ExitCode> {
+    let file = args.value("--file")?.map(PathBuf::from);
+    let runs = args.number("--runs")?.unwrap_or(5).max(1) as usize;
+    args.finish()?;
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "decode-bench: warning: this is a debug build; run `cargo run --release -p xtask --features microbench -- decode-bench`"
+        );
+    }
+    let ffmpeg = tool("ffmpeg", "ffmpeg")?;
+    let mpg123 = tool("mpg123", "mpg123")?;
+    let path = match file {
+        Some(path) => {
+            if !path.is_file() {
+                bail!("{} is not a file", path.display());
+            }
+            path
+        }
+        None => generate(&ffmpeg)?,
+    };
+    let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+
+    let ffmpeg_cmd = || {
+        let mut cmd = Command::new(&ffmpeg);
+        cmd.args(["-hide_banner", "-loglevel", "error", "-threads", "1", "-i"]).arg(&path).args(["-f", "null", "-"]);
+        cmd
+    };
+    let mpg123_cmd = || {
+        let mut cmd = Command::new(&mpg123);
+        cmd.args(["-q", "-t"]).arg(&path);
+        cmd
+    };
+
+    // Warm-up: the page cache, the allocator, the CPU's clock; and the audio's length.
+    let warm = pipeline(&path)?;
+    let (ffmpeg_s, mpg123_s) = (time(&mut ffmpeg_cmd())?, time(&mut mpg123_cmd())?);
+    let audio_s = warm.frames as f64 / f64::from(warm.format.sample_rate);
+    eprintln!(
+        "decode-bench: {name}: {:.1} s of {} Hz, {} channel(s) audio; warm-up: ours {:.3} s, ffmpeg {ffmpeg_s:.3} s, mpg123 {mpg123_s:.3} s",
+        audio_s, warm.format.sample_rate, warm.format.channels, warm.seconds
+    );
+    if warm.frames == 0 {
+        bail!("no audio decoded from {}", path.display());
+    }
+
+    let (mut ours, mut bare, mut ff, mut mpg) = (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
+    let mut pop_us = [0.0, 0.0];
+    for _ in 0..runs {
+        let run = pipeline(&path)?;
+        if run.frames != warm.frames {
+            bail!("decoded {} frames, then {}", warm.frames, run.frames);
+        }
+        if run.seconds < ours {
+            pop_us = run.pop_us;
+        }
+        ours = ours.min(run.seconds);
+        bare = bare.min(decode_alone(&path)?);
+        ff = ff.min(time(&mut ffmpeg_cmd())?);
+        mpg = mpg.min(time(&mut mpg123_cmd())?);
+    }
+
+    let detail = |tool: &str, tool_s: f64| {
+        format!(
+            "best of {runs} interleaved runs, wall clock; {audio_s:.1} s of audio: ours {ours:.3} s ({:.0}x realtime), \
+             {tool} {tool_s:.3} s ({:.0}x); ours = file read in 16 KiB chunks into a bounded channel -> ChannelReader \
+             (non-seekable) -> decode (symphonia) -> 2 s PcmQueue -> consumer copying out stereo frames ({POP_FRAMES} per pop_with, median {:.2} us each), \
+             threads as in RadioStream; decode alone (file source, discarding sink) {bare:.3} s ({:.0}x); release build",
+            audio_s / ours,
+            audio_s / tool_s,
+            pop_us[0],
+            audio_s / bare,
+        )
+    };
+    let row = |tool: &str, baseline_name: &str, tool_s: f64| {
+        let row = json!({
+            "metric": format!("MP3 decode to PCM, {name} (same file)"),
+            "unit": "x realtime",
+            "ours": round(audio_s / ours),
+            "baseline": round(audio_s / tool_s),
+            "baseline_name": baseline_name,
+            "lower_is_better": false,
+            "detail": detail(tool, tool_s),
+        });
+        println!("BENCH {row}");
+    };
+    row("ffmpeg", "ffmpeg -threads 1 -f null (decode only)", ff);
+    row("mpg123", "mpg123 -q -t (decode only)", mpg);
+    eprintln!(
+        "decode-bench: ours {ours:.3} s ({:.2}x ffmpeg's speed, {:.2}x mpg123's); decode alone {bare:.3} s; ffmpeg {ff:.3} s; \
+         mpg123 {mpg:.3} s; consumer: pop_with of up to {POP_FRAMES} frames, copy included: median {:.2} us, p99 {:.2} us",
+        ff / ours,
+        mpg / ours,
+        pop_us[0],
+        pop_us[1]
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `x` to 2 decimals (readable rows).
+fn round(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// The program `name`, or an error naming the Debian package that provides it.
+fn tool(name: &str, package: &str) -> Result<PathBuf> {
+    process::which(name).ok_or_else(|| {
+        anyhow!("`{name}` is not installed; it is the baseline of this benchmark (Debian: `apt-get install {package}`)")
+    })
+}
+
+/// Runs `cmd` (output discarded) and returns its wall-clock seconds; fails unless it succeeds.
+fn time(cmd: &mut Command) -> Result<f64> {
+    let what = process::describe(cmd);
+    let start = Instant::now();
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .status()
+        .with_context(|| format!("could not start `{what}`"))?;
+    let seconds = start.elapsed().as_secs_f64();
+    if !status.success() {
+        bail!("`{what}` failed ({})", process::exit_text(status));
+    }
+    Ok(seconds)
+}
+
+/// One run of our pipeline.
+struct Run {
+    seconds: f64,
+    frames: u64,
+    format: PcmFormat,
+    /// Median and 99th percentile of one `pop_with` of up to [`POP_FRAMES`], copy included, in µs.
+    pop_us: [f64; 2],
+}
+
+/// Our pipeline on `path` (see the module docs), timed from start to the last frame popped.
+fn pipeline(path: &Path) -> Result<Run> {
+    let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let start = Instant::now();
+    let (tx, rx) = tokio::sync::mpsc::channel(CHANNEL_CHUNKS);
+    let reader = thread::spawn(move || -> std::io::Result<()> {
+        loop {
+            let mut chunk = vec![0u8; CHUNK];
+            let n = file.read(&mut chunk)?;
+            if n == 0 {
+                return Ok(());
+            }
+            chunk.truncate(n);
+            if tx.blocking_send(chunk.into()).is_err() {
+                return Ok(());
+            }
+        }
+    });
+    let queue = PcmQueue::new(QUEUE_FRAMES);
+    let done = Arc::new(AtomicBool::new(false));
+    let decoder = {
+        let (queue, done) = (queue.clone(), done.clone());
+        thread::spawn(move || {
+            let mut sink = queue.sink();
+            let result = decode(ChannelReader::new(rx), Codec::Mp3, &mut sink);
+            done.store(true, Ordering::Release);
+            result
+        })
+    };
+
+    // The consumer, as the glue: pop, copy out.
+    let mut out: Vec<[f32; 2]> = Vec::with_capacity(POP_FRAMES);
+    let (mut frames, mut sum) = (0u64, 0f64);
+    let mut pops = Vec::with_capacity(1 << 16);
+    loop {
+        out.clear();
+        let popped = Instant::now();
+        let n = queue.pop_with(POP_FRAMES, |s| out.extend_from_slice(s));
+        if n > 0 {
+            pops.push(popped.elapsed().as_secs_f64() * 1e6);
+        }
+        if n == 0 {
+            if done.load(Ordering::Acquire) && queue.is_empty() {
+                break;
+            }
+            thread::sleep(Duration::from_micros(200));
+            continue;
+        }
+        frames += n as u64;
+        sum += f64::from(out[n / 2][0]);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    decoder.join().map_err(|_| anyhow!("the decoder thread panicked"))?.map_err(|e| anyhow!("decoding: {e}"))?;
+    reader.join().map_err(|_| anyhow!("the reader thread panicked"))?.context("reading the file")?;
+    std::hint::black_box(sum);
+
+    let mut events = Vec::new();
+    queue.take_events(&mut events);
+    let errors: Vec<&String> =
+        events.iter().filter_map(|e| if let PcmEvent::DecodeError(m) = e { Some(m) } else { None }).collect();
+    if !errors.is_empty() {
+        eprintln!("decode-bench: warning: {} decode error(s), first: {}", errors.len(), errors[0]);
+    }
+    let format = events
+        .into_iter()
+        .find_map(|e| if let PcmEvent::Format(f) = e { Some(f) } else { None })
+        .context("the decoder announced no format")?;
+    pops.sort_by(f64::total_cmp);
+    let pop_us = [pops[pops.len() / 2], pops[pops.len() * 99 / 100]];
+    Ok(Run { seconds, frames, format, pop_us })
+}
+
+/// `decode` alone over the file, into a sink that discards: seconds.
+fn decode_alone(path: &Path) -> Result<f64> {
+    struct Discard(u64);
+    impl PcmSink for Discard {
+        fn format(&mut self, _: PcmFormat) {}
+        fn frames(&mut self, samples: &[f32], channels: usize) -> bool {
+            self.0 += (samples.len() / channels) as u64;
+            true
+        }
+        fn decode_error(&mut self, _: &str) {}
+    }
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let start = Instant::now();
+    let mut sink = Discard(0);
+    decode(file, Codec::Mp3, &mut sink).map_err(|e| anyhow!("decoding: {e}"))?;
+    let seconds = start.elapsed().as_secs_f64();
+    std::hint::black_box(sink.0);
+    Ok(seconds)
+}
+
+/// Makes (once) the default bench file: 5 minutes of 128 kbit/s 44.1 kHz stereo MP3, pink noise
+/// plus a 440 Hz (left) / 660 Hz (right) tone, as a stream has it (no ID3 tag, no Xing frame).
+fn generate(ffmpeg: &Path) -> Result<PathBuf> {
+    let dir = paths::target_dir()?.join("media");
+    let path = dir.join("bench_5min.mp3");
+    if path.is_file() {
+        return Ok(path);
+    }
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let part = dir.join(format!("bench_5min.mp3.{}.part", std::process::id()));
+    let graph = "anoisesrc=c=pink:a=0.2:d=300:r=44100:seed=1[n1];anoisesrc=c=pink:a=0.2:d=300:r=44100:seed=2[n2];\
+                 sine=f=440:d=300:r=44100[s1];sine=f=660:d=300:r=44100[s2];\
+                 [n1][s1]amix=inputs=2:normalize=0[l];[n2][s2]amix=inputs=2:normalize=0[r];\
+                 [l][r]amerge=inputs=2[out]";
+    eprintln!("decode-bench: making {}", path.display());
+    let mut cmd = Command::new(ffmpeg);
+    cmd.args(["-hide_banner", "-loglevel", "error", "-y", "-filter_complex", graph, "-map", "[out]"])
+        .args(["-c:a", "libmp3lame", "-b:a", "128k", "-ar", "44100", "-ac", "2"])
+        .args(["-write_xing", "0", "-id3v2_version", "0", "-map_metadata", "-1", "-f", "mp3"])
+        .arg(&part);
+    process::run(&mut cmd).context("making the bench MP3 (is ffmpeg built with libmp3lame?)")?;
+    fs::rename(&part, &path).with_context(|| format!("renaming {} to {}", part.display(), path.display()))?;
+    Ok(path)
 }
