@@ -1,0 +1,319 @@
+## RadioStream against a real icecast2 fed by ffmpeg (started by `cargo xtask test` on a free
+## loopback port, with the generated tone.mp3 looping on /test.mp3), and against the project's own
+## local station (rust/xtask/src/radio_station.rs) for SHOUTcast, playlists and broken streams.
+## Tests that stop or restart a source run their own ffmpeg onto a mount of their own.
+extends "res://runner/test_case.gd"
+
+var radio: RadioStream
+var icecast_port := 0
+var station_port := 0
+var ffmpeg_pids: Array[int] = []
+var mount_serial := 0
+
+
+func _init() -> void:
+	timeouts = {
+		"test_recording_matches_ffmpegs_own_decode": 40.0,
+		"test_main_thread_stalls_cause_no_skips": 30.0,
+		"test_source_stopped_and_restarted_plays_again": 50.0,
+		"test_garbage_mid_stream_resyncs_and_keeps_playing": 20.0,
+	}
+
+
+func before_each() -> void:
+	icecast_port = OS.get_environment("ASYNC_NET_TEST_ICECAST_PORT").to_int()
+	station_port = OS.get_environment("ASYNC_NET_TEST_STATION_PORT").to_int()
+	assert_gt(icecast_port, 0, "ASYNC_NET_TEST_ICECAST_PORT is set (run through `cargo xtask test`)")
+	assert_gt(station_port, 0, "ASYNC_NET_TEST_STATION_PORT is set")
+	radio = RadioStream.new()
+	radio.prebuffer_sec = 0.2
+	radio.reconnect_min_sec = 0.1
+	radio.reconnect_max_sec = 0.5
+	add_child(radio)
+
+
+func after_each() -> void:
+	if is_instance_valid(radio):
+		radio.free()
+	for pid in ffmpeg_pids:
+		OS.kill(pid)
+	ffmpeg_pids.clear()
+
+
+func icecast(mount := "/test.mp3") -> String:
+	return "http://127.0.0.1:%d%s" % [icecast_port, mount]
+
+
+func station(path: String) -> String:
+	return "http://127.0.0.1:%d%s" % [station_port, path]
+
+
+func errors_text() -> String:
+	return " | ".join(watch(radio, "error").emissions.map(func(args): return args[0]))
+
+
+## Plays `url` and waits for `started`; returns its info ({} on timeout).
+func play_and_wait(url: String, timeout := 10.0) -> Dictionary:
+	var started := watch(radio, "started")
+	var before := started.count()
+	radio.play(url)
+	if not await started.wait(timeout, before + 1):
+		return {}
+	return started.args()[0]
+
+
+## Starts an ffmpeg source sending tone.mp3 once, in real time, to a new icecast mount; returns the
+## mount's URL once a listener can connect (icecast answers 404 until the source is up).
+func start_source(mount := "") -> String:
+	if mount.is_empty():
+		mount_serial += 1
+		mount = "/own-%d-%d.mp3" % [OS.get_process_id(), mount_serial]
+	var password := OS.get_environment("ASYNC_NET_TEST_ICECAST_SOURCE_PASSWORD")
+	var args := [
+		"-hide_banner", "-loglevel", "error", "-re", "-i", OS.get_environment("ASYNC_NET_TEST_RADIO_TONE"),
+		"-c", "copy", "-content_type", "audio/mpeg", "-f", "mp3",
+		"icecast://source:%s@127.0.0.1:%d%s" % [password, icecast_port, mount],
+	]
+	var pid := OS.create_process(OS.get_environment("ASYNC_NET_TEST_FFMPEG"), args)
+	assert_gt(pid, 0, "ffmpeg started")
+	ffmpeg_pids.append(pid)
+	var deadline := Time.get_ticks_msec() + 15000
+	while await http_status(icecast(mount)) != 200:
+		if Time.get_ticks_msec() > deadline:
+			fail("the mount %s is not live after 15 s" % mount)
+			break
+		await wait_seconds(0.1)
+	return icecast(mount)
+
+
+func stop_source() -> void:
+	for pid in ffmpeg_pids:
+		OS.kill(pid)
+	ffmpeg_pids.clear()
+
+
+## The HTTP status of a GET of `url`; a stream's body is abandoned after its first bytes.
+func http_status(url: String, headers := PackedStringArray()) -> int:
+	var request := HTTPRequest.new()
+	request.download_chunk_size = 4096
+	request.body_size_limit = 65536
+	add_child(request)
+	request.request(url, headers)
+	var result: Array = await request.request_completed
+	request.queue_free()
+	return result[1]
+
+
+func test_plays_icecast_and_reports_the_station() -> void:
+	var info := await play_and_wait(icecast())
+	assert_false(info.is_empty(), "started: %s" % errors_text())
+	assert_eq(info.sample_rate, 44100)
+	assert_eq(info.channels, 2)
+	assert_eq(info.codec, "mp3")
+	assert_eq(info.content_type, "audio/mpeg")
+	assert_eq(radio.state, RadioStream.CONNECTED)
+	var pushed: int = radio.get_stats().frames_pushed
+	await wait_seconds(1.0)
+	var stats := radio.get_stats()
+	assert_gt(stats.frames_pushed, pushed, "audio keeps flowing")
+	assert_gt(stats.bytes_received, 10000)
+	assert_eq(stats.decode_errors, 0)
+	assert_ge(stats.start_latency_msec, 0.0)
+	assert_eq(stats.skips, 0, "no skips once playing")
+
+
+func test_title_changes_when_icecast_metadata_is_updated() -> void:
+	var titles := watch(radio, "title_changed")
+	assert_false((await play_and_wait(icecast())).is_empty(), errors_text())
+	var title := "Test Title %d — Zoë's \"song\"; part 2" % Time.get_ticks_usec()
+	var auth := "%s:%s" % [
+		OS.get_environment("ASYNC_NET_TEST_ICECAST_ADMIN_USER"),
+		OS.get_environment("ASYNC_NET_TEST_ICECAST_ADMIN_PASSWORD"),
+	]
+	var admin := "http://127.0.0.1:%d/admin/metadata?mount=/test.mp3&mode=updinfo&song=%s" % [icecast_port, title.uri_encode()]
+	var status := await http_status(admin, PackedStringArray(["Authorization: Basic " + Marshalls.utf8_to_base64(auth)]))
+	assert_eq(status, 200, "icecast accepted the metadata update")
+	var seen := await wait_until(func(): return radio.title == title, 10.0)
+	assert_true(seen, "title_changed(%s); got %s" % [title, titles.emissions])
+	assert_eq(titles.args()[0], title)
+
+
+func test_recording_matches_ffmpegs_own_decode() -> void:
+	var url := await start_source()
+	assert_false((await play_and_wait(url)).is_empty(), errors_text())
+	var path := OS.get_user_data_dir().path_join("radio_recording_%d.wav" % OS.get_process_id())
+	assert_true(radio.record_to(path), errors_text())
+	assert_true(radio.is_recording())
+	await wait_seconds(3.0)
+	assert_true(radio.stop_recording())
+	assert_false(radio.is_recording())
+	var output := []
+	var code := OS.execute(OS.get_environment("ASYNC_NET_TEST_PYTHON"), [
+		ProjectSettings.globalize_path("res://helpers/wav_compare.py"),
+		"--ffmpeg", OS.get_environment("ASYNC_NET_TEST_FFMPEG"),
+		"--reference", OS.get_environment("ASYNC_NET_TEST_RADIO_TONE"),
+		"--recording", path,
+	], output, true)
+	assert_eq(code, 0, "wav_compare ran: %s" % output)
+	var report = JSON.parse_string(output[0].strip_edges().split("\n")[-1])
+	assert_true(report is Dictionary, "a JSON report: %s" % output)
+	if report is Dictionary:
+		print("  recording vs ffmpeg: %s" % JSON.stringify(report))
+		assert_eq(report.channels, 2)
+		assert_eq(report.rate, 44100)
+		assert_gt(report.frames, 44100 * 2, "about 3 s recorded")
+		assert_ge(report.correlation, 0.99, "the recording matches ffmpeg's decode: %s" % report)
+	DirAccess.remove_absolute(path)
+
+
+func test_main_thread_stalls_cause_no_skips() -> void:
+	var underruns := watch(radio, "underrun")
+	radio.buffer_sec = 2.0
+	assert_false((await play_and_wait(icecast())).is_empty(), errors_text())
+	assert_true(await wait_until(func(): return radio.get_stats().buffered_sec >= 1.0, 10.0), "the buffer fills")
+	var skips_before: int = radio.get_stats().skips
+	for i in 5:
+		await wait_seconds(1.75)
+		OS.delay_msec(250)
+	await wait_seconds(0.5)
+	assert_eq(radio.get_stats().skips, skips_before, "no skips across five 250 ms stalls")
+	assert_eq(underruns.count(), 0)
+
+
+## The control for the test above: with a buffer shorter than the stall, the same stall skips
+## and `underrun` fires (so skips are really observed headless).
+func test_a_stall_longer_than_the_buffer_skips_and_reports_underrun() -> void:
+	var underruns := watch(radio, "underrun")
+	radio.buffer_sec = 0.1
+	radio.prebuffer_sec = 0.05
+	assert_false((await play_and_wait(icecast())).is_empty(), errors_text())
+	await wait_seconds(0.5)
+	OS.delay_msec(400)
+	assert_true(await underruns.wait(5.0, 1), "underrun after a 400 ms stall with 0.1 s of buffer")
+	assert_gt(radio.get_stats().skips, 0)
+	assert_eq(radio.get_stats().underruns, underruns.count())
+
+
+func test_source_stopped_and_restarted_plays_again() -> void:
+	mount_serial += 1
+	var mount := "/restart-%d.mp3" % OS.get_process_id()
+	var url := await start_source(mount)
+	var started := watch(radio, "started")
+	assert_false((await play_and_wait(url)).is_empty(), errors_text())
+	stop_source()
+	assert_true(await wait_until(func(): return radio.state == RadioStream.RECONNECTING, 15.0), "the drop is noticed")
+	await start_source(mount)
+	assert_true(await started.wait(20.0, 2), "started again after the source is back: %s" % errors_text())
+	assert_eq(radio.state, RadioStream.CONNECTED)
+	var pushed: int = radio.get_stats().frames_pushed
+	await wait_seconds(0.5)
+	assert_gt(radio.get_stats().frames_pushed, pushed, "audio flows again")
+	assert_ge(radio.get_stats().reconnects, 1)
+
+
+func test_pls_and_m3u_playlists_resolve_to_the_stream() -> void:
+	for path in ["/station.pls", "/station.m3u", "/relative.m3u"]:
+		var info := await play_and_wait(station(path))
+		assert_false(info.is_empty(), "%s started: %s" % [path, errors_text()])
+		if not info.is_empty():
+			assert_true(info.url.ends_with("/stream.mp3"), "%s resolved to %s" % [path, info.url])
+		radio.stop()
+
+
+func test_shoutcast_icy_200_ok_plays_with_titles() -> void:
+	var titles := watch(radio, "title_changed")
+	var info := await play_and_wait(station("/shoutcast"))
+	assert_false(info.is_empty(), "started: %s" % errors_text())
+	assert_eq(info.name, "async-net demo station")
+	assert_eq(info.bitrate, 128)
+	assert_true(await titles.wait(10.0, 1), "a title arrives")
+
+
+func test_chunked_and_redirected_streams_play() -> void:
+	for path in ["/chunked.mp3", "/redirect"]:
+		assert_false((await play_and_wait(station(path))).is_empty(), "%s started: %s" % [path, errors_text()])
+		radio.stop()
+
+
+func test_bad_urls_fail_clearly() -> void:
+	var cases := {
+		station("/missing"): "404",
+		station("/loop"): "redirect",
+		station("/html"): "not an audio stream",
+		"ftp://127.0.0.1/x.mp3": "ftp",
+		"not a url": "invalid url",
+	}
+	for url in cases:
+		var errors := watch(radio, "error")
+		var before := errors.count()
+		radio.play(url)
+		assert_true(await wait_until(func(): return radio.state == RadioStream.FAILED, 10.0), "%s fails" % url)
+		assert_gt(errors.count(), before, "%s: an error" % url)
+		if errors.count() > before:
+			var message: String = errors.args()[0]
+			assert_true(message.to_lower().contains(cases[url]), "%s: %s mentions %s" % [url, message, cases[url]])
+		radio.stop()
+
+
+func test_garbage_mid_stream_resyncs_and_keeps_playing() -> void:
+	assert_false((await play_and_wait(station("/garbage.mp3"))).is_empty(), errors_text())
+	await wait_seconds(6.0)
+	var stats := radio.get_stats()
+	assert_gt(stats.decode_errors, 0, "the junk was noticed")
+	assert_eq(radio.state, RadioStream.CONNECTED, "still playing")
+	var pushed: int = stats.frames_pushed
+	await wait_seconds(0.5)
+	assert_gt(radio.get_stats().frames_pushed, pushed, "audio still flows")
+
+
+func test_truncated_stream_reports_and_reconnects() -> void:
+	var errors := watch(radio, "error")
+	assert_false((await play_and_wait(station("/truncated.mp3"))).is_empty(), errors_text())
+	assert_true(await errors.wait(10.0, 1), "the end of the stream is reported")
+	assert_true(errors_text().contains("ended"), errors_text())
+	assert_true(await wait_until(func(): return radio.get_stats().reconnects >= 1, 10.0), "and it reconnects")
+
+
+func test_plays_positionally_through_an_audio_stream_player_3d() -> void:
+	var world := Node3D.new()
+	var speaker := AudioStreamPlayer3D.new()
+	world.add_child(speaker)
+	add_child(world)
+	radio.player = radio.get_path_to(speaker)
+	assert_false((await play_and_wait(icecast())).is_empty(), errors_text())
+	assert_true(speaker.playing, "the 3D player plays")
+	assert_true(speaker.stream is AudioStreamGenerator)
+	assert_eq(speaker.stream.mix_rate, 44100.0)
+	assert_true(is_equal_approx(speaker.stream.buffer_length, radio.buffer_sec))
+	radio.stop()
+	assert_false(speaker.playing, "stop() stops the player")
+	world.free()
+
+
+func test_without_a_player_an_internal_one_is_made() -> void:
+	assert_false((await play_and_wait(icecast())).is_empty(), errors_text())
+	assert_eq(radio.get_child_count(), 0, "no visible child")
+	var internal := radio.get_child(0, true)
+	assert_true(internal is AudioStreamPlayer, "an internal AudioStreamPlayer")
+	assert_true(internal.playing)
+
+
+func test_stop_emits_stopped_and_freeing_while_playing_is_safe() -> void:
+	var stopped := watch(radio, "stopped")
+	assert_false((await play_and_wait(icecast())).is_empty(), errors_text())
+	radio.stop()
+	assert_eq(stopped.count(), 1)
+	assert_eq(radio.state, RadioStream.STOPPED)
+	assert_false(radio.is_playing())
+	assert_false((await play_and_wait(icecast())).is_empty(), errors_text())
+	radio.free()
+	await wait_frames(5)
+
+
+func test_record_to_needs_playback_and_a_writable_path() -> void:
+	watch(radio, "error")
+	assert_false(radio.record_to(OS.get_user_data_dir().path_join("never.wav")), "not playing")
+	assert_true(errors_text().contains("not playing"), errors_text())
+	assert_false((await play_and_wait(icecast())).is_empty(), errors_text())
+	await wait_frames(2)
+	assert_false(radio.record_to("/nonexistent-dir/x/y.wav"), "an unwritable path is refused")
