@@ -1,12 +1,14 @@
 //! `cargo xtask bench`: release builds, then the benchmarks, each against what a Godot user
 //! would use instead, measured in the same run; prints a table and writes `target/bench.json`.
 //!
-//! Two sources of `BENCH {json}` rows:
+//! Sources of `BENCH {json}` rows:
 //! - `xtask microbench` from a release build of xtask: the idle reactor step against a bare
 //!   tokio step (see microbench.rs for why this one is measured in Rust);
-//! - the scene `res://bench/bench_main.tscn` of the tests project, run headless with the release
-//!   library: TcpSpawnerServer against the same protocol in GDScript, under load from
-//!   `xtask loadgen` (the same release binary), a separate process started by the scene.
+//! - `xtask decode-bench` from the same binary: RadioStream's decoding pipeline against ffmpeg
+//!   and mpg123 on a generated 5-minute MP3;
+//! - the scenes `res://bench/bench_*.tscn` of the tests project, run headless with the release
+//!   library against load or servers started from the same release binary (`loadgen`,
+//!   `ws-echo`, `radio-station`) or real ones (redis-server).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,7 +22,7 @@ use super::build::{self, Profile};
 use crate::apt::{self, Requirement};
 use crate::cli::Args;
 use crate::paths::{self, Project};
-use crate::{godot, process};
+use crate::{godot, media, process};
 
 /// System packages the benchmarks need (probe, Debian package): bench_redis.tscn starts its own
 /// redis-server and floods it with redis-benchmark, against redis-cli as a subscriber.
@@ -28,6 +30,9 @@ const REQUIREMENTS: &[Requirement] = &[
     Requirement::program("redis-server", "redis-server"),
     Requirement::program("redis-cli", "redis-tools"),
     Requirement::program("redis-benchmark", "redis-tools"),
+    // RadioStream: the bench and station audio is made with ffmpeg; mpg123 is a decode baseline.
+    Requirement::program("ffmpeg", "ffmpeg"),
+    Requirement::program("mpg123", "mpg123"),
 ];
 
 /// The benchmark scene in the tests project.
@@ -59,6 +64,14 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
     match microbench(&helper) {
         Ok(found) => rows.extend(found),
         Err(err) => problems.push(format!("microbench: {err:#}")),
+    }
+    if wanted.as_deref().is_none_or(|w| "radio".contains(w)) {
+        match decode_bench(&helper) {
+            Ok(found) => rows.extend(found),
+            Err(err) => problems.push(format!("decode-bench: {err:#}")),
+        }
+        // Made now, so the radio scene's station does not spend its time limit on ffmpeg.
+        media::station_mp3()?;
     }
 
     // Where the scene and the load generator exchange files; fresh for every run.
@@ -147,6 +160,22 @@ fn microbench(helper: &Path) -> Result<Vec<Row>> {
     let run = process::stream(cmd, Some(MICRO_LIMIT))?;
     if !run.success() {
         bail!("`{helper} microbench` {}", run.describe(), helper = helper.display());
+    }
+    let rows = parse_rows(&run.log)?;
+    if rows.is_empty() {
+        bail!("printed no rows");
+    }
+    Ok(rows)
+}
+
+/// Runs `helper decode-bench` on the 5-minute bench MP3 and returns its rows.
+fn decode_bench(helper: &Path) -> Result<Vec<Row>> {
+    let mut cmd = Command::new(helper);
+    cmd.arg("decode-bench").arg("--file").arg(media::bench_mp3()?);
+    eprintln!("xtask: {}", process::describe(&cmd));
+    let run = process::stream(cmd, Some(MICRO_LIMIT))?;
+    if !run.success() {
+        bail!("`{helper} decode-bench` {}", run.describe(), helper = helper.display());
     }
     let rows = parse_rows(&run.log)?;
     if rows.is_empty() {

@@ -1,0 +1,204 @@
+## The RadioStream benchmarks of `cargo xtask bench` (issue 5, item 6), against the project's own
+## local station (`xtask radio-station`, started from the release xtask binary passed as
+## --loadgen, on a free loopback port; it bursts about 1 s of audio on connect, as icecast does).
+## The decode-speed row comes from `xtask decode-bench` (rust/xtask/src/commands/decode_bench.rs).
+##
+## Rows:
+## - start: milliseconds from play() to the first audio frame pushed into the generator, with
+##   prebuffer_sec = 0.2 (the node's own stats.start_latency_msec), median of START_RUNS plays;
+## - frame: main-thread microseconds per frame while streaming at 60 fps (Engine.max_fps = 60):
+##   ours is the hub's step (network, ICY, handing bytes to the decoder thread) plus the node's
+##   own per-frame work (events, pushing PCM into the AudioStreamGenerator); the baseline is the
+##   least a GDScript user can do with PCM already decoded: push_buffer() of what the generator has
+##   room for, every frame, on the same player setup.
+##
+## Prints one line `BENCH {json}` per row, then quits (exit code 1 if something failed).
+extends Node
+
+const Util := preload("res://bench/bench_util.gd")
+const FPS := 60
+const START_RUNS := 9
+const FRAME_SAMPLES := 600
+const LIMIT_SEC := 120.0
+const RATE := 44100
+
+
+## The baseline: a GDScript node feeding an AudioStreamGenerator from a decoded PCM array.
+class GdFeeder extends Node:
+	var playback: AudioStreamGeneratorPlayback
+	var pcm := PackedVector2Array()
+	var position := 0
+	var last_process_usec := 0
+	var pushed := 0
+
+	func _process(_delta: float) -> void:
+		if playback == null:
+			return
+		var start := Time.get_ticks_usec()
+		var n := mini(playback.get_frames_available(), pcm.size() - position)
+		if n > 0:
+			playback.push_buffer(pcm.slice(position, position + n))
+			position = (position + n) % (pcm.size() - RATE)
+			pushed += n
+		last_process_usec = Time.get_ticks_usec() - start
+
+
+var _program := ""
+var _workdir := ""
+var _url := ""
+var _server_pid := 0
+var _failures := PackedStringArray()
+var _radio: RadioStream
+var _recording := false
+var _samples := PackedFloat64Array()
+
+
+func _ready() -> void:
+	process_priority = 1 << 20
+	OS.low_processor_usage_mode_sleep_usec = 0
+	Engine.max_fps = FPS
+	get_tree().create_timer(LIMIT_SEC, true, false, true).timeout.connect(_on_time_limit)
+	_run.call_deferred()
+
+
+func _process(_delta: float) -> void:
+	if _recording:
+		_samples.append(AsyncHub.get_last_step_usec())
+
+
+func _run() -> void:
+	var options := Util.options()
+	_program = options.get("loadgen", "")
+	_workdir = options.get("workdir", "")
+	var only: PackedStringArray = options.get("only", "start,frame").split(",", false)
+	if not FileAccess.file_exists(_program) or not DirAccess.dir_exists_absolute(_workdir):
+		_fail("needs --loadgen=PATH (the release xtask) and --workdir=DIR; run it with `cargo xtask bench --scene radio`")
+	elif await _start_station():
+		print("bench_radio: Godot %s, %d CPU cores, station %s" % [
+			Engine.get_version_info().string, OS.get_processor_count(), _url])
+		if "start" in only:
+			await _bench_start()
+		if "frame" in only:
+			await _bench_frame()
+	if _server_pid > 0:
+		OS.kill(_server_pid)
+	if not _failures.is_empty():
+		printerr("bench_radio: %d problem(s): %s" % [_failures.size(), "; ".join(_failures)])
+	get_tree().quit(1 if not _failures.is_empty() else 0)
+
+
+func _new_radio() -> RadioStream:
+	var radio := RadioStream.new()
+	radio.prebuffer_sec = 0.2
+	radio.buffer_sec = 2.0
+	add_child(radio)
+	radio.error.connect(func(message: String) -> void: printerr("bench_radio: RadioStream error: ", message))
+	return radio
+
+
+func _bench_start() -> void:
+	var latencies := PackedFloat64Array()
+	for i in START_RUNS:
+		var radio := _new_radio()
+		radio.play(_url)
+		var ok := await Util.wait_until(get_tree(), func(): return radio.get_stats().get("frames_pushed", 0) > 0, 10.0)
+		if not ok:
+			_fail("start: no audio within 10 s (state %d)" % radio.state)
+			radio.free()
+			return
+		latencies.append(radio.get_stats().start_latency_msec)
+		radio.free()
+		await Util.frames(get_tree(), 10)
+	Util.row("RadioStream: play() to first audio pushed", "ms", Util.median(latencies), 300.0,
+		"target of issue #5 (Godot has no streaming player to compare with)", true,
+		"median of %d plays of the local station on loopback, prebuffer_sec = 0.2, %d fps; stats.start_latency_msec (min %.0f, max %.0f)" % [
+			START_RUNS, FPS, Util.percentile(latencies, 0), Util.percentile(latencies, 100)])
+
+
+func _bench_frame() -> void:
+	# Ours: stream, let the buffer fill, then record the hub step and the node's own work.
+	_radio = _new_radio()
+	var started := false
+	_radio.started.connect(func(_info: Dictionary) -> void: started = true)
+	_radio.play(_url)
+	if not await Util.wait_until(get_tree(), func(): return started, 10.0):
+		_fail("frame: the stream did not start")
+		return
+	await Util.frames(get_tree(), 120)
+	var before: Dictionary = _radio.get_stats()
+	_samples.clear()
+	_recording = true
+	await Util.frames(get_tree(), FRAME_SAMPLES)
+	_recording = false
+	var after: Dictionary = _radio.get_stats()
+	var frames_pushed: int = after.frames_pushed - before.frames_pushed
+	var skips: int = after.skips - before.skips
+	var hub_usec := Util.sum(_samples) / _samples.size()
+	# The node's average covers every frame since play(); it is steady once playing.
+	var node_usec: float = after.main_thread_usec_per_frame
+	var ours := hub_usec + node_usec
+	_radio.free()
+
+	# Baseline: GDScript pushing already-decoded PCM into a generator on the same kind of player.
+	var pcm := PackedVector2Array()
+	pcm.resize(RATE * 8)
+	for i in pcm.size():
+		var v := sin(TAU * 440.0 * i / RATE) * 0.3
+		pcm[i] = Vector2(v, v)
+	var player := AudioStreamPlayer.new()
+	var generator := AudioStreamGenerator.new()
+	generator.mix_rate = RATE
+	generator.buffer_length = 2.0
+	player.stream = generator
+	add_child(player)
+	player.play()
+	var feeder := GdFeeder.new()
+	feeder.pcm = pcm
+	feeder.playback = player.get_stream_playback()
+	add_child(feeder)
+	await Util.frames(get_tree(), 120)
+	var base := PackedFloat64Array()
+	for i in FRAME_SAMPLES:
+		await get_tree().process_frame
+		base.append(float(feeder.last_process_usec))
+	feeder.free()
+	player.free()
+	var base_usec := Util.sum(base) / base.size()
+	Util.row("RadioStream: main-thread cost per frame while streaming", "µs/frame", ours, base_usec,
+		"GDScript push_buffer() of already-decoded PCM into an AudioStreamGenerator", true,
+		"mean of %d frames at %d fps, 128 kbit/s MP3 from the local station: hub step %.1f µs + node %.1f µs (pushed %d frames, %d skips); target < 50 µs" % [
+			FRAME_SAMPLES, FPS, hub_usec, node_usec, frames_pushed, skips])
+
+
+func _start_station() -> bool:
+	var port_file := _workdir.path_join("radio-station.port")
+	if FileAccess.file_exists(port_file):
+		DirAccess.remove_absolute(port_file)
+	var server := TCPServer.new()
+	server.listen(0, "127.0.0.1")
+	var port := server.get_local_port()
+	server.stop()
+	var argv := PackedStringArray(["radio-station", "--port", str(port), "--port-file", port_file])
+	_server_pid = OS.create_process(_program, argv)
+	if _server_pid <= 0:
+		_server_pid = 0
+		_fail("cannot start %s %s" % [_program, " ".join(argv)])
+		return false
+	# The station generates its MP3 with ffmpeg on first use: allow for that.
+	if not await Util.wait_until(get_tree(), func(): return FileAccess.file_exists(port_file), 90.0):
+		_fail("the station did not start within 90 s")
+		return false
+	_url = "http://127.0.0.1:%d/stream.mp3" % port
+	return true
+
+
+func _fail(message: String) -> void:
+	_failures.append(message)
+	printerr("bench_radio: " + message)
+
+
+func _on_time_limit() -> void:
+	_fail("time limit of %d s reached" % LIMIT_SEC)
+	if _server_pid > 0:
+		OS.kill(_server_pid)
+	get_tree().quit(2)
