@@ -563,6 +563,8 @@ impl RadioStream {
             connect_timeout: seconds("connect_timeout_sec", self.connect_timeout_sec, 0.001)?,
             read_timeout: seconds("read_timeout_sec", self.read_timeout_sec, 0.001)?,
             ca_file: (!ca_file.trim().is_empty()).then(|| globalize(ca_file.trim())),
+            // A quarter of the generator's buffer at most, so batching never starves playback.
+            read_batch: Duration::from_secs_f64((self.buffer_sec / 4.0).min(0.2)),
         })
     }
 }

@@ -21,6 +21,10 @@ pub struct RadioConfig {
     pub read_timeout: Duration,
     /// PEM file of a private CA for https.
     pub ca_file: Option<PathBuf>,
+    /// Once a stream is flowing, the socket wakes its reader only when this much audio has
+    /// arrived (estimated from the station's bitrate), so the main thread reads a few times a
+    /// second instead of every frame. Keep it well below the playback buffer; zero disables.
+    pub read_batch: Duration,
 }
 
 impl Default for RadioConfig {
@@ -34,6 +38,7 @@ impl Default for RadioConfig {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(10),
             ca_file: None,
+            read_batch: Duration::from_millis(200),
         }
     }
 }

@@ -26,6 +26,11 @@ use crate::{backoff::Backoff, state::NetState};
 const MAX_PIECE_BYTES: usize = 16 * 1024;
 /// Pieces the byte channel holds before the network task waits for the decoder.
 const CHANNEL_PIECES: usize = 32;
+/// Bytes a connection delivers packet by packet (the burst a station sends on connect, so
+/// playback starts at once) before reads are batched ([`RadioConfig::read_batch`]).
+const UNBATCHED_BYTES: u64 = 32 * 1024;
+/// The bitrate assumed for batching when the station does not say (`icy-br`).
+const DEFAULT_KBPS: u32 = 128;
 
 /// Streams `config.url` into `pcm` until the future is dropped, [`PcmQueue::close`] is called,
 /// or the stream fails for good (state FAILED). Closes `pcm` when it ends.
@@ -51,7 +56,8 @@ pub async fn run(config: RadioConfig, pcm: Arc<PcmQueue>, mut handler: impl Radi
                     return;
                 }
                 let mut stream = Stream { config: &config, pcm: &pcm, stats: &stats, title: &mut title };
-                let end = stream.play(&mut handler, head.metaint, codec, body, &mut previous).await;
+                let batch = batch_bytes(config.read_batch, head.bitrate_kbps);
+                let end = stream.play(&mut handler, head.metaint, codec, body, batch, &mut previous).await;
                 if end.not_audio && !played {
                     return fail(&mut handler, &end.message);
                 }
@@ -127,6 +133,7 @@ impl Stream<'_> {
         metaint: Option<usize>,
         codec: Codec,
         mut body: StreamBody,
+        batch: usize,
         previous: &mut Option<DecoderDone>,
     ) -> StreamEnd {
         let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_PIECES);
@@ -134,6 +141,7 @@ impl Stream<'_> {
         let mut demuxer = IcyDemuxer::new(metaint);
         let mut parts = Vec::new();
         let mut got_audio = false;
+        let mut received = 0u64;
         let read_timeout = self.config.read_timeout;
         let error = loop {
             let chunk = match tokio::time::timeout(read_timeout, body.chunk()).await {
@@ -143,6 +151,10 @@ impl Stream<'_> {
                 Ok(Ok(Some(chunk))) => chunk,
             };
             self.stats.bytes_received.set(self.stats.bytes_received.get() + chunk.len() as u64);
+            if received < UNBATCHED_BYTES && received + chunk.len() as u64 >= UNBATCHED_BYTES && batch > 0 {
+                body.set_read_batch(batch);
+            }
+            received += chunk.len() as u64;
             demuxer.push(chunk, |part| parts.push(part));
             let mut decoder_gone = false;
             for part in parts.drain(..) {
@@ -207,6 +219,14 @@ fn spawn_decoder(
         let mut sink = pcm.sink();
         decode(ChannelReader::new(rx), codec, &mut sink)
     })
+}
+
+/// The bytes of `duration` of audio at the station's bitrate, for [`StreamBody::set_read_batch`]
+/// (0: do not batch).
+fn batch_bytes(duration: Duration, bitrate_kbps: Option<u32>) -> usize {
+    let kbps = bitrate_kbps.filter(|k| (8..=1_000).contains(k)).unwrap_or(DEFAULT_KBPS);
+    let bytes = duration.as_secs_f64() * f64::from(kbps) * 1000.0 / 8.0;
+    if bytes < 1.0 { 0 } else { (bytes as usize).clamp(256, 8 * 1024) }
 }
 
 fn seconds(d: Duration) -> String {
