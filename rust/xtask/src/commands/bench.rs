@@ -154,32 +154,28 @@ fn build_helper() -> Result<PathBuf> {
 
 /// Runs `helper microbench` and returns its rows.
 fn microbench(helper: &Path) -> Result<Vec<Row>> {
-    let mut cmd = Command::new(helper);
-    cmd.arg("microbench");
-    eprintln!("xtask: {}", process::describe(&cmd));
-    let run = process::stream(cmd, Some(MICRO_LIMIT))?;
-    if !run.success() {
-        bail!("`{helper} microbench` {}", run.describe(), helper = helper.display());
-    }
-    let rows = parse_rows(&run.log)?;
-    if rows.is_empty() {
-        bail!("printed no rows");
-    }
-    Ok(rows)
+    helper_rows(helper, &["microbench".as_ref()])
 }
 
 /// Runs `helper decode-bench` on the 5-minute bench MP3 and returns its rows.
 fn decode_bench(helper: &Path) -> Result<Vec<Row>> {
+    let file = media::bench_mp3()?;
+    helper_rows(helper, &["decode-bench".as_ref(), "--file".as_ref(), file.as_os_str()])
+}
+
+/// Runs the release helper with `args` (a subcommand that prints rows) and returns its rows.
+fn helper_rows(helper: &Path, args: &[&std::ffi::OsStr]) -> Result<Vec<Row>> {
     let mut cmd = Command::new(helper);
-    cmd.arg("decode-bench").arg("--file").arg(media::bench_mp3()?);
-    eprintln!("xtask: {}", process::describe(&cmd));
+    cmd.args(args);
+    let what = process::describe(&cmd);
+    eprintln!("xtask: {what}");
     let run = process::stream(cmd, Some(MICRO_LIMIT))?;
     if !run.success() {
-        bail!("`{helper} decode-bench` {}", run.describe(), helper = helper.display());
+        bail!("`{what}` {}", run.describe());
     }
     let rows = parse_rows(&run.log)?;
     if rows.is_empty() {
-        bail!("printed no rows");
+        bail!("`{what}` printed no rows");
     }
     Ok(rows)
 }
