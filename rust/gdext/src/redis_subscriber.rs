@@ -437,6 +437,8 @@ impl Delivering {
                     self.message_received.emit(|| [text(&channel), text(&payload), pattern()]);
                 }
             }
+            // Per-message signals only: nothing to do where a batch ends.
+            Delivery::BatchEnd => {}
             Delivery::Overflow { dropped_total } => self.link.error(format!(
                 "message backlog full: dropping the oldest messages ({dropped_total} dropped so far); \
                  handle messages faster or raise max_messages_per_frame / max_backlog"
