@@ -126,11 +126,66 @@ impl HotSignal {
     /// only runs then), and says whether it did: only then can a handler have
     /// freed the node. The node must exist on entry ([`NodeLink::is_alive`]).
     pub fn emit<const N: usize>(&mut self, args: impl FnOnce() -> [Variant; N]) -> bool {
-        let connected = self.object.has_connections(&self.name);
+        let connected = self.is_connected();
         if connected {
             self.object.emit_signal(&self.name, &args());
         }
         connected
+    }
+
+    /// Whether anything is connected to the signal. The node must exist.
+    pub fn is_connected(&self) -> bool {
+        self.object.has_connections(&self.name)
+    }
+}
+
+/// The batched sibling of a [`HotSignal`]: one emission carries every message
+/// of a burst (a WebSocket session's `batch_end`, a Redis delivery round's
+/// `BatchEnd`). The first message of a burst checks for connections once;
+/// with none, the burst is skipped and nothing is built. Otherwise the batch
+/// `B` (packed arrays the signal's arguments are made of) is started then,
+/// filled message by message and emitted by [`flush`](Self::flush).
+pub struct BatchSignal<B> {
+    signal: HotSignal,
+    burst: Burst<B>,
+}
+
+enum Burst<B> {
+    /// No message since the last flush.
+    Idle,
+    /// Something was connected when the burst began: its messages so far.
+    Collecting(B),
+    /// Nothing was connected when the burst began: its messages are skipped.
+    Skipping,
+}
+
+impl<B> BatchSignal<B> {
+    /// `node`'s signal `name` (declared with `#[signal]` on its class).
+    pub fn new(node: &Gd<Node>, name: &str) -> Self {
+        Self { signal: HotSignal::new(node, name), burst: Burst::Idle }
+    }
+
+    /// Adds one message: `add` puts it into the batch, which `start` makes at
+    /// the burst's first message if something is connected then. Neither runs
+    /// for a skipped burst. The node must exist.
+    pub fn push(&mut self, start: impl FnOnce() -> B, add: impl FnOnce(&mut B)) {
+        if let Burst::Idle = self.burst {
+            self.burst = if self.signal.is_connected() { Burst::Collecting(start()) } else { Burst::Skipping };
+        }
+        if let Burst::Collecting(batch) = &mut self.burst {
+            add(batch);
+        }
+    }
+
+    /// Ends the burst: emits the batch, as the arguments `args` makes of it,
+    /// if one was collected and something is still connected. Says whether it
+    /// emitted: only then can a handler have freed the node. The node must
+    /// exist if a burst is open.
+    pub fn flush<const N: usize>(&mut self, args: impl FnOnce(B) -> [Variant; N]) -> bool {
+        match std::mem::replace(&mut self.burst, Burst::Idle) {
+            Burst::Collecting(batch) => self.signal.emit(|| args(batch)),
+            Burst::Idle | Burst::Skipping => false,
+        }
     }
 }
 
