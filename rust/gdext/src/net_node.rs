@@ -187,6 +187,11 @@ impl<B> BatchSignal<B> {
             Burst::Idle | Burst::Skipping => false,
         }
     }
+
+    /// Ends the burst without emitting anything (the node stopped).
+    pub fn discard(&mut self) {
+        self.burst = Burst::Idle;
+    }
 }
 
 /// Declares the state constants (`STOPPED` ... `FAILED`) on a network node
