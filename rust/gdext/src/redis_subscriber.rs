@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     async_task::AsyncTask,
-    net_node::{BatchSignal, HotSignal, NetNode, NodeLink, unbound},
+    net_node::{BatchSignal, Burst, HotSignal, NetNode, NodeLink, unbound},
     runtime,
 };
 
@@ -240,6 +240,7 @@ impl RedisSubscriber {
             binary_messages_received: BatchSignal::new(&signals_of, "binary_messages_received"),
             channel: NameCache::default(),
             pattern: NameCache::default(),
+            burst: Burst::default(),
         };
         let delivery_inbox = inbox.clone();
         let (address, timeout) = (config.address.clone(), config.connect_timeout);
@@ -463,22 +464,57 @@ struct Delivering {
     binary_messages_received: BatchSignal<Batch<Array<PackedByteArray>>>,
     channel: NameCache,
     pattern: NameCache,
+    /// One delivery round is one burst.
+    burst: Burst,
 }
 
 /// The arguments of a batch signal, filled message by message.
 struct Batch<P> {
-    channels: PackedStringArray,
+    channels: Names,
     payloads: P,
-    patterns: PackedStringArray,
+    patterns: Names,
 }
 
 impl<P: Default + ToGodot> Batch<P> {
     fn new() -> Self {
-        Batch { channels: PackedStringArray::new(), payloads: P::default(), patterns: PackedStringArray::new() }
+        Batch { channels: Names::default(), payloads: P::default(), patterns: Names::default() }
     }
 
     fn into_args(self) -> [Variant; 3] {
-        [self.channels.to_variant(), self.payloads.to_variant(), self.patterns.to_variant()]
+        [self.channels.into_array().to_variant(), self.payloads.to_variant(), self.patterns.into_array().to_variant()]
+    }
+}
+
+/// A column of names (the channels or the patterns of a batch) as runs of one
+/// name: a flood on one channel adds nothing per message, and its column is
+/// made with two engine calls at the end instead of one per message.
+#[derive(Default)]
+struct Names {
+    /// (the name's [`NameCache`] version, the name, how many in a row)
+    runs: Vec<(u64, GString, usize)>,
+}
+
+impl Names {
+    fn push(&mut self, (name, version): (&GString, u64)) {
+        match self.runs.last_mut() {
+            Some((last, _, count)) if *last == version => *count += 1,
+            _ => self.runs.push((version, name.clone(), 1)),
+        }
+    }
+
+    fn into_array(self) -> PackedStringArray {
+        let mut array = PackedStringArray::new();
+        if let [(_, name, count)] = self.runs.as_slice() {
+            array.resize(*count);
+            array.fill(name);
+        } else {
+            for (_, name, count) in &self.runs {
+                for _ in 0..*count {
+                    array.push(name);
+                }
+            }
+        }
+        array
     }
 }
 
@@ -488,16 +524,20 @@ impl<P: Default + ToGodot> Batch<P> {
 struct NameCache {
     bytes: Vec<u8>,
     name: GString,
+    /// Changes with the name.
+    version: u64,
 }
 
 impl NameCache {
-    /// The name `bytes` spell (invalid UTF-8 becomes U+FFFD), made only when it changed.
-    fn get(&mut self, bytes: Vec<u8>) -> &GString {
+    /// The name `bytes` spell (invalid UTF-8 becomes U+FFFD), made only when
+    /// it changed, and its version.
+    fn get(&mut self, bytes: Vec<u8>) -> (&GString, u64) {
         if bytes != self.bytes {
             self.name = text(&bytes);
             self.bytes = bytes;
+            self.version += 1;
         }
-        &self.name
+        (&self.name, self.version)
     }
 }
 
@@ -508,21 +548,20 @@ fn text(bytes: &[u8]) -> GString {
 
 impl Delivering {
     fn deliver(&mut self, delivery: Delivery) {
-        if !self.link.is_alive() {
-            return;
-        }
         match delivery {
             Delivery::Message(Message { channel, payload, pattern }) => {
+                if !self.burst.alive(&self.link) {
+                    return;
+                }
                 let channel = self.channel.get(channel);
                 let pattern = self.pattern.get(pattern.unwrap_or_default());
-                let args = |payload: Variant| [channel.to_variant(), payload, pattern.to_variant()];
+                let args = |payload: Variant| [channel.0.to_variant(), payload, pattern.0.to_variant()];
                 // Each payload is made once, whichever signals want it.
                 if self.binary {
                     let mut bytes = None;
                     let made = || PackedByteArray::from(payload.as_slice());
-                    if self.binary_message_received.emit(|| args(bytes.insert(made()).to_variant()))
-                        && !self.link.is_alive()
-                    {
+                    let each = || args(bytes.insert(made()).to_variant());
+                    if self.binary_message_received.emit_in(&mut self.burst, each) && !self.link.is_alive() {
                         return;
                     }
                     self.binary_messages_received.push(Batch::new, |batch| {
@@ -532,9 +571,8 @@ impl Delivering {
                     });
                 } else {
                     let mut string = None;
-                    if self.message_received.emit(|| args(string.insert(text(&payload)).to_variant()))
-                        && !self.link.is_alive()
-                    {
+                    let each = || args(string.insert(text(&payload)).to_variant());
+                    if self.message_received.emit_in(&mut self.burst, each) && !self.link.is_alive() {
                         return;
                     }
                     self.messages_received.push(Batch::new, |batch| {
@@ -545,19 +583,24 @@ impl Delivering {
                 }
             }
             Delivery::BatchEnd => {
-                if self.stopped.get() {
+                // Whatever runs before the next round, nothing checked in this one is trusted after it.
+                self.burst.script_ran();
+                if self.stopped.get() || !self.link.is_alive() {
                     self.messages_received.discard();
                     self.binary_messages_received.discard();
                 } else if self.binary {
-                    self.binary_messages_received.flush(Batch::into_args);
+                    self.binary_messages_received.flush(&mut self.burst, Batch::into_args);
                 } else {
-                    self.messages_received.flush(Batch::into_args);
+                    self.messages_received.flush(&mut self.burst, Batch::into_args);
                 }
             }
-            Delivery::Overflow { dropped_total } => self.link.error(format!(
-                "message backlog full: dropping the oldest messages ({dropped_total} dropped so far); \
-                 handle messages faster or raise max_messages_per_frame / max_backlog"
-            )),
+            Delivery::Overflow { dropped_total } => {
+                self.burst.script_ran();
+                self.link.error(format!(
+                    "message backlog full: dropping the oldest messages ({dropped_total} dropped so far); \
+                     handle messages faster or raise max_messages_per_frame / max_backlog"
+                ))
+            }
         }
     }
 }

@@ -13,7 +13,7 @@ use godot::{
 };
 
 use crate::{
-    net_node::{BatchSignal, HotSignal, NetNode, NodeLink, unbound},
+    net_node::{BatchSignal, Burst, HotSignal, NetNode, NodeLink, unbound},
     runtime,
 };
 
@@ -208,6 +208,7 @@ impl WsEcho {
             binary_received: HotSignal::new(&node, "binary_received"),
             messages_received: BatchSignal::new(&node, "messages_received"),
             binaries_received: BatchSignal::new(&node, "binaries_received"),
+            burst: Burst::default(),
         };
         let stats = self.stats.clone();
         let name = format!("WsEcho {}", config.url.trim());
@@ -394,17 +395,18 @@ struct Glue {
     binary_received: HotSignal,
     messages_received: BatchSignal<PackedStringArray>,
     binaries_received: BatchSignal<Array<PackedByteArray>>,
+    burst: Burst,
 }
 
 impl Glue {
     /// Emits the texts collected so far; false if a handler freed the node.
     fn flush_texts(&mut self) -> bool {
-        !self.messages_received.flush(|texts| [texts.to_variant()]) || self.link.is_alive()
+        !self.messages_received.flush(&mut self.burst, |texts| [texts.to_variant()]) || self.link.is_alive()
     }
 
     /// Emits the binaries collected so far; false if a handler freed the node.
     fn flush_binaries(&mut self) -> bool {
-        !self.binaries_received.flush(|data| [data.to_variant()]) || self.link.is_alive()
+        !self.binaries_received.flush(&mut self.burst, |data| [data.to_variant()]) || self.link.is_alive()
     }
 }
 
@@ -421,12 +423,13 @@ impl WsHandler for Glue {
 
     fn text_received(&mut self, text: &str) {
         // A text after binaries ends their batch first, keeping the order across the two signals.
-        if !self.link.is_alive() || !self.flush_binaries() {
+        if !self.burst.alive(&self.link) || !self.flush_binaries() {
             return;
         }
         // Made once when both signals want it.
         let mut string = None;
-        if self.message_received.emit(|| [string.insert(GString::from(text)).to_variant()]) && !self.link.is_alive() {
+        let each = || [string.insert(GString::from(text)).to_variant()];
+        if self.message_received.emit_in(&mut self.burst, each) && !self.link.is_alive() {
             return;
         }
         self.messages_received.push(PackedStringArray::new, |texts| match string {
@@ -436,13 +439,12 @@ impl WsHandler for Glue {
     }
 
     fn binary_received(&mut self, data: &[u8]) {
-        if !self.link.is_alive() || !self.flush_texts() {
+        if !self.burst.alive(&self.link) || !self.flush_texts() {
             return;
         }
         let mut bytes = None;
-        if self.binary_received.emit(|| [bytes.insert(PackedByteArray::from(data)).to_variant()])
-            && !self.link.is_alive()
-        {
+        let each = || [bytes.insert(PackedByteArray::from(data)).to_variant()];
+        if self.binary_received.emit_in(&mut self.burst, each) && !self.link.is_alive() {
             return;
         }
         self.binaries_received.push(Array::new, |batch| {
@@ -451,6 +453,8 @@ impl WsHandler for Glue {
     }
 
     fn batch_end(&mut self) {
+        // Whatever ran before the next burst, nothing checked in this one is trusted after it.
+        self.burst.script_ran();
         if self.link.is_alive() && self.flush_texts() {
             self.flush_binaries();
         }
