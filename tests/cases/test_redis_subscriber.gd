@@ -10,7 +10,11 @@ var own_server_pid := 0
 
 
 func _init() -> void:
-	timeouts = {"test_server_restart_resubscribes_exactly_once": 40.0, "test_backlog_overflow_is_counted_and_reported_once": 30.0}
+	timeouts = {
+		"test_server_restart_resubscribes_exactly_once": 40.0,
+		"test_backlog_overflow_is_counted_and_reported_once": 30.0,
+		"test_batch_signal_delivers_five_thousand_messages_once_in_order_and_the_per_message_signal_too": 30.0,
+	}
 
 
 func before_each() -> void:
@@ -290,3 +294,144 @@ func test_stop_disconnects_and_publish_then_fails() -> void:
 	var failed := watch(task, "failed")
 	assert_true(await failed.wait())
 	assert_true(String(failed.args(0)[0]).contains("not started"), str(failed.args(0)))
+
+
+# --- Batch signals: messages_received, binary_messages_received --------------------------------
+
+## Publishes `count` messages from the server itself (one redis-cli call): message i goes to
+## "batch" when i is even, else to "bp.<i % 5>" (matched by the pattern "bp.*"); its payload is i.
+func publish_mixed(count: int) -> void:
+	var script := "for i = 0, %d do local ch = 'batch' if i %% 2 == 1 then ch = 'bp.' .. (i %% 5) end redis.call('PUBLISH', ch, tostring(i)) end return 1" % (count - 1)
+	assert_eq(redis_cli(["EVAL", script, "0"]), PackedStringArray(["1"]))
+
+
+## How a received message is recorded: "channel payload pattern".
+func seen(channel: String, payload: String, pattern: String) -> String:
+	return "%s %s %s" % [channel, payload, pattern]
+
+
+func mixed_expected(count: int) -> Array[String]:
+	var expected: Array[String] = []
+	for i in count:
+		expected.append(seen("batch", str(i), "") if i % 2 == 0 else seen("bp.%d" % (i % 5), str(i), "bp.*"))
+	return expected
+
+
+## Fails unless `got` is `expected`, naming the first difference.
+func assert_sequence(got: Array[String], expected: Array[String], what: String) -> void:
+	for i in mini(got.size(), expected.size()):
+		if got[i] != expected[i]:
+			fail("%s: message %d is %s, expected %s" % [what, i, got[i], expected[i]])
+			return
+	assert_eq(got.size(), expected.size(), "%s: message count" % what)
+
+
+func test_batch_signal_delivers_five_thousand_messages_once_in_order_and_the_per_message_signal_too() -> void:
+	sub.channels = PackedStringArray(["batch"])
+	sub.patterns = PackedStringArray(["bp.*"])
+	sub.max_messages_per_frame = 700
+	var from_batches: Array[String] = []
+	var from_each: Array[String] = []
+	var sizes: Array[int] = []
+	sub.messages_received.connect(func(channels: PackedStringArray, payloads: PackedStringArray, patterns: PackedStringArray) -> void:
+		sizes.append(payloads.size())
+		if channels.size() != payloads.size() or patterns.size() != payloads.size():
+			from_batches.append("arrays of %d, %d and %d" % [channels.size(), payloads.size(), patterns.size()])
+		for i in payloads.size():
+			from_batches.append(seen(channels[i], payloads[i], patterns[i])))
+	sub.message_received.connect(func(channel: String, payload: String, pattern: String) -> void:
+		from_each.append(seen(channel, payload, pattern)))
+	if not assert_true(await start_and_wait(2)):
+		return
+	publish_mixed(5000)
+	assert_true(await wait_until(func(): return from_batches.size() >= 5000, 20.0), "5000 messages in batches (got %d)" % from_batches.size())
+	await wait_frames(3)
+	var expected := mixed_expected(5000)
+	assert_sequence(from_batches, expected, "batch signal")
+	assert_sequence(from_each, expected, "per-message signal")
+	assert_false(sizes.has(0), "no empty batch")
+	assert_le(sizes.max(), 700, "a batch is one delivery round: at most max_messages_per_frame")
+	assert_eq(sub.get_stats().delivered, 5000)
+	print("    5000 messages arrived in %d batches" % sizes.size())
+
+
+func test_binary_batch_signal_is_byte_exact_and_ordered() -> void:
+	sub.binary = true
+	sub.channels = PackedStringArray(["bin"])
+	var text_batches := watch(sub, "messages_received")
+	if not assert_true(await start_and_wait(1)):
+		return
+	var payloads: Array[PackedByteArray] = []
+	var channels: Array[String] = []
+	sub.binary_messages_received.connect(func(batch_channels: PackedStringArray, batch: Array[PackedByteArray], patterns: PackedStringArray) -> void:
+		for channel in batch_channels:
+			channels.append(channel)
+		payloads.append_array(batch)
+		for pattern in patterns:
+			if pattern != "":
+				channels.append("unexpected pattern " + pattern))
+	var sent: Array[PackedByteArray] = []
+	for i in 300:
+		var data := PackedByteArray([i % 256, i / 256, 0xff, 0x00, 0xc3])
+		sent.append(data)
+		sub.publish("bin", data)
+	var big := PackedByteArray()
+	big.resize(1024 * 1024)
+	for i in big.size():
+		big[i] = (i * 7) % 251
+	sent.append(big)
+	sub.publish("bin", big)
+	assert_true(await wait_until(func(): return payloads.size() >= 301, 10.0), "301 messages (got %d)" % payloads.size())
+	assert_eq(channels.size(), 301)
+	assert_false(channels.has("unexpected pattern"), str(channels))
+	var same := payloads.size() == sent.size()
+	for i in mini(payloads.size(), sent.size()):
+		same = same and payloads[i] == sent[i]
+	assert_true(same, "every payload byte-exact, in order")
+	assert_eq(text_batches.count(), 0, "the text batch signal stays quiet in binary mode")
+
+
+func test_with_nothing_connected_messages_are_delivered_without_errors() -> void:
+	sub.channels = PackedStringArray(["batch"])
+	sub.patterns = PackedStringArray(["bp.*"])
+	var errors := watch(sub, "error")
+	if not assert_true(await start_and_wait(2)):
+		return
+	publish_mixed(1000)
+	assert_true(await wait_until(func(): return sub.get_stats().delivered == 1000, 10.0), "delivered %d" % sub.get_stats().delivered)
+	assert_eq(errors.count(), 0)
+
+
+func test_a_batch_handler_may_stop_the_node() -> void:
+	sub.channels = PackedStringArray(["batch"])
+	sub.patterns = PackedStringArray(["bp.*"])
+	sub.max_messages_per_frame = 10
+	var errors := watch(sub, "error")
+	var batches := [0]
+	sub.messages_received.connect(func(_c: PackedStringArray, _p: PackedStringArray, _pat: PackedStringArray) -> void:
+		batches[0] += 1
+		sub.get_stats()
+		sub.stop())
+	if not assert_true(await start_and_wait(2)):
+		return
+	publish_mixed(100)
+	assert_true(await wait_until(func(): return sub.state == RedisSubscriber.STOPPED, 5.0))
+	await wait_frames(3)
+	assert_eq(batches[0], 1, "no batch after stop()")
+	assert_eq(errors.count(), 0)
+
+
+func test_stop_from_a_per_message_handler_emits_no_batch_after_it() -> void:
+	sub.channels = PackedStringArray(["batch"])
+	var batches := watch(sub, "messages_received")
+	var each := [0]
+	sub.message_received.connect(func(_c: String, _p: String, _pat: String) -> void:
+		each[0] += 1
+		sub.stop())
+	if not assert_true(await start_and_wait(1)):
+		return
+	publish_mixed(100)
+	assert_true(await wait_until(func(): return sub.state == RedisSubscriber.STOPPED, 5.0))
+	await wait_frames(3)
+	assert_eq(each[0], 1)
+	assert_eq(batches.count(), 0, "the batch begun before stop() is not emitted after it")

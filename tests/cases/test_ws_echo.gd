@@ -12,6 +12,7 @@ func _init() -> void:
 	timeouts = {
 		"test_server_killed_and_restarted_queued_messages_arrive_in_order": 40.0,
 		"test_ten_thousand_messages_keep_their_order": 30.0,
+		"test_batch_signals_deliver_ten_thousand_mixed_messages_once_in_order_and_per_message_signals_too": 30.0,
 	}
 
 
@@ -253,3 +254,149 @@ func test_freeing_the_node_during_traffic_is_clean() -> void:
 	ws.free()
 	await wait_frames(3)
 	assert_eq(AsyncHub.tasks().filter(func(t): return str(t.name).begins_with("WsEcho")).size(), 0, "its task is gone")
+
+
+# --- Batch signals: messages_received(texts), binaries_received(data) ----------------------------
+
+## Message `i` of the mixed tests is binary when this holds (its number as 4 bytes, then 0xff and
+## 0x00, which are not UTF-8); the others are the text of the number.
+func mixed_is_binary(i: int) -> bool:
+	return i % 3 == 2
+
+
+func mixed_binary(i: int) -> PackedByteArray:
+	var data := PackedByteArray()
+	data.resize(4)
+	data.encode_u32(0, i)
+	data.append_array(PackedByteArray([0xff, 0x00]))
+	return data
+
+
+## How a received message is recorded: "t<text>" or "b<number>".
+func seen_text(text: String) -> String:
+	return "t" + text
+
+
+func seen_binary(data: PackedByteArray) -> String:
+	if data.size() != 6 or data[4] != 0xff or data[5] != 0x00:
+		return "bad binary %s" % data
+	return "b%d" % data.decode_u32(0)
+
+
+func mixed_expected(count: int) -> Array[String]:
+	var expected: Array[String] = []
+	for i in count:
+		expected.append("b%d" % i if mixed_is_binary(i) else "t%d" % i)
+	return expected
+
+
+## Sends `count` mixed messages, 500 per frame (the default queue of 1000 drains between frames).
+func send_mixed(count: int) -> bool:
+	for i in count:
+		var sent := ws.send_binary(mixed_binary(i)) if mixed_is_binary(i) else ws.send_text(str(i))
+		if not sent:
+			fail("send %d refused: %s" % [i, errors_text()])
+			return false
+		if i % 500 == 499:
+			await get_tree().process_frame
+	return true
+
+
+## Fails unless `got` is `expected`, naming the first difference.
+func assert_sequence(got: Array[String], expected: Array[String], what: String) -> void:
+	for i in mini(got.size(), expected.size()):
+		if got[i] != expected[i]:
+			fail("%s: message %d is %s, expected %s" % [what, i, got[i], expected[i]])
+			return
+	assert_eq(got.size(), expected.size(), "%s: message count" % what)
+
+
+## Records what the batch signals deliver, in order, into `into`; counts batches in `batches[0]`.
+func record_batches(into: Array[String], batches: Array) -> void:
+	ws.messages_received.connect(func(texts: PackedStringArray) -> void:
+		batches[0] += 1
+		if texts.is_empty():
+			into.append("empty text batch")
+		for text in texts:
+			into.append(seen_text(text)))
+	ws.binaries_received.connect(func(data: Array[PackedByteArray]) -> void:
+		batches[0] += 1
+		if data.is_empty():
+			into.append("empty binary batch")
+		for bytes in data:
+			into.append(seen_binary(bytes)))
+
+
+func test_batch_signals_deliver_ten_thousand_mixed_messages_once_in_order_and_per_message_signals_too() -> void:
+	var from_batches: Array[String] = []
+	var from_each: Array[String] = []
+	var batches := [0]
+	record_batches(from_batches, batches)
+	ws.message_received.connect(func(text: String) -> void: from_each.append(seen_text(text)))
+	ws.binary_received.connect(func(data: PackedByteArray) -> void: from_each.append(seen_binary(data)))
+	assert_true(await connect_and_wait(url()), errors_text())
+	if not await send_mixed(10000):
+		return
+	assert_true(await wait_until(func(): return from_batches.size() >= 10000, 20.0), "10 000 echoes in batches (got %d)" % from_batches.size())
+	await wait_frames(3)
+	var expected := mixed_expected(10000)
+	assert_sequence(from_batches, expected, "batch signals")
+	assert_sequence(from_each, expected, "per-message signals")
+	assert_le(batches[0], 10000)
+	assert_eq(ws.get_stats().messages_received, 10000)
+	print("    10 000 messages arrived in %d batches" % batches[0])
+
+
+func test_batch_signals_alone_are_byte_exact() -> void:
+	var errors := watch(ws, "error")
+	var texts: Array[String] = []
+	var binaries: Array[PackedByteArray] = []
+	ws.messages_received.connect(func(batch: PackedStringArray) -> void:
+		for text in batch:
+			texts.append(text))
+	ws.binaries_received.connect(func(batch: Array[PackedByteArray]) -> void:
+		binaries.append_array(batch))
+	assert_true(await connect_and_wait(url()), errors_text())
+	var blob := PackedByteArray()
+	blob.resize(1 << 20)
+	for i in blob.size():
+		blob[i] = (i * 7 + 3) % 256
+	assert_true(ws.send_text("Zoë ✓ 🚀 日本語"))
+	assert_true(ws.send_binary(PackedByteArray([0, 1, 2, 255, 0])))
+	assert_true(ws.send_binary(PackedByteArray()))
+	assert_true(ws.send_text(""))
+	assert_true(ws.send_binary(blob))
+	assert_true(await wait_until(func(): return texts.size() + binaries.size() >= 5, 10.0), "five echoes (%d texts, %d binaries)" % [texts.size(), binaries.size()])
+	assert_eq(texts, ["Zoë ✓ 🚀 日本語", ""])
+	assert_eq(binaries.size(), 3)
+	if binaries.size() == 3:
+		assert_eq(binaries[0], PackedByteArray([0, 1, 2, 255, 0]))
+		assert_eq(binaries[1], PackedByteArray())
+		assert_true(binaries[2] == blob, "1 MiB binary byte-exact")
+	assert_eq(errors.count(), 0, errors_text())
+
+
+func test_with_nothing_connected_messages_are_received_without_errors() -> void:
+	var errors := watch(ws, "error")
+	assert_true(await connect_and_wait(url()), errors_text())
+	if not await send_mixed(1000):
+		return
+	assert_true(await wait_until(func(): return ws.get_stats().messages_received == 1000, 10.0), "received %d" % ws.get_stats().messages_received)
+	assert_eq(errors.count(), 0, errors_text())
+	assert_eq(ws.state, WsEcho.CONNECTED)
+
+
+func test_a_batch_handler_may_stop_the_node() -> void:
+	var errors := watch(ws, "error")
+	var batches := [0]
+	ws.messages_received.connect(func(_texts: PackedStringArray) -> void:
+		batches[0] += 1
+		ws.get_stats()
+		ws.stop())
+	assert_true(await connect_and_wait(url()), errors_text())
+	for i in 100:
+		ws.send_text(str(i))
+	assert_true(await wait_until(func(): return ws.state == WsEcho.STOPPED, 5.0))
+	await wait_frames(3)
+	assert_eq(batches[0], 1, "no batch after stop()")
+	assert_eq(errors.count(), 0, errors_text())

@@ -3,7 +3,7 @@
 //! The protocol, the reconnect loop and the backlog live in
 //! `async_net_core::pubsub`.
 
-use std::{rc::Rc, sync::Arc, time::Duration};
+use std::{cell::Cell, rc::Rc, sync::Arc, time::Duration};
 
 use async_net_core::{
     pubsub::{
@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     async_task::AsyncTask,
-    net_node::{HotSignal, NetNode, NodeLink, unbound},
+    net_node::{BatchSignal, Burst, HotSignal, NetNode, NodeLink, unbound},
     runtime,
 };
 
@@ -41,6 +41,16 @@ use crate::{
 /// for later frames, and past that the oldest are dropped, counted in
 /// [method get_stats] ([code]dropped[/code]) and reported once per overflow
 /// with [signal error].
+///
+/// At high message rates, connect [signal messages_received] (or
+/// [signal binary_messages_received]) instead of (or besides) the
+/// per-message signal: one emission carries every message of a frame's
+/// delivery, which costs the main thread far less per message.
+/// [codeblock]
+/// $RedisSubscriber.messages_received.connect(func(channels, payloads, patterns):
+///     for i in payloads.size():
+///         print(channels[i], ": ", payloads[i]))
+/// [/codeblock]
 #[derive(GodotClass)]
 #[class(base = Node)]
 pub struct RedisSubscriber {
@@ -104,6 +114,8 @@ struct Running {
     session: Rc<SessionStats>,
     published: Rc<PublishStats>,
     frame_tick: Callable,
+    /// Set by `stop()`: a batch begun before is not emitted after it.
+    stopped: Rc<Cell<bool>>,
 }
 
 #[godot_api]
@@ -148,6 +160,26 @@ impl RedisSubscriber {
     /// A message arrived, as its exact bytes. Emitted instead of [signal message_received] when [member binary] is on.
     #[signal]
     pub fn binary_message_received(channel: GString, payload: PackedByteArray, pattern: GString);
+    /// Messages arrived: the batched sibling of [signal message_received].
+    /// Message [code]i[/code] of the batch is [code]payloads[i][/code] on
+    /// [code]channels[i][/code], matched by [code]patterns[i][/code] ("" for a
+    /// plain subscription), in arrival order. One batch is what one delivery
+    /// round hands over: what was waiting, at most
+    /// [member max_messages_per_frame]. For high message rates: one signal per
+    /// batch costs far less than one per message. Built only while something
+    /// is connected; connect it alongside [signal message_received] and both
+    /// fire. Emitted when [member binary] is off.
+    #[signal]
+    pub fn messages_received(channels: PackedStringArray, payloads: PackedStringArray, patterns: PackedStringArray);
+    /// Messages arrived, as their exact bytes: the batched sibling of
+    /// [signal binary_message_received], laid out as [signal messages_received].
+    /// Emitted instead of that one when [member binary] is on.
+    #[signal]
+    pub fn binary_messages_received(
+        channels: PackedStringArray,
+        payloads: Array<PackedByteArray>,
+        patterns: PackedStringArray,
+    );
     /// The server confirmed a channel or pattern subscription (again after each reconnect).
     #[signal]
     pub fn subscribed(name: GString);
@@ -197,11 +229,18 @@ impl RedisSubscriber {
         let events = Events { node: node.clone(), link: link.clone() };
         let (session_inbox, session_stats) = (inbox.clone(), session.clone());
         let signals_of: Gd<Node> = node.upcast();
+        let stopped = Rc::new(Cell::new(false));
         let mut delivery = Delivering {
             link: link.clone(),
             binary: self.binary,
+            stopped: stopped.clone(),
             message_received: HotSignal::new(&signals_of, "message_received"),
             binary_message_received: HotSignal::new(&signals_of, "binary_message_received"),
+            messages_received: BatchSignal::new(&signals_of, "messages_received"),
+            binary_messages_received: BatchSignal::new(&signals_of, "binary_messages_received"),
+            channel: NameCache::default(),
+            pattern: NameCache::default(),
+            burst: Burst::default(),
         };
         let delivery_inbox = inbox.clone();
         let (address, timeout) = (config.address.clone(), config.connect_timeout);
@@ -218,7 +257,7 @@ impl RedisSubscriber {
             pubsub::run_publisher(address, timeout, publish_receiver, publish_stats).await;
             Ok(())
         });
-        self.running = Some(Running { commands, publisher, inbox, session, published, frame_tick });
+        self.running = Some(Running { commands, publisher, inbox, session, published, frame_tick, stopped });
     }
 
     /// Disconnects at once; messages not yet emitted are discarded. Pending
@@ -233,6 +272,7 @@ impl RedisSubscriber {
                 tree.disconnect("process_frame", &running.frame_tick);
             }
             running.inbox.clear();
+            running.stopped.set(true);
         }
         self.net.cancel_tasks(&link);
         unbound(self, || link.set_state(NetState::Stopped));
@@ -413,34 +453,162 @@ impl SessionEvents for Events {
     }
 }
 
-/// Emits delivered messages as the node's signals.
+/// Emits delivered messages as the node's signals, per message and in batches.
 struct Delivering {
     link: NodeLink,
     binary: bool,
+    stopped: Rc<Cell<bool>>,
     message_received: HotSignal,
     binary_message_received: HotSignal,
+    messages_received: BatchSignal<Batch<PackedStringArray>>,
+    binary_messages_received: BatchSignal<Batch<Array<PackedByteArray>>>,
+    channel: NameCache,
+    pattern: NameCache,
+    /// One delivery round is one burst.
+    burst: Burst,
+}
+
+/// The arguments of a batch signal, filled message by message.
+struct Batch<P> {
+    channels: Names,
+    payloads: P,
+    patterns: Names,
+}
+
+impl<P: Default + ToGodot> Batch<P> {
+    fn new() -> Self {
+        Batch { channels: Names::default(), payloads: P::default(), patterns: Names::default() }
+    }
+
+    fn into_args(self) -> [Variant; 3] {
+        [self.channels.into_array().to_variant(), self.payloads.to_variant(), self.patterns.into_array().to_variant()]
+    }
+}
+
+/// A column of names (the channels or the patterns of a batch) as runs of one
+/// name: a flood on one channel adds nothing per message, and its column is
+/// made with two engine calls at the end instead of one per message.
+#[derive(Default)]
+struct Names {
+    /// (the name's [`NameCache`] version, the name, how many in a row)
+    runs: Vec<(u64, GString, usize)>,
+}
+
+impl Names {
+    fn push(&mut self, (name, version): (&GString, u64)) {
+        match self.runs.last_mut() {
+            Some((last, _, count)) if *last == version => *count += 1,
+            _ => self.runs.push((version, name.clone(), 1)),
+        }
+    }
+
+    fn into_array(self) -> PackedStringArray {
+        let mut array = PackedStringArray::new();
+        if let [(_, name, count)] = self.runs.as_slice() {
+            array.resize(*count);
+            array.fill(name);
+        } else {
+            for (_, name, count) in &self.runs {
+                for _ in 0..*count {
+                    array.push(name);
+                }
+            }
+        }
+        array
+    }
+}
+
+/// The Godot string of the last name seen in one position (channel or
+/// pattern): a run of messages on one channel converts its name once.
+#[derive(Default)]
+struct NameCache {
+    bytes: Vec<u8>,
+    name: GString,
+    /// Changes with the name.
+    version: u64,
+}
+
+impl NameCache {
+    /// The name `bytes` spell (invalid UTF-8 becomes U+FFFD), made only when
+    /// it changed, and its version.
+    fn get(&mut self, bytes: Vec<u8>) -> (&GString, u64) {
+        if !same_bytes(&bytes, &self.bytes) {
+            self.name = text(&bytes);
+            self.bytes = bytes;
+            self.version += 1;
+        }
+        (&self.name, self.version)
+    }
+}
+
+/// Whether two (short) names are equal, compared byte by byte: for the few
+/// bytes of a channel name this beats a call to libc's `memcmp`, whose AVX-512
+/// variant cost about 0.1 µs a call on the benchmark machine (in a profile of
+/// the message-rate bench, 9 % of the main thread).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// `bytes` as a Godot string; invalid UTF-8 becomes U+FFFD.
+fn text(bytes: &[u8]) -> GString {
+    GString::from(&*String::from_utf8_lossy(bytes))
 }
 
 impl Delivering {
     fn deliver(&mut self, delivery: Delivery) {
-        if !self.link.is_alive() {
-            return;
-        }
         match delivery {
             Delivery::Message(Message { channel, payload, pattern }) => {
-                let text = |bytes: &[u8]| GString::from(&*String::from_utf8_lossy(bytes)).to_variant();
-                let pattern = || pattern.as_deref().map_or_else(|| GString::new().to_variant(), text);
+                if !self.burst.alive(&self.link) {
+                    return;
+                }
+                let channel = self.channel.get(channel);
+                let pattern = self.pattern.get(pattern.unwrap_or_default());
+                let args = |payload: Variant| [channel.0.to_variant(), payload, pattern.0.to_variant()];
+                // Each payload is made once, whichever signals want it.
                 if self.binary {
-                    let payload = || PackedByteArray::from(payload.as_slice()).to_variant();
-                    self.binary_message_received.emit(|| [text(&channel), payload(), pattern()]);
+                    let mut bytes = None;
+                    let made = || PackedByteArray::from(payload.as_slice());
+                    let each = || args(bytes.insert(made()).to_variant());
+                    if self.binary_message_received.emit_in(&mut self.burst, each) && !self.link.is_alive() {
+                        return;
+                    }
+                    self.binary_messages_received.push(Batch::new, |batch| {
+                        batch.channels.push(channel);
+                        batch.payloads.push(&bytes.unwrap_or_else(made));
+                        batch.patterns.push(pattern);
+                    });
                 } else {
-                    self.message_received.emit(|| [text(&channel), text(&payload), pattern()]);
+                    let mut string = None;
+                    let each = || args(string.insert(text(&payload)).to_variant());
+                    if self.message_received.emit_in(&mut self.burst, each) && !self.link.is_alive() {
+                        return;
+                    }
+                    self.messages_received.push(Batch::new, |batch| {
+                        batch.channels.push(channel);
+                        batch.payloads.push(&string.unwrap_or_else(|| text(&payload)));
+                        batch.patterns.push(pattern);
+                    });
                 }
             }
-            Delivery::Overflow { dropped_total } => self.link.error(format!(
-                "message backlog full: dropping the oldest messages ({dropped_total} dropped so far); \
-                 handle messages faster or raise max_messages_per_frame / max_backlog"
-            )),
+            Delivery::BatchEnd => {
+                // Whatever runs before the next round, nothing checked in this one is trusted after it.
+                self.burst.script_ran();
+                if self.stopped.get() || !self.link.is_alive() {
+                    self.messages_received.discard();
+                    self.binary_messages_received.discard();
+                } else if self.binary {
+                    self.binary_messages_received.flush(&mut self.burst, Batch::into_args);
+                } else {
+                    self.messages_received.flush(&mut self.burst, Batch::into_args);
+                }
+            }
+            Delivery::Overflow { dropped_total } => {
+                self.burst.script_ran();
+                self.link.error(format!(
+                    "message backlog full: dropping the oldest messages ({dropped_total} dropped so far); \
+                     handle messages faster or raise max_messages_per_frame / max_backlog"
+                ))
+            }
         }
     }
 }

@@ -244,6 +244,13 @@ impl FrameGate {
 pub enum Delivery {
     /// The next message, in arrival order.
     Message(Message),
+    /// The messages handed over since the previous `BatchEnd` form one batch:
+    /// the delivery round that handed them over ended, because the inbox ran
+    /// empty or the frame's quota is spent, and [`deliver`] is about to wait.
+    /// Comes once after every round that delivered at least one message, and
+    /// before an [`Overflow`](Delivery::Overflow) report, so reports keep
+    /// their place among the messages.
+    BatchEnd,
     /// An overflow episode began: the oldest messages are being dropped;
     /// `dropped_total` have been dropped since the start.
     Overflow {
@@ -253,13 +260,17 @@ pub enum Delivery {
 }
 
 /// Hands messages from `inbox` to `sink`, at most `per_frame()` per frame of
-/// `frames`, forever. `sink` runs with no borrow held, so it may call back
-/// into whatever owns the inbox.
+/// `frames`, forever, each delivery round followed by
+/// [`Delivery::BatchEnd`]. `sink` runs with no borrow held, so it may call
+/// back into whatever owns the inbox.
 pub async fn deliver(inbox: &Inbox, frames: &FrameGate, per_frame: impl Fn() -> usize, mut sink: impl FnMut(Delivery)) {
     let mut frame = frames.frame();
     let mut in_frame = 0usize;
+    // Whether messages were delivered since the last `BatchEnd`.
+    let mut in_batch = false;
     loop {
         if let Some(dropped_total) = inbox.take_overflow_report() {
+            end_batch(&mut in_batch, &mut sink);
             sink(Delivery::Overflow { dropped_total });
         }
         if frames.frame() != frame {
@@ -267,16 +278,28 @@ pub async fn deliver(inbox: &Inbox, frames: &FrameGate, per_frame: impl Fn() -> 
             in_frame = 0;
         }
         if in_frame >= per_frame().max(1) {
+            end_batch(&mut in_batch, &mut sink);
             frames.next_frame().await;
             continue;
         }
         match inbox.pop() {
             Some(message) => {
                 in_frame += 1;
+                in_batch = true;
                 sink(Delivery::Message(message));
             }
-            None => inbox.arrived().await,
+            None => {
+                end_batch(&mut in_batch, &mut sink);
+                inbox.arrived().await
+            }
         }
+    }
+}
+
+/// Tells `sink` the batch ended if messages were delivered since the last time.
+fn end_batch(in_batch: &mut bool, sink: &mut impl FnMut(Delivery)) {
+    if std::mem::take(in_batch) {
+        sink(Delivery::BatchEnd);
     }
 }
 
@@ -355,5 +378,84 @@ mod tests {
         inbox.push(msg(10));
         settle();
         assert_eq!(seen.borrow().len(), 11, "a message arriving mid-frame is delivered in that frame");
+    }
+
+    /// What `deliver` handed over, as text: "m<payload>", "end", "overflow <total>".
+    fn recorded(d: &Delivery) -> String {
+        match d {
+            Delivery::Message(m) => format!("m{}", String::from_utf8_lossy(&m.payload)),
+            Delivery::BatchEnd => "end".into(),
+            Delivery::Overflow { dropped_total } => format!("overflow {dropped_total}"),
+        }
+    }
+
+    #[test]
+    fn each_delivery_round_ends_with_one_batch_end() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let local = tokio::task::LocalSet::new();
+        let inbox = std::rc::Rc::new(Inbox::new(100));
+        let frames = std::rc::Rc::new(FrameGate::default());
+        let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::<String>::new()));
+        for i in 0..10 {
+            inbox.push(msg(i));
+        }
+        let (i2, f2, s2) = (inbox.clone(), frames.clone(), seen.clone());
+        local.spawn_local(async move { deliver(&i2, &f2, || 4, |d| s2.borrow_mut().push(recorded(&d))).await });
+        let settle = || {
+            local.block_on(&rt, async {
+                for _ in 0..10 {
+                    tokio::task::yield_now().await
+                }
+            })
+        };
+        let mut per_frame = Vec::new();
+        for _ in 0..4 {
+            settle();
+            per_frame.push(seen.borrow_mut().drain(..).collect::<Vec<_>>().join(" "));
+            frames.tick();
+        }
+        assert_eq!(
+            per_frame,
+            ["m0 m1 m2 m3 end", "m4 m5 m6 m7 end", "m8 m9 end", ""],
+            "a round ends at the quota or when the inbox runs empty; no empty batches"
+        );
+        inbox.push(msg(10));
+        inbox.push(msg(11));
+        settle();
+        assert_eq!(seen.borrow().join(" "), "m10 m11 end", "messages arriving later form a batch of their own");
+    }
+
+    #[test]
+    fn a_batch_ends_before_an_overflow_report() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let local = tokio::task::LocalSet::new();
+        let inbox = std::rc::Rc::new(Inbox::new(2));
+        let frames = std::rc::Rc::new(FrameGate::default());
+        let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::<String>::new()));
+        inbox.push(msg(0));
+        inbox.push(msg(1));
+        let (i2, f2, s2) = (inbox.clone(), frames.clone(), seen.clone());
+        local.spawn_local(async move {
+            deliver(
+                &i2,
+                &f2,
+                || 10,
+                |d| {
+                    // Two arrivals while message 0 is handled: 1 is dropped to make room.
+                    if matches!(&d, Delivery::Message(m) if m.payload == b"0") {
+                        i2.push(msg(2));
+                        i2.push(msg(3));
+                    }
+                    s2.borrow_mut().push(recorded(&d));
+                },
+            )
+            .await
+        });
+        local.block_on(&rt, async {
+            for _ in 0..10 {
+                tokio::task::yield_now().await
+            }
+        });
+        assert_eq!(seen.borrow().join(" "), "m0 end overflow 1 m2 m3 end");
     }
 }

@@ -312,6 +312,57 @@ fn a_flood_beyond_the_backlog_drops_the_oldest_and_counts_them() {
 }
 
 #[test]
+fn delivery_from_a_real_server_comes_in_ordered_batches_of_at_most_a_frames_quota() {
+    let Some(server) = Server::start(None) else { return };
+    local(async {
+        let mut cfg = config(&server.url());
+        cfg.channels = vec!["flood".into()];
+        let s = start(cfg, 10_000);
+        wait_until("connected", || s.events.has(&Ev::State(NetState::Connected))).await;
+        let frames = Rc::new(FrameGate::default());
+        // The batches so far: each is the payloads handed over before a `BatchEnd`.
+        let batches = Rc::new(RefCell::new(vec![Vec::<String>::new()]));
+        let (inbox, gate, sink) = (s.inbox.clone(), frames.clone(), batches.clone());
+        let delivery = tokio::task::spawn_local(async move {
+            deliver(
+                &inbox,
+                &gate,
+                || 100,
+                |d| match d {
+                    Delivery::Message(m) => {
+                        sink.borrow_mut().last_mut().unwrap().push(String::from_utf8(m.payload).unwrap())
+                    }
+                    Delivery::BatchEnd => sink.borrow_mut().push(Vec::new()),
+                    Delivery::Overflow { .. } => panic!("nothing overflows here"),
+                },
+            )
+            .await
+        });
+        let mut cli = outside(&server.url()).await;
+        let mut pipe = redis::pipe();
+        for i in 0..1000 {
+            pipe.cmd("PUBLISH").arg("flood").arg(i).ignore();
+        }
+        pipe.query_async::<()>(&mut cli).await.unwrap();
+        let delivered = || batches.borrow().iter().map(Vec::len).sum::<usize>();
+        let deadline = tokio::time::Instant::now() + LIMIT;
+        while delivered() < 1000 {
+            assert!(tokio::time::Instant::now() < deadline, "delivered {} of 1000", delivered());
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            frames.tick();
+        }
+        tokio::task::yield_now().await;
+        let mut batches = batches.take();
+        assert_eq!(batches.pop(), Some(Vec::new()), "the last message is followed by a BatchEnd");
+        assert!(batches.iter().all(|b| (1..=100).contains(&b.len())), "no empty batch, none over the quota");
+        let all: Vec<String> = batches.concat();
+        assert_eq!(all, (0..1000).map(|i| i.to_string()).collect::<Vec<_>>(), "every message once, in order");
+        delivery.abort();
+        s.task.abort();
+    });
+}
+
+#[test]
 fn publish_counts_receivers_on_its_own_connection() {
     let Some(server) = Server::start(None) else { return };
     local(async {

@@ -137,6 +137,10 @@ impl WsControl {
         self.close.borrow().clone()
     }
 
+    pub(crate) fn close_requested(&self) -> bool {
+        self.close.borrow().is_some()
+    }
+
     pub(crate) fn pop(&self) -> Option<Message> {
         self.queue.borrow_mut().pop_front()
     }

@@ -19,6 +19,21 @@ pub trait WsHandler {
     fn text_received(&mut self, text: &str);
     /// A binary message arrived (within the size limit).
     fn binary_received(&mut self, data: &[u8]);
+    /// The burst of messages just passed to [`text_received`] and
+    /// [`binary_received`] is complete: the session took every message that
+    /// was ready without waiting (a burst is bounded by tokio's cooperative
+    /// budget, and ends early when a handler asks to close) and is about to
+    /// wait for the network again. Glue that batches messages emits its batch
+    /// here.
+    ///
+    /// Called once after each burst that delivered at least one message,
+    /// before anything else is reported (`closed`, `error`, a state change);
+    /// never for a burst of control frames only, and not after a stop (the
+    /// session returns without another call). The default does nothing.
+    ///
+    /// [`text_received`]: Self::text_received
+    /// [`binary_received`]: Self::binary_received
+    fn batch_end(&mut self) {}
     /// The connection closed: the server's code and reason, ours when we
     /// closed, or 1006 when it was lost without a closing handshake.
     fn closed(&mut self, code: u16, reason: &str);

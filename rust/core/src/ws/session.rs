@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::task::{Poll, ready};
 
 use futures_util::{
-    SinkExt, StreamExt,
+    FutureExt, SinkExt, StreamExt,
     stream::{SplitSink, SplitStream},
 };
 use tokio::time::{Instant, sleep, sleep_until, timeout};
@@ -185,41 +185,102 @@ impl Pump<'_> {
                     self.stats.ping_sent();
                     next_ping = Instant::now() + heartbeat;
                 }
-                incoming = source.next() => match incoming {
-                    Some(Ok(Message::Text(text))) => {
-                        self.stats.received(text.len());
-                        handler.text_received(text.as_str());
+                incoming = source.next() => {
+                    if let Some(end) = self.burst(incoming, &mut sink, &mut source, handler, &mut awaiting_pong).await {
+                        return end;
                     }
-                    Some(Ok(Message::Binary(data))) => {
-                        self.stats.received(data.len());
-                        handler.binary_received(&data);
-                    }
-                    Some(Ok(Message::Pong(payload))) => {
-                        if let Some((sent, seq)) = awaiting_pong
-                            && payload.as_ref() == seq.to_be_bytes()
-                        {
-                            self.stats.pong_received(sent.elapsed());
-                            awaiting_pong = None;
-                        }
-                    }
-                    Some(Ok(Message::Close(frame))) => {
-                        let (code, reason) = match frame {
-                            Some(f) => (u16::from(f.code), f.reason.to_string()),
-                            None => (CLOSE_NO_STATUS, String::new()),
-                        };
-                        // Sends tungstenite's queued close reply.
-                        let _ = timeout(self.config.close_timeout, sink.close()).await;
-                        return End::ClosedByPeer { code, reason };
-                    }
-                    Some(Ok(Message::Ping(_) | Message::Frame(_))) => {}
-                    Some(Err(error)) => return self.read_failed(error, &mut sink, &mut source).await,
-                    None => return lost("the server closed the connection".into()),
-                },
+                }
             }
             if self.control.is_stopped() {
                 return End::Stopped;
             }
         }
+    }
+
+    /// Handles `incoming` and every message already waiting behind it, taken
+    /// without waiting (`now_or_never` on the stream's `next()`, which is
+    /// cancel-safe), then tells the handler the batch ended if it delivered
+    /// any. The burst also ends when a handler asks to close (what arrives
+    /// after that is dropped by the closing handshake, as before) and is
+    /// bounded by tokio's cooperative budget: once it is spent, the socket
+    /// reports nothing ready. `Some` when the connection ended or the node
+    /// stopped.
+    async fn burst(
+        &self,
+        mut incoming: Option<Result<Message, tungstenite::Error>>,
+        sink: &mut Sink,
+        source: &mut Source,
+        handler: &mut impl WsHandler,
+        awaiting_pong: &mut Option<(Instant, u64)>,
+    ) -> Option<End> {
+        let mut delivered = false;
+        loop {
+            match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    self.stats.received(text.len());
+                    delivered = true;
+                    handler.text_received(text.as_str());
+                }
+                Some(Ok(Message::Binary(data))) => {
+                    self.stats.received(data.len());
+                    delivered = true;
+                    handler.binary_received(&data);
+                }
+                Some(Ok(Message::Pong(payload))) => {
+                    if let Some((sent, seq)) = *awaiting_pong
+                        && payload.as_ref() == seq.to_be_bytes()
+                    {
+                        self.stats.pong_received(sent.elapsed());
+                        *awaiting_pong = None;
+                    }
+                }
+                Some(Ok(Message::Ping(_) | Message::Frame(_))) => {}
+                Some(Ok(Message::Close(frame))) => {
+                    if self.end_batch(delivered, handler) {
+                        return Some(End::Stopped);
+                    }
+                    let (code, reason) = match frame {
+                        Some(f) => (u16::from(f.code), f.reason.to_string()),
+                        None => (CLOSE_NO_STATUS, String::new()),
+                    };
+                    // Sends tungstenite's queued close reply.
+                    let _ = timeout(self.config.close_timeout, sink.close()).await;
+                    return Some(End::ClosedByPeer { code, reason });
+                }
+                Some(Err(error)) => {
+                    if self.end_batch(delivered, handler) {
+                        return Some(End::Stopped);
+                    }
+                    return Some(self.read_failed(error, sink, source).await);
+                }
+                None => {
+                    if self.end_batch(delivered, handler) {
+                        return Some(End::Stopped);
+                    }
+                    return Some(lost("the server closed the connection".into()));
+                }
+            }
+            if self.control.is_stopped() {
+                return Some(End::Stopped);
+            }
+            if self.control.close_requested() {
+                break;
+            }
+            match source.next().now_or_never() {
+                Some(next) => incoming = next,
+                None => break,
+            }
+        }
+        self.end_batch(delivered, handler).then_some(End::Stopped)
+    }
+
+    /// Ends the burst's batch if it delivered messages; true if a handler
+    /// stopped the node meanwhile.
+    fn end_batch(&self, delivered: bool, handler: &mut impl WsHandler) -> bool {
+        if delivered {
+            handler.batch_end();
+        }
+        self.control.is_stopped()
     }
 
     /// A read error: limits and bad input get their close code, the rest is a

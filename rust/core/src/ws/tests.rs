@@ -36,6 +36,7 @@ enum Ev {
     Binary(Vec<u8>),
     Closed(u16, String),
     Error(String),
+    BatchEnd,
 }
 
 type Hook = Box<dyn FnMut(&Ev, &WsControl)>;
@@ -67,6 +68,9 @@ impl WsHandler for Recorder {
     fn binary_received(&mut self, data: &[u8]) {
         self.push(Ev::Binary(data.to_vec()));
     }
+    fn batch_end(&mut self) {
+        self.push(Ev::BatchEnd);
+    }
     fn closed(&mut self, code: u16, reason: &str) {
         self.push(Ev::Closed(code, reason.into()));
     }
@@ -90,6 +94,19 @@ impl Outcome {
     }
     fn closes(&self) -> Vec<(u16, String)> {
         self.events.iter().filter_map(|e| if let Ev::Closed(c, r) = e { Some((*c, r.clone())) } else { None }).collect()
+    }
+    /// Messages, batch ends and closes, in order, as text: "t<text>", "b<bytes>", "|", "closed <code> <reason>".
+    fn flow(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Ev::Text(t) => Some(format!("t{t}")),
+                Ev::Binary(b) => Some(format!("b{b:?}")),
+                Ev::BatchEnd => Some("|".into()),
+                Ev::Closed(code, reason) => Some(format!("closed {code} {reason}")),
+                _ => None,
+            })
+            .collect()
     }
     fn last_state(&self) -> Option<NetState> {
         self.events.iter().rev().find_map(|e| if let Ev::State(s) = e { Some(*s) } else { None })
@@ -408,6 +425,7 @@ async fn heartbeats_are_answered_and_measured() {
     .unwrap();
     assert!(stats.snapshot().pongs_received >= 3);
     assert!(events.borrow().iter().all(|e| !matches!(e, Ev::Error(_))), "{:?}", events.borrow());
+    assert!(!events.borrow().contains(&Ev::BatchEnd), "pongs alone make no batch: {:?}", events.borrow());
 }
 
 #[tokio::test]
@@ -459,6 +477,86 @@ async fn stop_from_a_handler_ends_the_session_without_more_events() {
     .await;
     assert_eq!(outcome.texts(), ["a"], "nothing after the stop");
     assert_eq!(outcome.events.last(), Some(&Ev::Text("a".into())));
+}
+
+/// Sends `messages` with one write (one TCP segment on loopback), so that they
+/// reach the client together.
+async fn send_together(ws: &mut tokio_tungstenite::WebSocketStream<TcpStream>, messages: Vec<Message>) {
+    for message in messages {
+        ws.feed(message).await.unwrap();
+    }
+    ws.flush().await.unwrap();
+}
+
+/// The next text the client sent.
+async fn next_text(ws: &mut tokio_tungstenite::WebSocketStream<TcpStream>) -> String {
+    loop {
+        if let Message::Text(text) = ws.next().await.unwrap().unwrap() {
+            return text.to_string();
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_burst_of_ready_messages_ends_with_one_batch_end() {
+    let (url, _server) = one_client(|mut ws| async move {
+        assert_eq!(next_text(&mut ws).await, "go");
+        send_together(&mut ws, (0..50).map(|i| Message::text(i.to_string())).collect()).await;
+        assert_eq!(next_text(&mut ws).await, "ack");
+        ws.send(Message::binary(vec![1, 2, 3])).await.unwrap();
+        assert_eq!(next_text(&mut ws).await, "ack 2");
+        // Messages and the close frame together: the batch ends before the close is reported.
+        send_together(&mut ws, vec![Message::text("x"), Message::binary(vec![4])]).await;
+        ws.close(Some(CloseFrame { code: CloseCode::from(4000), reason: "bye".into() })).await.unwrap();
+        while ws.next().await.is_some() {}
+    })
+    .await;
+    let outcome = session(config(url), &["go"], |ev, control| match ev {
+        Ev::Text(t) if t == "49" => control.send_text("ack".into()).unwrap(),
+        Ev::Binary(b) if *b == [1, 2, 3] => control.send_text("ack 2".into()).unwrap(),
+        _ => {}
+    })
+    .await;
+    let mut expected: Vec<String> = (0..50).map(|i| format!("t{i}")).collect();
+    expected.extend(["|", "b[1, 2, 3]", "|", "tx", "b[4]", "|", "closed 4000 bye"].map(String::from));
+    assert_eq!(outcome.flow(), expected);
+    assert!(outcome.errors().is_empty(), "{:?}", outcome.errors());
+    assert_eq!(outcome.last_state(), Some(NetState::Stopped));
+}
+
+#[tokio::test]
+async fn close_from_a_handler_ends_the_burst_and_drops_the_rest_as_before() {
+    let (url, _server) = one_client(|mut ws| async move {
+        assert_eq!(next_text(&mut ws).await, "go");
+        send_together(&mut ws, (0..10).map(|i| Message::text(i.to_string())).collect()).await;
+        while ws.next().await.is_some() {}
+    })
+    .await;
+    let outcome = session(config(url), &["go"], |ev, control| {
+        if *ev == Ev::Text("2".into()) {
+            control.close(1000, "done").unwrap();
+        }
+    })
+    .await;
+    assert_eq!(outcome.flow(), ["t0", "t1", "t2", "|", "closed 1000 done"]);
+}
+
+#[tokio::test]
+async fn a_read_error_after_a_burst_comes_after_its_batch_end() {
+    // Two text frames, then a text frame that is not UTF-8, in one write.
+    let mut frames = vec![0x81, 0x01, b'a', 0x81, 0x01, b'b'];
+    frames.extend([0x81, 0x02, 0xC3, 0x28]);
+    let (url, _server) = one_client(move |mut ws| async move {
+        assert_eq!(next_text(&mut ws).await, "go");
+        ws.get_mut().write_all(&frames).await.unwrap();
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+    let outcome = session(config(url), &["go"], |_, _| {}).await;
+    assert_eq!(outcome.flow(), ["ta", "tb", "|", "closed 1007 invalid UTF-8"]);
+    let error_at = outcome.events.iter().position(|e| matches!(e, Ev::Error(_))).unwrap();
+    let batch_end_at = outcome.events.iter().position(|e| *e == Ev::BatchEnd).unwrap();
+    assert!(batch_end_at < error_at, "the batch ends before the error: {:?}", outcome.events);
 }
 
 /// A CA and a server certificate for 127.0.0.1 signed by it, made now.
