@@ -9,3 +9,6 @@ pub mod reactor;
 pub mod spawner;
 pub mod state;
 pub mod ws;
+
+#[cfg(test)]
+mod test_pki;

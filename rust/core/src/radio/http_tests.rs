@@ -3,7 +3,6 @@
 //! errors, TLS with a CA made at test time), and the pieces under them.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -514,48 +513,14 @@ async fn dropping_the_body_closes_the_socket() {
     assert!(tokio::time::timeout(HANG_LIMIT, closed_rx).await.unwrap().unwrap());
 }
 
-/// A CA and a server certificate for 127.0.0.1 signed by it, made now.
-struct TestPki {
-    dir: PathBuf,
-    acceptor: tokio_rustls::TlsAcceptor,
-}
-
-impl TestPki {
-    fn new(name: &str) -> Self {
-        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
-        let dir = std::env::temp_dir().join(format!("async_net_radio_{name}_{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-        let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-        params.subject_alt_names.push(SanType::IpAddress([127, 0, 0, 1].into()));
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &ca).unwrap();
-        tls::install_crypto_provider();
-        let key_der = rustls_pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
-        let server = rustls::ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert.der().clone()], key_der)
-            .unwrap();
-        TestPki { dir, acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)) }
-    }
-}
-
-impl Drop for TestPki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 #[tokio::test]
 async fn https_with_the_right_ca_streams_and_with_public_roots_fails_clearly() {
+    use crate::test_pki::TestPki;
     let pki = TestPki::new("https");
     let (body, audio) = icy_body(16, &["Secure"], 5);
     let route: Route =
         Arc::new(move |_, _| reply([b"ICY 200 OK\r\ncontent-type: audio/mpeg\r\nicy-metaint: 16\r\n\r\n", &body]));
-    let server = TestServer::start_with(Some(pki.acceptor.clone()), route).await;
+    let server = TestServer::start_with(Some(pki.acceptor()), route).await;
     let url = server.url("/secure");
     assert!(url.starts_with("https://127.0.0.1:"));
 

@@ -6,9 +6,7 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt, TryStreamExt};
@@ -22,7 +20,7 @@ use tokio_tungstenite::tungstenite::{
 };
 
 use super::*;
-use crate::state::NetState;
+use crate::{state::NetState, test_pki::TestPki};
 
 /// Safety net so a broken session fails the test instead of hanging it; no
 /// assertion depends on it.
@@ -559,77 +557,29 @@ async fn a_read_error_after_a_burst_comes_after_its_batch_end() {
     assert!(batch_end_at < error_at, "the batch ends before the error: {:?}", outcome.events);
 }
 
-/// A CA and a server certificate for 127.0.0.1 signed by it, made now.
-struct TestPki {
-    dir: PathBuf,
-    server: Arc<rustls::ServerConfig>,
-}
-
-impl TestPki {
-    fn new(name: &str) -> Self {
-        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
-        let dir = std::env::temp_dir().join(format!("async_net_ws_{name}_{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let ca_params = {
-            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            p
-        };
-        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-        let wrong = CertifiedIssuer::self_signed(
-            {
-                let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-                p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-                p
-            },
-            KeyPair::generate().unwrap(),
-        )
-        .unwrap();
-        std::fs::write(dir.join("wrong-ca.pem"), wrong.pem()).unwrap();
-        let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-        params.subject_alt_names.push(SanType::IpAddress([127, 0, 0, 1].into()));
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &ca).unwrap();
-        tls::install_crypto_provider();
-        let key_der = rustls_pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
-        let server = rustls::ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert.der().clone()], key_der)
-            .unwrap();
-        TestPki { dir, server: Arc::new(server) }
-    }
-
-    /// A wss echo server (one connection at a time is plenty here).
-    async fn serve(&self) -> String {
-        let (listener, addr) = bind_loopback().await;
-        let acceptor = tokio_rustls::TlsAcceptor::from(self.server.clone());
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
-                let Ok(tls) = acceptor.accept(stream).await else { continue };
-                let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await else { continue };
-                while let Some(Ok(message)) = ws.next().await {
-                    if message.is_text() && ws.send(message).await.is_err() {
-                        break;
-                    }
+/// A wss echo server with `pki`'s certificate (one connection at a time is plenty here).
+async fn serve_wss(pki: &TestPki) -> String {
+    let (listener, addr) = bind_loopback().await;
+    let acceptor = pki.acceptor();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok(tls) = acceptor.accept(stream).await else { continue };
+            let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await else { continue };
+            while let Some(Ok(message)) = ws.next().await {
+                if message.is_text() && ws.send(message).await.is_err() {
+                    break;
                 }
             }
-        });
-        format!("wss://{addr}/")
-    }
-}
-
-impl Drop for TestPki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+        }
+    });
+    format!("wss://{addr}/")
 }
 
 #[tokio::test]
 async fn wss_with_the_right_ca_connects_and_with_the_wrong_one_fails_clearly() {
     let pki = TestPki::new("tls");
-    let url = pki.serve().await;
+    let url = serve_wss(&pki).await;
     let with = |ca: Option<&str>| WsConfig { ca_file: ca.map(|f| pki.dir.join(f)), ..config(url.clone()) };
 
     let good = session(with(Some("ca.pem")), &["over tls"], close_after(1)).await;
