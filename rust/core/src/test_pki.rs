@@ -1,13 +1,13 @@
 //! Test-only certificates: a CA, a second "wrong" CA, and a server certificate for
 //! 127.0.0.1 / localhost signed by the first, made at test time with rcgen. Shared by the
-//! `wss://` and `https://` tests.
+//! `wss://`, `https://` and `rediss://` tests.
 
 use std::{path::PathBuf, sync::Arc};
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
 
-/// `ca.pem` and `wrong-ca.pem` in a temporary folder (removed on drop), and the server's TLS
-/// configuration.
+/// `ca.pem`, `wrong-ca.pem`, and the server's `server.pem` and `server-key.pem` (for servers run
+/// as programs) in a temporary folder (removed on drop), and the server's TLS configuration.
 pub struct TestPki {
     pub dir: PathBuf,
     pub server: Arc<rustls::ServerConfig>,
@@ -25,6 +25,8 @@ impl TestPki {
         params.subject_alt_names.push(SanType::IpAddress([127, 0, 0, 1].into()));
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &ca).unwrap();
+        std::fs::write(dir.join("server.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.join("server-key.pem"), key.serialize_pem()).unwrap();
         crate::ws::tls::install_crypto_provider();
         let key_der = rustls_pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
         let server = rustls::ServerConfig::builder()

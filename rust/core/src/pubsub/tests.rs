@@ -17,7 +17,7 @@ use std::{
 use tokio::{sync::mpsc, task::LocalSet};
 
 use super::*;
-use crate::state::NetState;
+use crate::{state::NetState, test_pki::TestPki};
 
 /// Generous hang guard for waits; never an assertion about speed.
 const LIMIT: Duration = Duration::from_secs(20);
@@ -44,22 +44,47 @@ impl Server {
     }
 
     fn start_on(port: u16, password: Option<&str>) -> Option<Server> {
+        let mut args = vec!["--port".to_string(), port.to_string()];
+        if let Some(password) = password {
+            args.extend(["--requirepass".to_string(), password.to_string()]);
+        }
+        Server::spawn(port, &args)
+    }
+
+    /// One with a plain port and, on `tls_port`, TLS with `pki`'s server certificate
+    /// (clients are not asked for certificates).
+    fn start_tls(pki: &TestPki, tls_port: u16) -> Option<Server> {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let file = |name: &str| pki.dir.join(name).display().to_string();
+        let args = [
+            "--port".to_string(),
+            port.to_string(),
+            "--tls-port".to_string(),
+            tls_port.to_string(),
+            "--tls-cert-file".to_string(),
+            file("server.pem"),
+            "--tls-key-file".to_string(),
+            file("server-key.pem"),
+            "--tls-ca-cert-file".to_string(),
+            file("ca.pem"),
+            "--tls-auth-clients".to_string(),
+            "no".to_string(),
+        ];
+        let server = Server::spawn(port, &args)?;
+        wait_for_port(tls_port);
+        Some(server)
+    }
+
+    fn spawn(port: u16, args: &[String]) -> Option<Server> {
         let Some(program) = redis_server_path() else {
             eprintln!("SKIPPED: redis-server is not installed (`cargo xtask test` installs it)");
             return None;
         };
         let mut cmd = Process::new(program);
-        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
-        if let Some(password) = password {
-            cmd.args(["--requirepass", password]);
-        }
+        cmd.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]).args(args);
         let child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         let server = Server { port, child };
-        let deadline = std::time::Instant::now() + LIMIT;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "redis-server did not start on {port}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_port(port);
         Some(server)
     }
 
@@ -116,6 +141,15 @@ impl SessionEvents for Recorder {
     }
     fn error(&mut self, message: &str) {
         self.0.borrow_mut().push(Ev::Error(message.into()));
+    }
+}
+
+/// Waits until something accepts connections on 127.0.0.1:`port`.
+fn wait_for_port(port: u16) {
+    let deadline = std::time::Instant::now() + LIMIT;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "redis-server did not start on {port}");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -402,6 +436,31 @@ fn publish_counts_receivers_on_its_own_connection() {
         let result = answer.await.unwrap();
         assert!(result.is_ok(), "{result:?}");
         publisher.abort();
+        s.task.abort();
+    });
+}
+
+#[test]
+fn rediss_encrypts_verifies_the_certificate_and_delivers() {
+    let pki = TestPki::new("rediss");
+    let tls_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let Some(server) = Server::start_tls(&pki, tls_port) else { return };
+
+    // The server's certificate is signed by a private CA: verification (on by default) refuses it.
+    let (error, _) = fails_with(config(&format!("rediss://127.0.0.1:{tls_port}")));
+    assert!(error.contains("TLS handshake failed: invalid peer certificate"), "{error}");
+
+    // `#insecure` encrypts without verifying: the session subscribes and receives over TLS.
+    let mut cfg = config(&format!("rediss://127.0.0.1:{tls_port}/#insecure"));
+    cfg.channels = vec!["secure".into()];
+    local(async {
+        let s = start(cfg, 100);
+        wait_until("connected over TLS", || s.events.has(&Ev::State(NetState::Connected))).await;
+        let mut cli = outside(&server.url()).await;
+        assert_eq!(publish(&mut cli, "secure", "over tls").await, 1);
+        wait_until("the message", || s.inbox.len() == 1).await;
+        assert_eq!(drain(&s.inbox)[0].payload, b"over tls");
+        assert!(s.events.errors().is_empty(), "{:?}", s.events.errors());
         s.task.abort();
     });
 }
