@@ -268,15 +268,25 @@ pub fn start_redis(name: &str, password: Option<&str>) -> Result<(Service, u16)>
 
 /// Starts icecast2 on a free loopback port with the test passwords and a configuration in
 /// `target/services/<name>/icecast.xml` (its error log goes to the service log), and waits until
-/// it accepts connections. icecast2 refuses to run as root: as root it drops to nobody:nogroup.
+/// it accepts connections. icecast2 refuses to run as root: as root it drops to nobody:nogroup,
+/// and writes its access log and pid file to `$TMPDIR/async-net-<name>-<pid>/`.
 pub fn start_icecast(name: &str) -> Result<(Service, u16)> {
     let program = find_program("icecast2").context("icecast2 is not installed (Debian: `apt-get install icecast2`)")?;
     let port = free_port()?;
     let dir = paths::target_dir()?.join("services").join(name);
     let as_root = apt::is_root();
-    prepare_icecast_dir(&dir, as_root)?;
+    // As root, icecast2 drops to nobody, who may not reach a checkout under a private folder
+    // (/root/...): its own files (access log, pid file) then go to a folder in the temp dir.
+    let run_dir = if as_root {
+        std::env::temp_dir().join(format!("async-net-{name}-{}", std::process::id()))
+    } else {
+        dir.clone()
+    };
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    prepare_icecast_dir(&run_dir, as_root)?;
     let config = dir.join("icecast.xml");
-    fs::write(&config, icecast_config(port, &dir, as_root)).with_context(|| format!("writing {}", config.display()))?;
+    fs::write(&config, icecast_config(port, &run_dir, as_root))
+        .with_context(|| format!("writing {}", config.display()))?;
     let mut cmd = Command::new(program);
     cmd.arg("-c").arg(&config);
     let mut service = Service::start(name, cmd)?;
