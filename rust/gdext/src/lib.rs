@@ -9,6 +9,7 @@ mod net_node;
 mod radio_stream;
 mod redis_subscriber;
 mod runtime;
+mod settings;
 mod tcp_spawner_server;
 mod ws_echo;
 

@@ -3,7 +3,7 @@
 //! `async_net_core::radio`; this file picks the player, prebuffers, pushes PCM
 //! each frame and turns what happens into signals.
 
-use std::{cell::RefCell, path::PathBuf, rc::Rc, sync::Arc, time::Duration, time::Instant};
+use std::{cell::RefCell, rc::Rc, sync::Arc, time::Duration, time::Instant};
 
 use async_net_core::{
     radio::{self, PcmEvent, PcmFormat, PcmQueue, RadioConfig, RadioHandler, RadioStats, StationInfo},
@@ -12,12 +12,15 @@ use async_net_core::{
 use godot::{
     classes::{
         AudioStreamGenerator, AudioStreamGeneratorPlayback, AudioStreamPlayer, AudioStreamPlayer2D,
-        AudioStreamPlayer3D, INode, Node, ProjectSettings, node::InternalMode,
+        AudioStreamPlayer3D, INode, Node, node::InternalMode,
     },
     prelude::*,
 };
 
-use crate::net_node::{NetNode, NodeLink, unbound};
+use crate::{
+    net_node::{NetNode, NodeLink, unbound},
+    settings::{self, seconds},
+};
 
 /// Frames the PCM queue holds beyond the prebuffer: decoded audio waiting for room in the
 /// generator. The generator itself holds [member buffer_sec].
@@ -315,7 +318,7 @@ impl RadioStream {
     pub fn record_to(&mut self, path: GString) -> bool {
         let result = match self.playback.as_ref().filter(|p| !p.pcm.is_closed()) {
             None => Err("record_to: not playing (call play() first)".to_string()),
-            Some(p) => p.pcm.start_recording(&globalize(&path.to_string())),
+            Some(p) => p.pcm.start_recording(&settings::globalize(&path.to_string())),
         };
         match result {
             Ok(()) => true,
@@ -540,20 +543,12 @@ impl RadioStream {
     }
 
     fn config(&self) -> Result<RadioConfig, String> {
-        let seconds = |name: &str, value: f64, min: f64| {
-            if value.is_finite() && value >= min {
-                Ok(Duration::from_secs_f64(value.min(86_400.0)))
-            } else {
-                Err(format!("{name} must be a number of at least {min}, got {value}"))
-            }
-        };
         let url = self.url.to_string().trim().to_string();
         if url.is_empty() {
             return Err("url is empty: set it or pass one to play()".into());
         }
         seconds("buffer_sec", self.buffer_sec, 0.05)?;
         seconds("prebuffer_sec", self.prebuffer_sec, 0.0)?;
-        let ca_file = self.ca_file.to_string();
         Ok(RadioConfig {
             url,
             metadata: self.metadata,
@@ -562,7 +557,7 @@ impl RadioStream {
             reconnect_max: seconds("reconnect_max_sec", self.reconnect_max_sec, 0.0)?,
             connect_timeout: seconds("connect_timeout_sec", self.connect_timeout_sec, 0.001)?,
             read_timeout: seconds("read_timeout_sec", self.read_timeout_sec, 0.001)?,
-            ca_file: (!ca_file.trim().is_empty()).then(|| globalize(ca_file.trim())),
+            ca_file: settings::file_path(&self.ca_file.to_string()),
             // A quarter of the generator's buffer at most, so batching never starves playback.
             read_batch: Duration::from_secs_f64((self.buffer_sec / 4.0).min(0.2)),
         })
@@ -713,14 +708,5 @@ impl RadioHandler for Glue {
 
     fn error(&mut self, message: &str) {
         self.link.error(message);
-    }
-}
-
-/// A file path for Rust: `res://` and `user://` made absolute.
-fn globalize(path: &str) -> PathBuf {
-    if path.starts_with("res://") || path.starts_with("user://") {
-        PathBuf::from(ProjectSettings::singleton().globalize_path(path).to_string())
-    } else {
-        PathBuf::from(path)
     }
 }

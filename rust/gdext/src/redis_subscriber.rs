@@ -22,6 +22,7 @@ use crate::{
     async_task::AsyncTask,
     net_node::{BatchSignal, Burst, HotSignal, NetNode, NodeLink, unbound},
     runtime,
+    settings::positive,
 };
 
 /// Listens to Redis pub/sub channels and patterns and turns each message into
@@ -374,14 +375,8 @@ impl RedisSubscriber {
     }
 
     fn config(&self) -> Result<(SessionConfig, usize, usize), String> {
-        let positive = |name: &str, value: i32| {
-            usize::try_from(value)
-                .ok()
-                .filter(|v| *v > 0)
-                .ok_or_else(|| format!("{name} must be at least 1, got {value}"))
-        };
-        let per_frame = positive("max_messages_per_frame", self.max_messages_per_frame)?;
-        let backlog = positive("max_backlog", self.max_backlog)?;
+        let per_frame = positive("max_messages_per_frame", self.max_messages_per_frame.into())?;
+        let backlog = positive("max_backlog", self.max_backlog.into())?;
         let seconds = |name: &str, value: f64| {
             if value.is_finite() && value > 0.0 {
                 Ok(Duration::from_secs_f64(value.min(86_400.0)))

@@ -13,7 +13,10 @@ use godot::{
     prelude::*,
 };
 
-use crate::net_node::{HotSignal, NetNode, NodeLink, unbound};
+use crate::{
+    net_node::{HotSignal, NetNode, NodeLink, unbound},
+    settings::positive,
+};
 
 /// A TCP server whose clients spawn nodes: each line a client sends
 /// instantiates [member scene] under [member spawn_parent], named after the
@@ -249,23 +252,17 @@ impl TcpSpawnerServer {
     }
 
     fn config(&self) -> Result<SpawnerConfig, String> {
-        let positive = |name: &str, value: i32| {
-            usize::try_from(value)
-                .ok()
-                .filter(|v| *v > 0)
-                .ok_or_else(|| format!("{name} must be at least 1, got {value}"))
-        };
         if !self.idle_timeout_sec.is_finite() || self.idle_timeout_sec < 0.0 {
             return Err(format!("idle_timeout_sec must be 0 or more, got {}", self.idle_timeout_sec));
         }
         let token = self.token.to_string();
         let config = SpawnerConfig {
-            max_clients: positive("max_clients", self.max_clients)?,
-            max_line_bytes: positive("max_line_bytes", self.max_line_bytes)?,
+            max_clients: positive("max_clients", self.max_clients.into())?,
+            max_line_bytes: positive("max_line_bytes", self.max_line_bytes.into())?,
             token: (!token.is_empty()).then_some(token),
             max_spawns_per_second: self.max_spawns_per_second.max(0) as u32,
             idle_timeout: Duration::from_secs_f64(self.idle_timeout_sec.min(86_400.0 * 365.0)),
-            max_name_chars: positive("max_name_chars", self.max_name_chars)?,
+            max_name_chars: positive("max_name_chars", self.max_name_chars.into())?,
             ..SpawnerConfig::default()
         };
         config.validate().map_err(|e| e.to_string())?;

@@ -1,20 +1,21 @@
 //! `WsEcho`: a WebSocket client node (ws and wss) with heartbeats, reconnect
 //! and a bounded send queue. The session itself lives in `async_net_core::ws`.
 
-use std::{path::PathBuf, rc::Rc, time::Duration};
+use std::rc::Rc;
 
 use async_net_core::{
     state::NetState,
     ws::{self, WsConfig, WsControl, WsHandler, WsStats},
 };
 use godot::{
-    classes::{INode, Node, ProjectSettings},
+    classes::{INode, Node},
     prelude::*,
 };
 
 use crate::{
     net_node::{BatchSignal, Burst, HotSignal, NetNode, NodeLink, unbound},
     runtime,
+    settings::{self, positive, seconds},
 };
 
 /// A WebSocket client. Messages arrive as signals; [method send_text] and
@@ -342,42 +343,21 @@ impl WsEcho {
     }
 
     fn config(&self) -> Result<WsConfig, String> {
-        let seconds = |name: &str, value: f64, min: f64| {
-            if value.is_finite() && value >= min {
-                Ok(Duration::from_secs_f64(value.min(86_400.0 * 365.0)))
-            } else {
-                Err(format!("{name} must be a number of at least {min}, got {value}"))
-            }
-        };
-        let positive = |name: &str, value: i64| {
-            usize::try_from(value)
-                .ok()
-                .filter(|v| *v > 0)
-                .ok_or_else(|| format!("{name} must be at least 1, got {value}"))
-        };
         let mut headers = Vec::new();
         for (key, value) in self.headers.iter_shared() {
             headers.push((key.stringify().to_string(), value.stringify().to_string()));
         }
-        let ca_file = self.ca_file.to_string();
-        let ca_file = match ca_file.trim() {
-            "" => None,
-            path if path.starts_with("res://") || path.starts_with("user://") => {
-                Some(PathBuf::from(ProjectSettings::singleton().globalize_path(path).to_string()))
-            }
-            path => Some(PathBuf::from(path)),
-        };
         let config = WsConfig {
             url: self.url.to_string(),
             subprotocols: self.subprotocols.as_slice().iter().map(|s| s.to_string()).collect(),
             headers,
             heartbeat: seconds("heartbeat_sec", self.heartbeat_sec, 0.0)?,
             max_message_bytes: positive("max_message_bytes", self.max_message_bytes)?,
-            max_queued_messages: positive("max_queued_messages", self.max_queued_messages as i64)?,
+            max_queued_messages: positive("max_queued_messages", self.max_queued_messages.into())?,
             reconnect: self.reconnect,
             reconnect_min: seconds("reconnect_min_sec", self.reconnect_min_sec, 0.0)?,
             reconnect_max: seconds("reconnect_max_sec", self.reconnect_max_sec, 0.0)?,
-            ca_file,
+            ca_file: settings::file_path(&self.ca_file.to_string()),
             connect_timeout: seconds("connect_timeout_sec", self.connect_timeout_sec, 0.001)?,
             ..WsConfig::default()
         };
