@@ -171,21 +171,16 @@ func _bench_frame() -> void:
 
 func _start_station() -> bool:
 	var port_file := _workdir.path_join("radio-station.port")
-	if FileAccess.file_exists(port_file):
-		DirAccess.remove_absolute(port_file)
-	var server := TCPServer.new()
-	server.listen(0, "127.0.0.1")
-	var port := server.get_local_port()
-	server.stop()
-	var argv := PackedStringArray(["radio-station", "--port", str(port), "--port-file", port_file])
-	_server_pid = OS.create_process(_program, argv)
+	var argv := PackedStringArray(["radio-station", "--port", "0", "--port-file", port_file])
+	# The station makes its MP3 with ffmpeg if `cargo xtask bench` has not: allow for that.
+	var started := await Util.start_port_server(get_tree(), _program, argv, port_file, 90.0)
+	_server_pid = started[0]
 	if _server_pid <= 0:
-		_server_pid = 0
 		_fail("cannot start %s %s" % [_program, " ".join(argv)])
 		return false
-	# The station generates its MP3 with ffmpeg on first use: allow for that.
-	if not await Util.wait_until(get_tree(), func(): return FileAccess.file_exists(port_file), 90.0):
-		_fail("the station did not start within 90 s")
+	var port := started[1]
+	if port <= 0:
+		_fail("the station (%s radio-station) did not report its port within 90 s" % _program)
 		return false
 	_url = "http://127.0.0.1:%d/stream.mp3" % port
 	return true

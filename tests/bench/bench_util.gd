@@ -42,6 +42,22 @@ static func wait_until(tree: SceneTree, condition: Callable, timeout_sec: float)
 	return true
 
 
+## Starts `program argv`, a server that writes its port to `port_file` once it listens, and waits
+## up to `timeout_sec` for that port. Returns [pid, port]: pid 0 if it could not start, port 0
+## if it exited or said nothing in time.
+static func start_port_server(tree: SceneTree, program: String, argv: PackedStringArray, port_file: String,
+		timeout_sec: float) -> Array[int]:
+	if FileAccess.file_exists(port_file):
+		DirAccess.remove_absolute(port_file)
+	var pid := OS.create_process(program, argv)
+	if pid <= 0:
+		return [0, 0]
+	var ready := await wait_until(tree, func() -> bool:
+		return FileAccess.file_exists(port_file) or not OS.is_process_running(pid), timeout_sec)
+	var port := FileAccess.get_file_as_string(port_file).strip_edges().to_int() if ready else 0
+	return [pid, port]
+
+
 static func sum(values: PackedFloat64Array) -> float:
 	var total := 0.0
 	for v in values:

@@ -543,19 +543,16 @@ func _on_ws_error(message: String) -> void:
 func _start_server() -> bool:
 	var port_file := _workdir.path_join("ws-echo.port")
 	_stop_file = _workdir.path_join("ws-echo.stop")
-	for path in [port_file, _stop_file]:
-		if FileAccess.file_exists(path):
-			DirAccess.remove_absolute(path)
+	if FileAccess.file_exists(_stop_file):
+		DirAccess.remove_absolute(_stop_file)
 	var argv := PackedStringArray(["ws-echo", "--port-file", port_file, "--stop-file", _stop_file,
 			"--max-sec", str(SERVER_MAX_SEC)])
-	_server_pid = OS.create_process(_program, argv)
+	var started := await Util.start_port_server(get_tree(), _program, argv, port_file, 10.0)
+	_server_pid = started[0]
 	if _server_pid <= 0:
-		_server_pid = 0
 		_fail("cannot start %s %s" % [_program, " ".join(argv)])
 		return false
-	var ready := await Util.wait_until(get_tree(), func() -> bool:
-		return FileAccess.file_exists(port_file) or not OS.is_process_running(_server_pid), 10.0)
-	var port := FileAccess.get_file_as_string(port_file).strip_edges().to_int() if ready else 0
+	var port := started[1]
 	if port <= 0:
 		_fail("the echo server (%s ws-echo) did not report its port within 10 s" % _program)
 		return false
