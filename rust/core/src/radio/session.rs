@@ -145,7 +145,7 @@ impl Stream<'_> {
         let read_timeout = self.config.read_timeout;
         let error = loop {
             let chunk = match tokio::time::timeout(read_timeout, body.chunk()).await {
-                Err(_) => break format!("no data from the stream for {}", seconds(read_timeout)),
+                Err(_) => break format!("no data from the stream for {:.1} s", read_timeout.as_secs_f64()),
                 Ok(Err(err)) => break format!("stream lost: {err}"),
                 Ok(Ok(None)) => break "the stream ended".to_string(),
                 Ok(Ok(Some(chunk))) => chunk,
@@ -227,10 +227,6 @@ fn batch_bytes(duration: Duration, bitrate_kbps: Option<u32>) -> usize {
     let kbps = bitrate_kbps.filter(|k| (8..=1_000).contains(k)).unwrap_or(DEFAULT_KBPS);
     let bytes = duration.as_secs_f64() * f64::from(kbps) * 1000.0 / 8.0;
     if bytes < 1.0 { 0 } else { (bytes as usize).clamp(256, 8 * 1024) }
-}
-
-fn seconds(d: Duration) -> String {
-    format!("{} s", (d.as_secs_f64() * 10.0).round() / 10.0)
 }
 
 #[cfg(test)]
