@@ -3,7 +3,8 @@
 //! separate connection for `publish`, and bounded, per-frame delivery.
 //!
 //! Layout: [`address`] (url parsing and redaction), [`connect`] (one RESP3
-//! connection whose driver the caller owns), [`inbox`] (the bounded backlog
+//! connection whose driver the caller owns), [`tap`] (the messages' fast lane
+//! past the crate's parser), [`inbox`] (the bounded backlog
 //! and per-frame [`deliver`]), [`session`] (the reconnect loop, [`run`]) and
 //! [`publisher`] ([`run_publisher`]).
 //!
@@ -36,6 +37,7 @@ pub mod connect;
 pub mod inbox;
 pub mod publisher;
 pub mod session;
+pub mod tap;
 
 #[cfg(test)]
 mod tests;
