@@ -145,7 +145,7 @@ func _screenshot_tour(demos: Array[String]) -> void:
 			DemoRunner.log_line("SCREENSHOT-NOT-LIVE %s: no live data after %d s" % [name, LIVE_LIMIT_MSEC / 1000])
 		await get_tree().create_timer(SETTLE_SEC).timeout
 		await _save_screenshot(dir.path_join(name + ".png"))
-		close_demo()
+		(_demo.get_node("%Back") as Button).pressed.emit()  # back to the menu the way a user goes
 	await get_tree().process_frame  # let the last demo go (its viewports and sockets) before quitting
 	get_tree().quit(1 if not not_live.is_empty() else 0)
 
@@ -153,6 +153,7 @@ func _screenshot_tour(demos: Array[String]) -> void:
 func _save_screenshot(file: String) -> void:
 	await RenderingServer.frame_post_draw
 	var image := get_viewport().get_texture().get_image()
+	image.convert(Image.FORMAT_RGB8)  # no alpha: smaller files
 	var err := image.save_png(file)
 	if err != OK:
 		DemoRunner.log_line("SCREENSHOT-FAILED %s: %s" % [file, error_string(err)])

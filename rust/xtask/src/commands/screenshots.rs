@@ -15,6 +15,7 @@ use super::build::{self, Profile};
 use super::demo::DemoServices;
 use crate::apt::{self, Probe, Requirement};
 use crate::cli::Args;
+use crate::log_check::{self, Counts};
 use crate::paths::{self, Project};
 use crate::services::{self, Service};
 use crate::{godot, process};
@@ -48,25 +49,38 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
     let size = args.value("--size")?.map(|s| parse_size(&s)).transpose()?.unwrap_or(DEFAULT_SIZE);
     args.finish()?;
     let tour = take(&out, size)?;
-    let mut failed = tour.problems.len();
     for problem in &tour.problems {
         eprintln!("xtask: {problem}");
     }
+    let (counts, _) = judge_all(&out, size);
+    println!("{} screenshots in {}: {} passed, {} failed", SCREENS.len(), out.display(), counts.passed, counts.failed);
+    Ok(if counts.failed == 0 && tour.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Judges the PNG of every screen in `dir` ([`judge`]), printing `PASS screenshots::NAME (how it
+/// looks)` or `FAIL screenshots::NAME: why`; returns the counts and the FAIL lines.
+pub fn judge_all(dir: &Path, size: (u32, u32)) -> (Counts, Vec<String>) {
+    let mut counts = Counts::default();
+    let mut failures = Vec::new();
     for screen in SCREENS {
-        let file = out.join(format!("{screen}.png"));
-        match judge(&file, size) {
-            Ok(look) => println!("{}: {look}", file.display()),
+        match judge(&dir.join(format!("{screen}.png")), size) {
+            Ok(look) => {
+                println!("PASS screenshots::{screen} ({look})");
+                counts.passed += 1;
+            }
             Err(err) => {
-                failed += 1;
-                println!("{}: {err:#}", file.display());
+                let line = format!("FAIL screenshots::{screen}: {err:#}");
+                println!("{line}");
+                failures.push(line);
+                counts.failed += 1;
             }
         }
     }
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    (counts, failures)
 }
 
-/// What a tour reported besides the PNGs: demos that never showed live data, a Godot that
-/// failed or hung.
+/// What a tour reported besides the PNGs: demos that never showed live data, script errors or
+/// panics, a Godot that failed or hung.
 pub struct Tour {
     /// One line per problem; empty when the tour went well.
     pub problems: Vec<String>,
@@ -99,6 +113,8 @@ pub fn take(dir: &Path, (width, height): (u32, u32)) -> Result<Tour> {
         .lines()
         .filter_map(|l| l.split_once("SCREENSHOT-").map(|(_, rest)| format!("screenshot tour: {rest}")))
         .collect();
+    // Script errors, an extension that did not load, Rust panics.
+    problems.extend(log_check::godot_report(&run.log).problems);
     if !run.success() {
         problems.push(format!("the screenshot tour (Godot) {}", run.describe()));
     }
@@ -130,13 +146,16 @@ const MAX_DOMINANT: f64 = 0.9;
 /// Reads the PNG at `file` and fails unless it is `width`x`height` and not blank: at least
 /// [`MIN_COLOURS`] distinct colours and no colour covering more than [`MAX_DOMINANT`] of it.
 pub fn judge(file: &Path, (width, height): (u32, u32)) -> Result<Look> {
-    let (size, pixels) = read_rgb(file)?;
-    if size != (width, height) {
-        bail!("is {}x{}, expected {width}x{height}", size.0, size.1);
+    let picture = read_rgb(file)?;
+    if picture.size != (width, height) {
+        bail!("is {}x{}, expected {width}x{height}", picture.size.0, picture.size.1);
     }
-    let look = look_of(&pixels);
+    let look = look_of(&picture.pixels);
     if look.colours < MIN_COLOURS || look.dominant > MAX_DOMINANT {
-        bail!("looks blank: {look} (needs at least {MIN_COLOURS} colours and none above {:.0} %)", MAX_DOMINANT * 100.0);
+        bail!(
+            "looks blank: {look} (needs at least {MIN_COLOURS} colours and none above {:.0} %)",
+            MAX_DOMINANT * 100.0
+        );
     }
     Ok(look)
 }
@@ -152,8 +171,14 @@ fn look_of(pixels: &[[u8; 3]]) -> Look {
     Look { colours, dominant: f64::from(top) / pixels.len().max(1) as f64 }
 }
 
-/// Decodes a PNG into its size and 8-bit RGB pixels (alpha dropped, palettes and grey expanded).
-fn read_rgb(file: &Path) -> Result<((u32, u32), Vec<[u8; 3]>)> {
+/// A decoded image: its size and 8-bit RGB pixels, row by row.
+struct Picture {
+    size: (u32, u32),
+    pixels: Vec<[u8; 3]>,
+}
+
+/// Decodes a PNG (alpha dropped, palettes and grey expanded).
+fn read_rgb(file: &Path) -> Result<Picture> {
     let data = fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let mut decoder = png::Decoder::new(std::io::BufReader::new(data));
     decoder.set_transformations(png::Transformations::normalize_to_color8());
@@ -168,7 +193,7 @@ fn read_rgb(file: &Path) -> Result<((u32, u32), Vec<[u8; 3]>)> {
         png::ColorType::GrayscaleAlpha => bytes.chunks_exact(2).map(|p| [p[0], p[0], p[0]]).collect(),
         png::ColorType::Indexed => bail!("{}: palette left unexpanded", file.display()),
     };
-    Ok(((frame.width, frame.height), pixels))
+    Ok(Picture { size: (frame.width, frame.height), pixels })
 }
 
 /// Parses `WIDTHxHEIGHT`, e.g. `1920x1080`.
