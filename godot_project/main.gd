@@ -1,7 +1,7 @@
 extends Control
 ## Demo launcher: one card per demo found under res://demos (a folder each, its
-## scene named *_demo.tscn, inheriting res://common/demo_screen.tscn, whose
-## `order`, `title`, `summary` and `classes` fill the card).
+## scene named *_demo.tscn, inheriting res://common/demo_screen.tscn; the `INFO`
+## of its script, *_demo.gd beside it, fills the card).
 ##
 ## User arguments (after `--`): `--demo=NAME` opens one demo directly (with no
 ## display: runs only that one). With no display every demo runs at once and
@@ -46,7 +46,7 @@ func _ready() -> void:
 		(_cards.get_child(0) as Control).grab_focus.call_deferred()
 
 
-## The demo scenes, in menu order (`order` of each scene's root, then folder name).
+## The demo scenes, in menu order (`INFO.order` of each demo script, then folder name).
 static func find_demos() -> Array[String]:
 	var found: Array[String] = []
 	for folder in DirAccess.get_directories_at(DEMOS_DIR):
@@ -56,19 +56,17 @@ static func find_demos() -> Array[String]:
 			if scene.ends_with("_demo.tscn") and not found.has(DEMOS_DIR.path_join(folder).path_join(scene)):
 				found.append(DEMOS_DIR.path_join(folder).path_join(scene))
 	found.sort_custom(func(a: String, b: String) -> bool:
-		var order_a: int = scene_property(a, &"order", 0)
-		var order_b: int = scene_property(b, &"order", 0)
+		var order_a: int = info_of(a).get("order", 0)
+		var order_b: int = info_of(b).get("order", 0)
 		return order_a < order_b if order_a != order_b else a < b)
 	return found
 
 
-## A property the scene at `path` sets on its root node, read without instancing it.
-static func scene_property(path: String, property: StringName, default: Variant) -> Variant:
-	var state := (load(path) as PackedScene).get_state()
-	for i in state.get_node_property_count(0):
-		if state.get_node_property_name(0, i) == property:
-			return state.get_node_property_value(0, i)
-	return default
+## The `INFO` of the demo scene at `path`, read from its script (*_demo.gd beside it) without
+## loading the scene: loading one only to read it would build its 3D resources for nothing.
+static func info_of(path: String) -> Dictionary:
+	var script := path.get_basename() + ".gd"
+	return DemoScreen.info_of(load(script)) if ResourceLoader.exists(script) else {}
 
 
 func open_demo(path: String) -> void:
@@ -93,7 +91,7 @@ func _process(_delta: float) -> void:
 			AsyncHub.task_count(), Performance.get_custom_monitor(&"async_net/step_usec")]
 
 
-## A menu card: a button showing the demo's node classes, title and summary.
+## A menu card: a button showing the demo's node classes, title and summary (its `INFO`).
 func _card(path: String) -> Button:
 	var card := Button.new()
 	card.theme_type_variation = &"CardButton"
@@ -110,10 +108,11 @@ func _card(path: String) -> Button:
 	var column := VBoxContainer.new()
 	column.add_theme_constant_override("separation", 6)
 	column.mouse_filter = Control.MOUSE_FILTER_IGNORE
+	var info := info_of(path)
 	var texts := [
-		[&"Section", String(scene_property(path, &"classes", "")).to_upper()],
-		[&"CardTitle", scene_property(path, &"title", _title(path))],
-		[&"Muted", scene_property(path, &"summary", "")],
+		[&"Section", String(info.get("classes", "")).to_upper()],
+		[&"CardTitle", info.get("title", _title(path))],
+		[&"Muted", info.get("summary", "")],
 	]
 	for pair in texts:
 		var label := Label.new()

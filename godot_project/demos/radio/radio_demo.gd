@@ -10,6 +10,14 @@ extends DemoScreen
 ## SHOUTcast URL, or a .pls / .m3u playlist, works too. Headless, the demo
 ## plays for a few seconds and prints what happens.
 
+const INFO := {
+	"order": 4,
+	"title": "Internet radio",
+	"summary": "An icecast / SHOUTcast stream decoded off the main thread, playing from a 3D object.",
+	"classes": "RadioStream",
+	"tag": "radio",
+}
+
 ## Seconds of buffered audio that count as "playing" for the screenshot tour.
 const LIVE_BUFFER_SEC := 1.0
 

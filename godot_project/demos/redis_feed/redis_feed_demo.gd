@@ -6,6 +6,14 @@ extends DemoScreen
 ## (and for screenshots) the demo publishes a few messages itself, then a score
 ## update every couple of seconds, and prints what it receives.
 
+const INFO := {
+	"order": 3,
+	"title": "Redis feed",
+	"summary": "Redis pub/sub as signals: every message on feed and feed.* arrives as message_received.",
+	"classes": "RedisSubscriber",
+	"tag": "redis",
+}
+
 const AUTOPLAY_MESSAGES := [
 	["feed", "hello from Godot"],
 	["feed", "a second message"],

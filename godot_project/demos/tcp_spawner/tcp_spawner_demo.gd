@@ -4,6 +4,14 @@ extends DemoScreen
 ## sample names" (a client inside the demo). Headless (and for screenshots) the
 ## demo sends the sample names itself.
 
+const INFO := {
+	"order": 2,
+	"title": "TCP spawner",
+	"summary": "Each line a TCP client sends spawns a character named after it.",
+	"classes": "TcpSpawnerServer",
+	"tag": "tcp spawner",
+}
+
 const SPACING := 1.6
 const SAMPLE_NAMES := ["Ada", "Grace", "Linus", "Ada", "Margaret", "Alan", "Barbara", "Ken"]
 

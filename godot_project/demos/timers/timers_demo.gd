@@ -3,6 +3,14 @@ extends DemoScreen
 ## runtime, and a button that cancels every task. Each tile counts its ticks
 ## and fills up towards the next one.
 
+const INFO := {
+	"order": 1,
+	"title": "Timers",
+	"summary": "Two intervals tick side by side on the one runtime AsyncHub steps every frame.",
+	"classes": "AsyncHub · AsyncTask",
+	"tag": "timers",
+}
+
 const PERIODS := [1, 3]
 
 ## Per period: {ticks: int, last_msec: int, running: bool}.

@@ -8,6 +8,14 @@ extends DemoScreen
 ## ASYNC_NET_DEMO_WS_URL; the URL field is editable. Headless (and for
 ## screenshots), the demo sends a few lines itself and prints the echoes.
 
+const INFO := {
+	"order": 5,
+	"title": "WebSocket echo",
+	"summary": "A WebSocket client that reconnects by itself and queues what you send meanwhile.",
+	"classes": "WsEcho",
+	"tag": "ws",
+}
+
 const AUTOPLAY_LINES := ["hello from Godot", "Zoë ✓ naïve café", "queued while connecting, sent in order", "the last line"]
 
 @onready var _ws: WsEcho = %WsEcho
