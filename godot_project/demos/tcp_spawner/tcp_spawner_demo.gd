@@ -30,6 +30,12 @@ func _ready() -> void:
 	_server.client_disconnected.connect(func(peer: String) -> void: say("%s left" % peer))
 	_server.error.connect(func(message: String) -> void: say("error: " + message, ERROR_COLOR))
 	%SendNames.pressed.connect(func() -> void: _send_names_as_a_client(_server.get_bound_port()))
+	_server.start()
+	if _server.state == TcpSpawnerServer.FAILED:
+		# The port is taken (another copy of the demo, another program): any free port will do.
+		say("port %d is taken: listening on a free port instead" % _server.port)
+		_server.port = 0
+		_server.start()
 
 
 func has_live_data() -> bool:
