@@ -16,9 +16,8 @@ const STATE_COLORS := {
 }
 const MAX_TASKS_SHOWN := 4
 
-@onready var _tasks: Label = %Tasks
-@onready var _step: Label = %Step
-@onready var _fps: Label = %Fps
+## The monitor values: task count, last step time, frames per second.
+@onready var _monitors := {"tasks": %Tasks, "step": %Step, "fps": %Fps}
 @onready var _chart: Sparkline = %Chart
 @onready var _task_list: Label = %TaskList
 @onready var _nodes: VBoxContainer = %Nodes
@@ -96,9 +95,9 @@ func _show_state(entry: Dictionary) -> void:
 
 func _process(_delta: float) -> void:
 	var step := float(Performance.get_custom_monitor(&"async_net/step_usec"))
-	_tasks.text = str(AsyncHub.task_count())
-	_step.text = "%.1f µs" % step
-	_fps.text = "%d" % Engine.get_frames_per_second()
+	_monitors.tasks.text = str(AsyncHub.task_count())
+	_monitors.step.text = "%.1f µs" % step
+	_monitors.fps.text = "%d" % Engine.get_frames_per_second()
 	_chart.push(step)
 	var lines: PackedStringArray = []
 	var tasks := AsyncHub.tasks()
