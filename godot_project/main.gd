@@ -111,7 +111,7 @@ func _card(path: String) -> Button:
 	var info := info_of(path)
 	var texts := [
 		[&"Section", String(info.get("classes", "")).to_upper()],
-		[&"CardTitle", info.get("title", _title(path))],
+		[&"CardTitle", _title(path)],
 		[&"Muted", info.get("summary", "")],
 	]
 	for pair in texts:
@@ -160,8 +160,9 @@ func _save_screenshot(file: String) -> void:
 		DemoRunner.log_line("SCREENSHOT %s (%dx%d)" % [file, image.get_width(), image.get_height()])
 
 
+## The demo's title (`INFO.title`, else made from the file name).
 static func _title(path: String) -> String:
-	return path.get_file().trim_suffix("_demo.tscn").capitalize()
+	return info_of(path).get("title", path.get_file().trim_suffix("_demo.tscn").capitalize())
 
 
 static func _wanted_demo() -> String:

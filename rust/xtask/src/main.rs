@@ -26,7 +26,8 @@ commands:
   test [--filter SUBSTR]       cargo test --workspace, then the headless Godot tests in tests/
        [--no-cargo-test]       (--filter selects Godot tests whose \"file::method\" contains SUBSTR)
   demo [--seconds N]           run godot_project (windowed when a display exists);
-       [--headless]            the demo quits itself after N seconds (headless default: 10)
+       [--headless]            the demo quits itself after N seconds (headless default: 10);
+       [-- ARGS]               ARGS go to the project: --demo=NAME (one demo), --autoplay
   screenshots [--out DIR]      the menu and each demo in a window on a virtual X server (Xvfb,
        [--size WxH]            software OpenGL), once each shows live data; PNGs into DIR
                                (default docs/screenshots, 1280x720), each checked not blank

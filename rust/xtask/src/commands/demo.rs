@@ -22,11 +22,12 @@ const HEADLESS_SECONDS: u64 = 10;
 /// Grace time after which a demo that did not quit by itself is killed.
 const GRACE: Duration = Duration::from_secs(30);
 
-/// `cargo xtask demo [--seconds N] [--headless]`.
+/// `cargo xtask demo [--seconds N] [--headless] [-- DEMO ARGS]`.
 pub fn main(mut args: Args) -> Result<ExitCode> {
     let seconds = args.number("--seconds")?;
     let headless = args.flag("--headless") || !has_display();
-    args.finish()?;
+    // What follows `--` goes to the demo project, e.g. `-- --demo=radio --autoplay`.
+    let user_args = args.finish()?;
     if !Project::Demo.exists() {
         bail!("{}/project.godot does not exist yet", Project::Demo.name());
     }
@@ -40,9 +41,7 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
         cmd.arg("--headless");
     }
     cmd.arg("--path").arg(Project::Demo.dir());
-    if let Some(seconds) = seconds {
-        cmd.arg("--").arg(format!("--seconds={seconds}"));
-    }
+    cmd.arg("--").args(seconds.map(|s| format!("--seconds={s}"))).args(user_args);
     let _services = DemoServices::start(&mut cmd);
     eprintln!("xtask: {}", process::describe(&cmd));
     let run = process::stream(cmd, seconds.map(|s| Duration::from_secs(s) + GRACE))?;
