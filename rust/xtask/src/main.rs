@@ -26,7 +26,11 @@ commands:
   test [--filter SUBSTR]       cargo test --workspace, then the headless Godot tests in tests/
        [--no-cargo-test]       (--filter selects Godot tests whose \"file::method\" contains SUBSTR)
   demo [--seconds N]           run godot_project (windowed when a display exists);
-       [--headless]            the demo quits itself after N seconds (headless default: 10)
+       [--headless]            the demo quits itself after N seconds (headless default: 10);
+       [-- ARGS]               ARGS go to the project: --demo=NAME (one demo), --autoplay
+  screenshots [--out DIR]      the menu and each demo in a window on a virtual X server (Xvfb,
+       [--size WxH]            software OpenGL), once each shows live data; PNGs into DIR
+                               (default docs/screenshots, 1280x720), each checked not blank
   bench [-- ARGS...]           release builds, then `microbench` and tests/bench/bench_main.tscn
                                (ARGS go to the scene, e.g. --only=idle,flood,rate,spawn);
                                prints a table and writes target/bench.json
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
         "build" => commands::build::main(Args::new(args)),
         "test" => commands::test::main(Args::new(args)),
         "demo" => commands::demo::main(Args::new(args)),
+        "screenshots" => commands::screenshots::main(Args::new(args)),
         "bench" => commands::bench::main(Args::new(args)),
         "godot" => commands::godot_passthrough(args),
         "microbench" => commands::microbench::main(Args::new(args)),

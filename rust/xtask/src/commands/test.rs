@@ -1,5 +1,6 @@
 //! `cargo xtask test`: the Rust tests (`cargo test --workspace`), then the headless Godot tests
-//! of `tests/` against real services; ends with one `N passed, N failed` line.
+//! of `tests/` against real services, then the demo project's screenshots in a real window
+//! (Xvfb, software OpenGL) checked not blank; ends with one `N passed, N failed` line.
 
 use std::io::IsTerminal;
 use std::process::{Command, ExitCode};
@@ -8,6 +9,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::build::{self, Profile};
+use super::screenshots;
 use crate::cli::Args;
 use crate::log_check::{self, Counts};
 use crate::paths::{self, Project};
@@ -28,8 +30,14 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
     if cargo_tests {
         cargo_test(&mut tally)?;
     }
-    if let Err(err) = godot_test(filter.as_deref(), &mut tally) {
+    // `--filter screenshots...` selects only the screenshot tests (named `screenshots::SCREEN`).
+    let screenshots_only = filter.as_deref().is_some_and(|f| f.starts_with("screenshots"));
+    if !screenshots_only && let Err(err) = godot_test(filter.as_deref(), &mut tally) {
         tally.step_failed(format!("the Godot tests did not run: {err:#}"));
+    }
+    let screens: Vec<String> = screenshots::SCREENS.iter().map(|s| format!("screenshots::{s}")).collect();
+    if filter.as_deref().is_none_or(|f| screens.iter().any(|name| name.contains(f))) {
+        screenshot_test(&mut tally);
     }
 
     println!();
@@ -111,6 +119,20 @@ fn godot_test(filter: Option<&str>, tally: &mut Tally) -> Result<()> {
         run_godot(cmd, "the Godot editor tests", tally)?;
     }
     Ok(())
+}
+
+/// The demo project's screenshot tour in a real window (Xvfb, Mesa's software OpenGL) into a
+/// temporary directory: one test per screen (`screenshots::menu`, ...), failed when its PNG is
+/// missing or blank, so a broken renderer or a demo without live data does not go unnoticed.
+fn screenshot_test(tally: &mut Tally) {
+    let dir = std::env::temp_dir().join(format!("async-net-screenshots-{}", std::process::id()));
+    let tour = match screenshots::take(&dir, screenshots::DEFAULT_SIZE) {
+        Ok(tour) => tour,
+        Err(err) => return tally.step_failed(format!("the screenshot tour did not run: {err:#}")),
+    };
+    let (counts, failures) = screenshots::judge_all(&dir, screenshots::DEFAULT_SIZE);
+    let _ = std::fs::remove_dir_all(&dir);
+    tally.add(counts, failures, tour.problems);
 }
 
 /// Runs one Godot test session and adds what its log says to `tally`.
