@@ -33,10 +33,10 @@ use super::inbox::{Inbox, Message};
 /// reads; a longer one ends the fast lane for the connection.
 pub const MAX_LINE: usize = 64 * 1024;
 
-/// The size of a new read buffer block. Messages are slices of the block
-/// they arrived in, and later reads fill the rest of it, so a block lives
-/// as long as its last queued message: memory follows the queued bytes, and
-/// blocks are freed in delivery order.
+/// The size of a read buffer block. Messages are slices of the block they
+/// arrived in, and later reads fill the rest of it, so a block lives as long
+/// as its last queued message: memory follows the queued bytes, and blocks
+/// are freed in delivery order.
 const READ_CHUNK: usize = 64 * 1024;
 
 /// A read gets at least this much room; less left in the block starts a new one.
@@ -232,7 +232,7 @@ impl<S> PushTap<S> {
         PushTap {
             inner,
             inbox,
-            unsorted: BytesMut::new(),
+            unsorted: BytesMut::with_capacity(READ_CHUNK),
             resume: Resume::default(),
             for_crate: BytesMut::new(),
             bypass: false,
@@ -280,7 +280,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for PushTap<S> {
                 return Poll::Ready(Ok(()));
             }
             if this.unsorted.capacity() - this.unsorted.len() < MIN_SPARE {
-                this.unsorted.reserve(READ_CHUNK);
+                // Asking for half a block lets `reserve` reuse the block in
+                // place (moving a partial frame to its front) once every
+                // message sliced from it is gone, which is the usual case:
+                // no allocation per block then.
+                this.unsorted.reserve(READ_CHUNK / 2);
             }
             let mut read = ReadBuf::uninit(this.unsorted.spare_capacity_mut());
             std::task::ready!(Pin::new(&mut this.inner).poll_read(cx, &mut read))?;
