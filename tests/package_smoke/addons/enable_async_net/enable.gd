@@ -14,6 +14,10 @@ func _enter_tree() -> void:
 
 func _enable() -> void:
 	EditorInterface.set_plugin_enabled(ASYNC_NET, true)
+	if not EditorInterface.is_plugin_enabled(ASYNC_NET):
+		print("async_net plugin enabled: false (see the errors above)")
+		get_tree().quit(1)
+		return
 	var deadline := Time.get_ticks_msec() + 30000
 	while not FileAccess.get_file_as_string("res://project.godot").contains(ASYNC_NET):
 		if Time.get_ticks_msec() > deadline:
