@@ -8,6 +8,8 @@ pub mod demo;
 pub mod loadgen;
 #[cfg(feature = "microbench")]
 pub mod microbench;
+pub mod package;
+pub mod package_smoke;
 pub mod radio_station;
 pub mod screenshots;
 pub mod test;
