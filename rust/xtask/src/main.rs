@@ -11,6 +11,7 @@ mod process;
 mod python;
 mod radio_station;
 mod services;
+mod soak_load;
 mod ws_echo_server;
 
 use std::process::ExitCode;
@@ -23,13 +24,17 @@ usage: cargo xtask <command> [options]
 commands:
   build [--release]            build the extension, install it in addons/async_net/bin,
                                link the addon into the Godot projects and import them
-  test [--filter SUBSTR]       cargo test --workspace, then the headless Godot tests in tests/
+  test [--filter SUBSTR]       cargo test --workspace, the headless Godot tests in tests/, a 25 s soak
        [--no-cargo-test]       (--filter selects Godot tests whose \"file::method\" contains SUBSTR)
   demo [--seconds N]           run godot_project (windowed when a display exists);
        [--headless]            the demo quits itself after N seconds (headless default: 10)
   bench [-- ARGS...]           release builds, then `microbench` and tests/bench/bench_main.tscn
                                (ARGS go to the scene, e.g. --only=idle,flood,rate,spawn);
                                prints a table and writes target/bench.json
+  soak [--seconds N]           every node at once in tests/soak/soak.tscn against real services
+                               while redis, the WebSocket server and the radio source are killed
+                               and restarted, with TCP bursts, slowloris and garbage (default 120 s);
+                               checks lost messages and descriptors, writes target/soak.json
   godot [ARGS...]              run the Godot that xtask uses, with ARGS
 
 helpers that `bench` runs from a release build of xtask:
@@ -56,6 +61,7 @@ fn main() -> ExitCode {
         "test" => commands::test::main(Args::new(args)),
         "demo" => commands::demo::main(Args::new(args)),
         "bench" => commands::bench::main(Args::new(args)),
+        "soak" => commands::soak::main(Args::new(args)),
         "godot" => commands::godot_passthrough(args),
         "microbench" => commands::microbench::main(Args::new(args)),
         "loadgen" => commands::loadgen::main(args),

@@ -9,6 +9,7 @@ pub mod loadgen;
 #[cfg(feature = "microbench")]
 pub mod microbench;
 pub mod radio_station;
+pub mod soak;
 pub mod test;
 pub mod ws_echo;
 

@@ -8,11 +8,15 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::build::{self, Profile};
+use super::soak;
 use crate::cli::Args;
 use crate::log_check::{self, Counts};
 use crate::paths::{self, Project};
 use crate::services::{self, TestServices};
 use crate::{apt, godot, process};
+
+/// Length of the shortened soak that `cargo xtask test` runs.
+const SOAK_SECONDS: Duration = Duration::from_secs(25);
 
 /// Time limit of the whole Godot test run.
 const GODOT_LIMIT: Duration = Duration::from_secs(15 * 60);
@@ -103,6 +107,11 @@ fn godot_test(filter: Option<&str>, tally: &mut Tally) -> Result<()> {
     run_godot(cmd, "the Godot tests", tally)?;
     drop(services);
 
+    // The shortened soak (every node at once under faults, see soak.rs) counts as one test.
+    if filter.is_none_or(|f| "soak".contains(f) || f.contains("soak")) {
+        soak_test(&godot, tally);
+    }
+
     // Editor mode (the spawner writing into the edited scene, with undo) needs a real
     // editor: the tests project's own editor plugin runs those tests and quits.
     if filter.is_none_or(|f| "editor".contains(f) || f.contains("editor")) {
@@ -111,6 +120,23 @@ fn godot_test(filter: Option<&str>, tally: &mut Tally) -> Result<()> {
         run_godot(cmd, "the Godot editor tests", tally)?;
     }
     Ok(())
+}
+
+/// Runs `cargo xtask soak` for [`SOAK_SECONDS`] and counts it as the test `soak`.
+fn soak_test(godot: &godot::Godot, tally: &mut Tally) {
+    let name = format!("xtask soak --seconds {}", SOAK_SECONDS.as_secs());
+    match soak::run(godot, SOAK_SECONDS) {
+        Ok(outcome) if outcome.problems.is_empty() => {
+            println!("PASS {name}");
+            tally.add(Counts { passed: 1, failed: 0 }, Vec::new(), Vec::new());
+        }
+        Ok(outcome) => {
+            let failure = format!("FAIL {name}: {}", outcome.problems.join("; "));
+            println!("{failure}");
+            tally.add(Counts { passed: 0, failed: 1 }, vec![failure], Vec::new());
+        }
+        Err(err) => tally.step_failed(format!("{name} did not run: {err:#}")),
+    }
 }
 
 /// Runs one Godot test session and adds what its log says to `tally`.
