@@ -145,17 +145,17 @@ func _watch_errors(node: Node, label: String) -> void:
 func _process(_delta: float) -> void:
 	if frame_start_usec > 0:
 		_measure_frame(Time.get_ticks_usec() - frame_start_usec)
-	if not finishing and frames % POLL_EVERY_FRAMES == 0 and FileAccess.file_exists(dir.path_join("quit")):
+	if not finishing and Engine.get_process_frames() % POLL_EVERY_FRAMES == 0 and FileAccess.file_exists(dir.path_join("quit")):
 		get_tree().quit(1)
 		return
 	if not started:
 		if _all_connected():
 			started = true
 			_write(dir.path_join("ready.json"), JSON.stringify({"pid": OS.get_process_id()}))
-		elif frames % 120 == 0:
+		elif Engine.get_process_frames() % 120 == 0:
 			print("soak: waiting for connections: redis %d, ws %d, radio %d, tcp %d" % [sub.state, ws.state, radio.state, server.state])
 		return
-	if frames % POLL_EVERY_FRAMES == 0 and not finishing:
+	if Engine.get_process_frames() % POLL_EVERY_FRAMES == 0 and not finishing:
 		_poll_commands()
 	_send_ws()
 	# The injected stall: after this frame's measurement, so it is not counted as node time.
