@@ -65,6 +65,7 @@ var redis_bad := 0
 var spawned_names := PackedStringArray()
 var node_errors := {}
 var error_samples := PackedStringArray()
+var last_counts := {}
 
 
 ## Runs first each frame: remembers when this frame's _process calls began.
@@ -172,9 +173,28 @@ func _measure_frame(usec: int) -> void:
 	var step := AsyncHub.get_last_step_usec()
 	max_frame_usec = maxi(max_frame_usec, usec)
 	max_step_usec = maxf(max_step_usec, step)
+	var work := _frame_work()
 	if usec > LONG_FRAME_USEC or step > LONG_FRAME_USEC:
 		long_frames += 1
-		print("soak: a long frame: _process calls %.1f ms, hub steps %.1f ms" % [usec / 1000.0, step / 1000.0])
+		print("soak: a long frame: _process calls %.1f ms, hub steps %.1f ms; since the last frame: %s" % [usec / 1000.0, step / 1000.0, work])
+
+
+## What each node did since the last call (counters' growth), to tell which one a long frame
+## belongs to.
+func _frame_work() -> Dictionary:
+	var now := {
+		"tcp_lines": server.get_stats().lines,
+		"tcp_accepted": server.get_stats().accepted,
+		"tcp_spawned": spawned_names.size(),
+		"ws_received": ws_expected_seq,
+		"redis_received": redis_received.size(),
+		"radio_frames": radio.get_stats().get("frames_pushed", 0),
+	}
+	var grown := {}
+	for key in now:
+		grown[key] = now[key] - last_counts.get(key, 0)
+	last_counts = now
+	return grown
 
 
 func _all_connected() -> bool:
