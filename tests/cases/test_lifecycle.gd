@@ -99,6 +99,15 @@ func assert_back_to_start(result: Dictionary) -> void:
 	assert_le(after.rss_kib - before.rss_kib, RSS_SLACK_KIB, "RSS growth in KiB")
 
 
+## A loopback port that was free a moment ago.
+func free_port() -> int:
+	var probe := TCPServer.new()
+	probe.listen(0, "127.0.0.1")
+	var port := probe.get_local_port()
+	probe.stop()
+	return port
+
+
 # --- 1000 cycles per node -------------------------------------------------------------------------
 
 func test_ws_echo_added_and_freed_a_thousand_times_while_connected() -> void:
@@ -137,10 +146,7 @@ func test_radio_stream_added_and_freed_a_thousand_times_while_streaming() -> voi
 
 
 func test_tcp_spawner_added_and_freed_a_thousand_times_with_a_client_relistens_on_the_same_port() -> void:
-	var probe := TCPServer.new()
-	probe.listen(0, "127.0.0.1")
-	var port := probe.get_local_port()
-	probe.stop()
+	var port := free_port()
 	var make := func() -> Node:
 		var server := TcpSpawnerServer.new()
 		server.port = port
@@ -198,10 +204,7 @@ func test_changing_scenes_and_quitting_during_traffic_exits_promptly_and_cleanly
 	var godot := OS.get_environment("ASYNC_NET_TEST_GODOT")
 	if not assert_false(godot.is_empty(), "ASYNC_NET_TEST_GODOT is set (run through `cargo xtask test`)"):
 		return
-	var probe := TCPServer.new()
-	probe.listen(0, "127.0.0.1")
-	var port := probe.get_local_port()
-	probe.stop()
+	var port := free_port()
 	var args := ["--headless", "--path", ProjectSettings.globalize_path("res://"), "--scene", "res://lifecycle/traffic.tscn",
 			"--", "--changes=%d" % SCENE_CHANGES, "--port=%d" % port]
 	var child := OS.execute_with_pipe(godot, args, false)

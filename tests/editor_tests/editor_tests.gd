@@ -108,6 +108,9 @@ func _test_hot_reload_while_tasks_run() -> void:
 ## included, so it must run last: the checks and the summary continue in a fresh call from
 ## GDExtensionManager.extensions_reloaded (see _after_library_reload).
 func _test_hot_reload_when_the_library_file_changes() -> void:
+	var config := ConfigFile.new()
+	config.load(EXTENSION)
+	_check(config.get_value("configuration", "reloadable", false) == true, "reloadable = true in the .gdextension")
 	var library := _loaded_library_path()
 	if not _check(not library.is_empty(), "the .gdextension names this platform's library"):
 		return _after_library_reload(false)
