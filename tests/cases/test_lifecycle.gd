@@ -9,8 +9,9 @@
 ## RSS_SLACK_KIB: freed memory is not all handed back to the system at once: glibc keeps freed
 ## chunks in its arenas (one per thread that allocated: the main thread and each RadioStream's
 ## decoder thread) and trims the top of a heap only past its trim threshold, so RSS after the
-## cycles may sit a little above the baseline with nothing leaked (measured here: +276 KiB for
-## RadioStream, 0 for WsEcho and RedisSubscriber, -104 KiB for TcpSpawnerServer). 2 MiB allows
+## cycles may sit a little above the baseline with nothing leaked (measured here: +276 to
+## +528 KiB for RadioStream, 0 for WsEcho and RedisSubscriber, -112 to -104 KiB for
+## TcpSpawnerServer). 2 MiB allows
 ## for that and still catches a leak of 2 KiB per cycle, far less than one socket buffer or one
 ## audio chunk (a leaked connection or decoder would be tens of KiB each).
 ## Descriptors, Godot objects and hub tasks have no slack.

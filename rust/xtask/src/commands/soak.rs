@@ -1,10 +1,11 @@
 //! `cargo xtask soak [--seconds N]`: every node at once in one headless Godot scene
 //! (`tests/soak/soak.tscn`) against real services, while this harness injects faults and load:
 //!
-//! - redis-server killed (SIGKILL) and restarted on the same port 20 times (scaled to the
-//!   duration: one per 6 s), with a publisher counting what Redis delivered to our subscriber;
+//! - redis-server killed (SIGKILL) and restarted on the same port 20 times per 120 s (scaled to
+//!   the duration, at least once), with a publisher counting what Redis delivered to our
+//!   subscriber;
 //! - the icecast source (ffmpeg) killed and restarted, and the WebSocket echo server killed and
-//!   restarted (one each per 24 s, at least one);
+//!   restarted, 5 times each per 120 s (at least once);
 //! - bursts of 1000 TCP clients connecting at once, one line each, then all disconnecting;
 //!   20 slowloris clients sending a byte every 2.5 s; 100 MB of random bytes (scaled down
 //!   below 120 s) to the spawner's port;
@@ -128,22 +129,23 @@ pub fn run(godot: &Godot, duration: Duration) -> Result<Outcome> {
 
     let stop: Flag = Arc::new(AtomicBool::new(false));
     let redis_pause: Flag = Arc::new(AtomicBool::new(false));
-    let period = |count: f64| Duration::from_secs_f64(duration.as_secs_f64() / (count * scale).round().max(1.0));
+    // When each fault happens: `count` per DEFAULT_SECONDS, scaled to the run (at least one).
+    let plan = |count: f64, salt: u64| Plan::new((count * scale).round().max(1.0) as u32, duration, salt);
     let threads = Threads {
         redis: {
             let (stop, pause) = (stop.clone(), redis_pause.clone());
-            let every = period(20.0);
-            thread::spawn(move || redis_faults(redis, redis_port, every, &pause, &stop))
+            let plan = plan(20.0, 1);
+            thread::spawn(move || redis_faults(redis, redis_port, plan, &pause, &stop))
         },
         ws: {
             let (stop, dir, python) = (stop.clone(), work.clone(), python.clone());
-            let every = period(5.0);
-            thread::spawn(move || ws_faults(ws, &python, ws_port, &dir, every, &stop))
+            let plan = plan(5.0, 2);
+            thread::spawn(move || ws_faults(ws, &python, ws_port, &dir, plan, &stop))
         },
         radio: {
             let stop = stop.clone();
-            let every = period(5.0);
-            thread::spawn(move || radio_faults(source, &tone, icecast_port, every, &stop))
+            let plan = plan(5.0, 3);
+            thread::spawn(move || radio_faults(source, &tone, icecast_port, plan, &stop))
         },
         publisher: {
             let (stop, pause) = (stop.clone(), redis_pause.clone());
@@ -251,6 +253,28 @@ impl Threads {
 
 // --- faults -----------------------------------------------------------------------------------
 
+/// When the faults of one kind happen: `count` times over the run, one at a random moment in
+/// the middle half of each of `count` equal slots.
+struct Plan {
+    times: std::vec::IntoIter<Instant>,
+    rng: Rng,
+}
+
+impl Plan {
+    fn new(count: u32, over: Duration, salt: u64) -> Plan {
+        let mut rng = Rng::new(salt);
+        let (start, slot) = (Instant::now(), over / count);
+        let times: Vec<Instant> = (0..count).map(|k| start + slot * k + rng.between(slot / 4, slot * 3 / 4)).collect();
+        Plan { times: times.into_iter(), rng }
+    }
+
+    /// Sleeps until the next planned time (→ true), or returns false when the plan is done or
+    /// `stop` is set.
+    fn wait_next(&mut self, stop: &Flag) -> bool {
+        self.times.next().is_some_and(|at| sleep_unless(stop, at.saturating_duration_since(Instant::now())))
+    }
+}
+
 /// A service that was killed and restarted `kills` times, running again (the scene reconnects
 /// to it before it reports).
 struct Faulted {
@@ -259,18 +283,17 @@ struct Faulted {
     service: Service,
 }
 
-/// Every `every` (with jitter): holds the publisher, kills redis-server, restarts it on the same
-/// port after 0.2-1.5 s.
-fn redis_faults(mut server: Service, port: u16, every: Duration, pause: &Flag, stop: &Flag) -> Result<Faulted> {
-    let mut rng = Rng::new(1);
+/// At each planned time: holds the publisher, kills redis-server, restarts it on the same port
+/// after 0.2-1.5 s.
+fn redis_faults(mut server: Service, port: u16, mut plan: Plan, pause: &Flag, stop: &Flag) -> Result<Faulted> {
     let mut kills = 0;
-    while sleep_unless(stop, rng.between(every / 2, every * 3 / 2)) {
+    while plan.wait_next(stop) {
         pause.store(true, Ordering::SeqCst);
         // A publish in flight completes, and Redis writes it to the subscriber's socket.
         thread::sleep(Duration::from_millis(150));
         drop(server);
         kills += 1;
-        thread::sleep(rng.between(Duration::from_millis(200), Duration::from_millis(1500)));
+        thread::sleep(plan.rng.between(Duration::from_millis(200), Duration::from_millis(1500)));
         server = services::start_redis_on("soak-redis", None, port)?;
         pause.store(false, Ordering::SeqCst);
     }
@@ -290,7 +313,7 @@ fn start_ws(python: &Path, port: u16) -> Result<Service> {
     Ok(service)
 }
 
-/// Every `every`: asks the scene to pause its sends (`ws-pause`), waits until everything it
+/// At each planned time: asks the scene to pause its sends (`ws-pause`), waits until everything it
 /// sent was echoed (`ws-paused`), kills the server, waits until WsEcho noticed (`ws-down`: the
 /// scene sends on, into WsEcho's queue), and restarts the server after 0.5-2 s.
 fn ws_faults(
@@ -298,13 +321,12 @@ fn ws_faults(
     python: &Path,
     port: u16,
     dir: &Path,
-    every: Duration,
+    mut plan: Plan,
     stop: &Flag,
 ) -> Result<WsFaults> {
-    let mut rng = Rng::new(2);
     let (mut kills, mut handshake_timeouts) = (0, 0);
     let limit = Duration::from_secs(20);
-    while sleep_unless(stop, rng.between(every / 2, every * 3 / 2)) {
+    while plan.wait_next(stop) {
         fs::write(dir.join("ws-pause"), "")?;
         handshake_timeouts += u64::from(!wait_quietly(&dir.join("ws-paused"), limit));
         drop(server);
@@ -313,7 +335,7 @@ fn ws_faults(
         for file in ["ws-pause", "ws-paused", "ws-down"] {
             let _ = fs::remove_file(dir.join(file));
         }
-        thread::sleep(rng.between(Duration::from_millis(500), Duration::from_millis(2000)));
+        thread::sleep(plan.rng.between(Duration::from_millis(500), Duration::from_millis(2000)));
         server = start_ws(python, port)?;
     }
     Ok(WsFaults { faulted: Faulted { kills, service: server }, handshake_timeouts })
@@ -329,15 +351,14 @@ fn start_source(tone: &Path, port: u16, icecast: Option<&mut Service>) -> Result
     Ok(source)
 }
 
-/// Every `every`: kills the icecast source (the mount goes away, listeners are dropped) and
-/// restarts it after 0.5-2 s.
-fn radio_faults(mut source: Service, tone: &Path, port: u16, every: Duration, stop: &Flag) -> Result<Faulted> {
-    let mut rng = Rng::new(3);
+/// At each planned time: kills the icecast source (the mount goes away, listeners are dropped)
+/// and restarts it after 0.5-2 s.
+fn radio_faults(mut source: Service, tone: &Path, port: u16, mut plan: Plan, stop: &Flag) -> Result<Faulted> {
     let mut kills = 0;
-    while sleep_unless(stop, rng.between(every / 2, every * 3 / 2)) {
+    while plan.wait_next(stop) {
         drop(source);
         kills += 1;
-        thread::sleep(rng.between(Duration::from_millis(500), Duration::from_millis(2000)));
+        thread::sleep(plan.rng.between(Duration::from_millis(500), Duration::from_millis(2000)));
         source = start_source(tone, port, None)?;
     }
     Ok(Faulted { kills, service: source })
