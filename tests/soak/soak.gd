@@ -185,6 +185,7 @@ func _frame_work() -> Dictionary:
 	var now := {
 		"tcp_lines": server.get_stats().lines,
 		"tcp_accepted": server.get_stats().accepted,
+		"tcp_clients": server.get_stats().clients,
 		"tcp_spawned": spawned_names.size(),
 		"ws_received": ws_expected_seq,
 		"redis_received": redis_received.size(),
