@@ -8,10 +8,16 @@ extends EditorPlugin
 const LineReader := preload("res://helpers/line_reader.gd")
 const ASYNC_NET_PLUGIN := "res://addons/async_net/plugin.gd"
 const SCENE := "res://editor_tests/edited_scene.tscn"
+const EXTENSION := "res://addons/async_net/async_net.gdextension"
+const RELOAD_TEST := "editor.gd::test_hot_reload_when_the_library_file_changes"
 
 var _passed := 0
 var _failed := 0
 var _failures := PackedStringArray()
+var _reload_ticker: RefCounted
+var _reload_server: Node
+var _reload_done := false
+var _reload_finished := false
 
 
 func _enter_tree() -> void:
@@ -24,6 +30,11 @@ func _run() -> void:
 	await _test_f1_help_describes_every_member()
 	await _test_spawner_spawns_into_the_edited_scene_with_undo()
 	await _test_hot_reload_while_tasks_run()
+	# Last: the editor's reload cancels this coroutine; the test ends the run itself.
+	await _test_hot_reload_when_the_library_file_changes()
+
+
+func _quit() -> void:
 	print("%d passed, %d failed" % [_passed, _failed])
 	get_tree().quit(0 if _failed == 0 else 1)
 
@@ -177,42 +188,139 @@ func _undocumented(cls: String, text: String) -> PackedStringArray:
 
 func _test_hot_reload_while_tasks_run() -> void:
 	var name := "editor.gd::test_hot_reload_while_tasks_run"
-	var ticker := AsyncHub.interval(0.01)
-	var server := TcpSpawnerServer.new()
-	server.port = 0
-	server.autostart = false
-	add_child(server)
-	server.start()
-	await _frames(3)
-	_check(AsyncHub.task_count() >= 2, "tasks are running before the reload")
-	var status := GDExtensionManager.reload_extension("res://addons/async_net/async_net.gdextension")
+	var server := await _start_tasks_for_reload()
+	var status := GDExtensionManager.reload_extension(EXTENSION)
 	_check(status == GDExtensionManager.LOAD_STATUS_OK, "reload status %d" % status)
 	await _frames(5)
-	# The reload shut the old runtime down (its tasks ended); the new library starts a fresh one.
-	# This coroutine was compiled before the reload, so it calls dynamically: its direct calls
-	# would use method binds of the old library (scripts are recompiled, running coroutines not).
-	var hub := Engine.get_singleton("AsyncHub")
-	_check(hub != null and hub.get_class() == "AsyncHub", "the AsyncHub singleton survives the reload")
-	var slept: Object = hub.call("sleep", 0.01)
+	await _check_after_reload(server)
+	_finish(name)
+
+
+## What a developer does: rebuild the library while the editor runs tasks, then come back to the
+## editor window. The library file is replaced (a new file renamed over it, as `cargo xtask
+## build` installs it), and the editor gets the application focus-in notification a window
+## would send: EditorNode then calls GDExtensionManager.reload_extensions(), which reloads every
+## reloadable extension whose library changed. Headless there is no window to focus, so the test
+## sends that notification to the EditorNode itself; the rest is the editor's own path.
+##
+## That path also reloads every script and cancels suspended coroutines (Godot prints
+## "Canceling suspended execution ... due to a script reload"), this test's and _run's
+## included, so it must run last: the checks and the summary continue in a fresh call from
+## GDExtensionManager.extensions_reloaded (see _after_library_reload).
+func _test_hot_reload_when_the_library_file_changes() -> void:
+	var config := ConfigFile.new()
+	config.load(EXTENSION)
+	_check(config.get_value("configuration", "reloadable", false) == true, "reloadable = true in the .gdextension")
+	var library := _loaded_library_path()
+	if not _check(not library.is_empty(), "the .gdextension names this platform's library"):
+		return _after_library_reload(false)
+	_reload_server = await _start_tasks_for_reload()
+	GDExtensionManager.extensions_reloaded.connect(_after_library_reload, CONNECT_ONE_SHOT | CONNECT_DEFERRED)
+	# Library times have a resolution of one second: make sure the new file is newer.
+	await get_tree().create_timer(1.1).timeout
+	var tmp := library + ".reload-test"
+	_check(DirAccess.copy_absolute(library, tmp) == OK, "copied the library")
+	_check(DirAccess.rename_absolute(tmp, library) == OK, "replaced the library file")
+	var editor_node := _find_node(func(node: Node) -> bool: return node.get_class() == "EditorNode")
+	if not _check(editor_node != null, "found the EditorNode"):
+		return _after_library_reload(false)
+	editor_node.notification(NOTIFICATION_APPLICATION_FOCUS_IN)
+	# If the editor does not reload within 10 s, fail (this timer is cancelled by the reload too).
+	get_tree().create_timer(10.0).timeout.connect(_after_library_reload.bind(false))
+
+
+## After the editor reloaded the extension (or gave up: reloaded = false). The editor reloads
+## every script once more a few frames after `extensions_reloaded`, cancelling any coroutine,
+## so the rest runs as fresh calls from timers and signals, never suspended across frames.
+func _after_library_reload(reloaded := true) -> void:
+	if _reload_done:
+		return
+	_reload_done = true
+	if not _check(reloaded, "the editor reloaded the extension (when the library file changed)"):
+		return _end_library_reload_test()
+	get_tree().create_timer(1.0).timeout.connect(_check_library_reload)
+
+
+func _check_library_reload() -> void:
+	var slept := _check_reloaded(_reload_server)
+	slept.connect("completed", _end_library_reload_test.unbind(1))
+	get_tree().create_timer(5.0).timeout.connect(_end_library_reload_test.bind(false))
+
+
+func _end_library_reload_test(slept := true) -> void:
+	if _reload_finished:
+		return
+	_reload_finished = true
+	_check(slept, "a task started after the reload completes")
+	if is_instance_valid(_reload_server):
+		_reload_server.free()
+	_reload_ticker = null
+	_finish(RELOAD_TEST)
+	_quit()
+
+
+## An interval ticking and a listening spawner: tasks running when the library is reloaded.
+## Dynamic calls only: after an earlier reload, this script's direct calls would use stale
+## method binds of the old library.
+func _start_tasks_for_reload() -> Node:
+	_reload_ticker = Engine.get_singleton("AsyncHub").call("interval", 0.01)
+	var server: Node = ClassDB.instantiate("TcpSpawnerServer")
+	server.set("port", 0)
+	server.set("autostart", false)
+	add_child(server)
+	server.call("start")
+	await _frames(3)
+	_check(Engine.get_singleton("AsyncHub").call("task_count") >= 2, "tasks are running before the reload")
+	return server
+
+
+## After a reload: the old runtime was shut down (its tasks ended), the new library starts a
+## fresh one. The caller was compiled before the reload, so this calls dynamically: direct calls
+## would use method binds of the old library (scripts are recompiled, running coroutines not).
+func _check_after_reload(server: Node) -> void:
+	var slept := _check_reloaded(server)
 	var done := [false]
-	slept.completed.connect(func(_r: Variant) -> void: done[0] = true)
+	slept.connect("completed", func(_r: Variant) -> void: done[0] = true)
 	var deadline := Time.get_ticks_msec() + 5000
 	while not done[0] and Time.get_ticks_msec() < deadline:
 		await get_tree().process_frame
 	_check(done[0], "a task started after the reload completes")
+	server.free()
+	_reload_ticker = null
+
+
+## The checks right after a reload; starts and returns a sleep task of the new runtime.
+func _check_reloaded(server: Node) -> Object:
+	var hub := Engine.get_singleton("AsyncHub")
+	_check(hub != null and hub.get_class() == "AsyncHub", "the AsyncHub singleton survives the reload")
 	_check(server.call("get_state") == 0, "the server's task ended with the old runtime (STOPPED)")
 	server.call("start")
 	_check(server.call("get_bound_port") > 0, "and it can start again")
-	server.free()
-	ticker = null
-	_finish(name)
+	return hub.call("sleep", 0.01)
+
+
+## The absolute path of the library this editor loaded (the .gdextension's entry for its tags).
+func _loaded_library_path() -> String:
+	var config := ConfigFile.new()
+	if config.load(EXTENSION) != OK:
+		return ""
+	var arch := "arm64" if Engine.get_architecture_name() == "arm64" else "x86_64"
+	var key := "%s.debug.%s" % [OS.get_name().to_lower().replace("linuxbsd", "linux"), arch]
+	var path: String = config.get_value("libraries", key, "")
+	return "" if path.is_empty() else ProjectSettings.globalize_path(path)
 
 
 func _find_async_net_plugin() -> EditorPlugin:
+	return _find_node(func(node: Node) -> bool:
+		return node is EditorPlugin and node.get_script() and node.get_script().resource_path == ASYNC_NET_PLUGIN)
+
+
+## The first node of the editor's tree for which `matches` returns true.
+func _find_node(matches: Callable) -> Node:
 	var stack: Array[Node] = [EditorInterface.get_base_control().get_tree().root]
 	while not stack.is_empty():
 		var node: Node = stack.pop_back()
-		if node is EditorPlugin and node.get_script() and node.get_script().resource_path == ASYNC_NET_PLUGIN:
+		if matches.call(node):
 			return node
 		stack.append_array(node.get_children())
 	return null

@@ -2,7 +2,7 @@
 
 use std::{cell::Cell, rc::Rc};
 
-use async_net_core::reactor::{HUB_OWNER, TaskEnd, TaskId, TaskResult};
+use async_net_core::reactor::{HUB_OWNER, OwnerId, TaskEnd, TaskId, TaskResult};
 use godot::prelude::*;
 
 use crate::runtime;
@@ -97,6 +97,17 @@ impl AsyncTask {
         F: FnOnce(Gd<AsyncTask>) -> Fut,
         Fut: std::future::Future<Output = Result<Variant, String>> + 'static,
     {
+        Self::start_owned(name, HUB_OWNER, work)
+    }
+
+    /// Like [`AsyncTask::start`], owned by `owner` (see [`runtime::owner_of`]): when the
+    /// owner stops or leaves the tree, the task is cancelled (`cancelled`, no error), and a
+    /// failure is also reported through the owner's `error` signal.
+    pub fn start_owned<F, Fut>(name: &str, owner: OwnerId, work: F) -> Gd<AsyncTask>
+    where
+        F: FnOnce(Gd<AsyncTask>) -> Fut,
+        Fut: std::future::Future<Output = Result<Variant, String>> + 'static,
+    {
         let progress = Rc::new(Progress::default());
         let task = Gd::from_init_fn(|base| AsyncTask { name: name.into(), progress: progress.clone(), base });
         let value = Rc::new(Cell::new(Variant::nil()));
@@ -117,7 +128,7 @@ impl AsyncTask {
                 TaskEnd::Cancelled => signals.cancelled().emit(),
             }
         };
-        match runtime::spawn(name, HUB_OWNER, future, on_end) {
+        match runtime::spawn(name, owner, future, on_end) {
             Some(id) => progress.id.set(Some(id)),
             // The engine is quitting: the task can never run.
             None => progress.done.set(true),

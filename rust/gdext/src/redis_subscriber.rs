@@ -308,7 +308,8 @@ impl RedisSubscriber {
 
     /// Publishes [param message] (a [String], sent as UTF-8, or a
     /// [PackedByteArray], sent as is) to [param channel] on a connection of its
-    /// own. The task completes with the number of clients that received it.
+    /// own. The task completes with the number of clients that received it;
+    /// stopping or freeing this node cancels the publishes still pending.
     /// [codeblock]
     /// var receivers: int = await $RedisSubscriber.publish("chat", "hi").completed
     /// [/codeblock]
@@ -322,7 +323,9 @@ impl RedisSubscriber {
         let channel = channel.to_string().into_bytes();
         let sender = self.running.as_ref().map(|r| r.publisher.clone());
         runtime::flush_at_frame_end();
-        AsyncTask::start("RedisSubscriber.publish", move |_task| async move {
+        // Owned by this node: freeing or stopping it cancels the publishes still pending.
+        let owner = runtime::owner_of(&self.to_gd());
+        AsyncTask::start_owned("RedisSubscriber.publish", owner, move |_task| async move {
             let sender = sender.ok_or("cannot publish: the RedisSubscriber is not started")?;
             let (reply, answer) = oneshot::channel();
             sender

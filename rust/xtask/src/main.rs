@@ -11,6 +11,7 @@ mod process;
 mod python;
 mod radio_station;
 mod services;
+mod soak_load;
 mod ws_echo_server;
 
 use std::process::ExitCode;
@@ -26,8 +27,9 @@ commands:
   test [--filter SUBSTR]       cargo test --workspace, then the headless Godot tests in tests/,
        [--no-cargo-test]       the packaged addon in a new project (step `package`; --package-zip
        [--package-zip ZIP]     tests ZIP instead of packaging one) and actionlint on the workflows
-                               (step `workflows`); --filter selects Godot tests whose
-                               \"file::method\" contains SUBSTR, or those xtask steps
+                               (step `workflows`), a 25 s soak and the screenshot tour; --filter
+                               selects Godot tests whose \"file::method\" contains SUBSTR, or
+                               those xtask steps
   demo [--seconds N]           run godot_project (windowed when a display exists);
        [--headless]            the demo quits itself after N seconds (headless default: 10);
        [-- ARGS]               ARGS go to the project: --demo=NAME (one demo), --autoplay
@@ -42,6 +44,10 @@ commands:
           [--require K,K...]   dist/async_net-demo-<version>.zip; --libs adds prebuilt libraries
           [--no-demo]          (other platforms) named as the .gdextension lists them; --require
                                fails unless those [libraries] keys are in the zip
+  soak [--seconds N]           every node at once in tests/soak/soak.tscn against real services
+                               while redis, the WebSocket server and the radio source are killed
+                               and restarted, with TCP bursts, slowloris and garbage (default 120 s);
+                               checks lost messages and descriptors, writes target/soak.json
   godot [ARGS...]              run the Godot that xtask uses, with ARGS
 
 helpers that `bench` runs from a release build of xtask:
@@ -70,6 +76,7 @@ fn main() -> ExitCode {
         "screenshots" => commands::screenshots::main(Args::new(args)),
         "bench" => commands::bench::main(Args::new(args)),
         "package" => commands::package::main(Args::new(args)),
+        "soak" => commands::soak::main(Args::new(args)),
         "godot" => commands::godot_passthrough(args),
         "microbench" => commands::microbench::main(Args::new(args)),
         "loadgen" => commands::loadgen::main(args),

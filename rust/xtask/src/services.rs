@@ -179,16 +179,14 @@ impl TestServices {
     /// The independent WebSocket server (Python `websockets`, tests/helpers/ws_server.py): ws and
     /// wss (a CA made at start), plus what a test needs to run, kill and restart its own.
     fn start_ws(&mut self, python: &Path) -> Result<()> {
-        let script = paths::root().join(WS_SERVER_SCRIPT);
         let cert_dir = paths::target_dir()?.join("services").join("ws-certs");
         let port = free_port()?;
         let mut tls_port = free_port()?;
         while tls_port == port {
             tls_port = free_port()?;
         }
-        let mut cmd = Command::new(python);
-        cmd.arg(&script).args(["--port", &port.to_string(), "--tls-port", &tls_port.to_string(), "--cert-dir"]);
-        cmd.arg(&cert_dir).args(["--parent", &std::process::id().to_string()]);
+        let mut cmd = ws_server_command(python, port);
+        cmd.args(["--tls-port", &tls_port.to_string(), "--cert-dir"]).arg(&cert_dir);
         let mut service = Service::start("ws-echo", cmd)?;
         // The TLS port opens after the certificates are written.
         service.wait_for_port(tls_port, Duration::from_secs(60))?;
@@ -239,6 +237,15 @@ impl TestServices {
     }
 }
 
+/// The command that runs the Python WebSocket echo server ([`WS_SERVER_SCRIPT`]) on
+/// 127.0.0.1:`port`, exiting when this process is gone.
+pub fn ws_server_command(python: &Path, port: u16) -> Command {
+    let mut cmd = Command::new(python);
+    cmd.arg(paths::root().join(WS_SERVER_SCRIPT)).args(["--port", &port.to_string()]);
+    cmd.args(["--parent", &std::process::id().to_string()]);
+    cmd
+}
+
 /// `path` made absolute (against the current directory) when it is relative.
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
@@ -254,8 +261,13 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
 /// Starts a redis-server on a free loopback port without persistence (optionally requiring
 /// `password`) and waits until it accepts connections.
 pub fn start_redis(name: &str, password: Option<&str>) -> Result<(Service, u16)> {
-    let program = find_program("redis-server").context("redis-server is not installed")?;
     let port = free_port()?;
+    Ok((start_redis_on(name, password, port)?, port))
+}
+
+/// Like [`start_redis`], on a given port (e.g. to restart a killed one where its clients expect it).
+pub fn start_redis_on(name: &str, password: Option<&str>, port: u16) -> Result<Service> {
+    let program = find_program("redis-server").context("redis-server is not installed")?;
     let dir = paths::target_dir()?.join("services").join(name);
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut cmd = Command::new(program);
@@ -266,7 +278,7 @@ pub fn start_redis(name: &str, password: Option<&str>) -> Result<(Service, u16)>
     }
     let mut service = Service::start(name, cmd)?;
     service.wait_for_port(port, Duration::from_secs(20))?;
-    Ok((service, port))
+    Ok(service)
 }
 
 /// Starts icecast2 on a free loopback port with the test passwords and a configuration in
@@ -377,7 +389,7 @@ pub fn start_icecast_source(name: &str, mp3: &Path, port: u16, mount: &str) -> R
 
 /// Waits until `mount` on icecast's 127.0.0.1:`port` answers `200` (its source is live), failing
 /// early when one of `services` exits, and with their logs after [`MOUNT_LIMIT`].
-fn wait_for_mount(port: u16, mount: &str, services: &mut [&mut Service]) -> Result<()> {
+pub fn wait_for_mount(port: u16, mount: &str, services: &mut [&mut Service]) -> Result<()> {
     let start = Instant::now();
     let mut last = String::from("no answer yet");
     while start.elapsed() < MOUNT_LIMIT {

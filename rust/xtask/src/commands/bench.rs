@@ -336,7 +336,7 @@ fn number(x: f64) -> String {
 }
 
 /// Now as `YYYY-MM-DDTHH:MM:SSZ`.
-fn utc_now() -> String {
+pub fn utc_now() -> String {
     let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     utc_date(secs)
 }

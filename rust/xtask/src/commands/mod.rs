@@ -12,6 +12,7 @@ pub mod package;
 pub mod package_smoke;
 pub mod radio_station;
 pub mod screenshots;
+pub mod soak;
 pub mod test;
 pub mod ws_echo;
 

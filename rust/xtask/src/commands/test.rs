@@ -13,12 +13,16 @@ use anyhow::{Context, Result};
 use super::build::{self, Profile};
 use super::package_smoke;
 use super::screenshots;
+use super::soak;
 use crate::apt::Requirement;
 use crate::cli::Args;
 use crate::log_check::{self, Counts};
 use crate::paths::{self, Project};
 use crate::services::{self, TestServices};
 use crate::{apt, godot, process, python};
+
+/// Length of the shortened soak that `cargo xtask test` runs.
+const SOAK_SECONDS: Duration = Duration::from_secs(25);
 
 /// Time limit of the whole Godot test run.
 const GODOT_LIMIT: Duration = Duration::from_secs(15 * 60);
@@ -145,6 +149,9 @@ fn godot_test(filter: Option<&str>, package_zip: Option<&Path>, tally: &mut Tall
                 cmd.arg(format!("--filter={filter}"));
             }
             cmd.envs(services.env().iter().map(|(k, v)| (k, v)));
+            // The lifecycle tests run this Godot as a subprocess (its launcher, not the binary Godot
+            // reports as its own executable, which may be the dynamic loader of a private copy).
+            cmd.env("ASYNC_NET_TEST_GODOT", std::path::absolute(&godot.path)?);
             run_godot(cmd, "the Godot tests", tally)?;
         }
         if let Some(project) = smoke {
@@ -160,6 +167,11 @@ fn godot_test(filter: Option<&str>, package_zip: Option<&Path>, tally: &mut Tall
                 ));
             }
         }
+    }
+
+    // The shortened soak (every node at once under faults, see soak.rs) counts as one test.
+    if filter.is_none_or(|f| "soak".contains(f) || f.contains("soak")) {
+        soak_test(&godot, tally);
     }
 
     // Editor mode (the spawner writing into the edited scene, with undo) needs a real
@@ -184,6 +196,23 @@ fn screenshot_test(tally: &mut Tally) {
     let (counts, failures) = screenshots::judge_all(&dir, screenshots::DEFAULT_SIZE);
     let _ = std::fs::remove_dir_all(&dir);
     tally.add(counts, failures, tour.problems);
+}
+
+/// Runs `cargo xtask soak` for [`SOAK_SECONDS`] and counts it as the test `soak`.
+fn soak_test(godot: &godot::Godot, tally: &mut Tally) {
+    let name = format!("xtask soak --seconds {}", SOAK_SECONDS.as_secs());
+    match soak::run(godot, SOAK_SECONDS) {
+        Ok(outcome) if outcome.problems.is_empty() => {
+            println!("PASS {name}");
+            tally.add(Counts { passed: 1, failed: 0 }, Vec::new(), Vec::new());
+        }
+        Ok(outcome) => {
+            let failure = format!("FAIL {name}: {}", outcome.problems.join("; "));
+            println!("{failure}");
+            tally.add(Counts { passed: 0, failed: 1 }, vec![failure], Vec::new());
+        }
+        Err(err) => tally.step_failed(format!("{name} did not run: {err:#}")),
+    }
 }
 
 /// Runs one Godot test session, adds what its log says to `tally` and returns the log.
