@@ -3,6 +3,9 @@
 //! imports `godot`; `rust/gdext` is thin glue over these types.
 
 pub mod backoff;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod pubsub;
 pub mod radio;
 pub mod reactor;
