@@ -6,6 +6,7 @@ pub mod backoff;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod log_throttle;
 pub mod pubsub;
 pub mod radio;
 pub mod reactor;
