@@ -180,6 +180,23 @@ func test_every_rejected_client_emits_error_though_the_log_is_throttled() -> voi
 		assert_true(String(errors.args(i)[0]).contains("bad token"), str(errors.args(i)))
 
 
+func test_max_nodes_caps_the_nodes_alive_until_the_game_frees_some() -> void:
+	server.max_nodes = 3
+	server.start()
+	var client: StreamPeerTCP = await connect_client()
+	send(client, "a\nb\nc\nd\n")
+	assert_eq(await read_line(client), "OK a")
+	assert_eq(await read_line(client), "OK b")
+	assert_eq(await read_line(client), "OK c")
+	assert_eq(await read_line(client), "ERR too many nodes")
+	assert_false(parent.has_node("d"))
+	# Not fatal: once the game frees one, the next line spawns again.
+	parent.get_node("b").free()
+	send(client, "e\n")
+	assert_eq(await read_line(client), "OK e")
+	assert_true(parent.has_node("e"))
+
+
 func test_rate_limit() -> void:
 	server.max_spawns_per_second = 3
 	server.start()
