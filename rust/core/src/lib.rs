@@ -3,6 +3,7 @@
 //! imports `godot`; `rust/gdext` is thin glue over these types.
 
 pub mod backoff;
+mod forward;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
