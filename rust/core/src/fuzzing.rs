@@ -123,3 +123,8 @@ pub fn read_lines(io: MemoryIo, max_line_bytes: usize) -> LineRun {
 pub fn url_scheme(url: &str) -> Option<String> {
     url::Url::parse(url).ok().map(|url| url.scheme().to_string())
 }
+
+/// Whether the redis crate's parser reads one whole value from `bytes`.
+pub fn resp_parses(bytes: &[u8]) -> bool {
+    redis::parse_redis_value(bytes).is_ok()
+}

@@ -179,6 +179,13 @@ fn seeds(target: &str) -> Result<Vec<(String, Vec<u8>)>> {
             ("icy".into(), prefixed(&[16, 1, 2], b"ICY 200 OK\r\n\r\n")),
             ("http".into(), prefixed(&[16, 0], b"HTTP/1.1 200 OK\r\n")),
         ],
+        "resp_limit" => vec![(
+            "push".into(),
+            prefixed(
+                &[0, 1, 2, 5, 9],
+                b">3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n|1\r\n+k\r\n:1\r\n%1\r\n+a\r\n*-1\r\n",
+            ),
+        )],
         "icy_metadata" => vec![(
             "blocks".into(),
             prefixed(&[4, 0, 2, 3, 7], b"abcd\x02StreamTitle='Rock 'n' Roll';StreamUrl='';\x00\x00efgh\x00ijkl"),
