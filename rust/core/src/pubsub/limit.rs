@@ -31,8 +31,9 @@ const MAX_HEADER: usize = 24;
 enum State {
     /// The next byte is a type byte.
     Type,
-    /// Inside the header line of an element of this type.
-    Line { kind: u8, len: usize, value: Option<u64>, negative: bool },
+    /// Inside the header line of an element of this type (`cr`: the last byte was `\r`; only
+    /// `\r\n` ends a line, as in the crate's parser).
+    Line { kind: u8, len: usize, value: Option<u64>, negative: bool, cr: bool },
     /// This many payload bytes (with the closing `\r\n`) still to come.
     Payload(u64),
     /// Something the scanner does not follow (streamed RESP3 types, garbage): it steps
@@ -77,38 +78,41 @@ impl RespScanner {
                         return Ok(());
                     }
                     self.count(1)?;
-                    self.state = State::Line { kind: bytes[0], len: 0, value: None, negative: false };
+                    self.state = State::Line { kind: bytes[0], len: 0, value: None, negative: false, cr: false };
                     bytes = &bytes[1..];
                 }
-                State::Line { kind, len, value, negative } => {
+                State::Line { kind, len, value, negative, cr } => {
                     let byte = bytes[0];
                     bytes = &bytes[1..];
                     self.count(1)?;
-                    if byte == b'\n' {
+                    if cr && byte == b'\n' {
                         self.end_line(kind, value, negative)?;
                         continue;
                     }
+                    let line = |value, negative| State::Line { kind, len: len + 1, value, negative, cr: byte == b'\r' };
+                    if !has_length(kind) {
+                        // Text: anything up to `\r\n`, a lone `\n` included.
+                        self.state = line(value, negative);
+                        continue;
+                    }
                     let value = match (byte, value) {
-                        _ if !has_length(kind) => value,
-                        (b'\r', _) => value,
+                        _ if cr => None,
+                        (b'\r', Some(_)) => value,
                         (b'-', None) if !negative => {
-                            self.state = State::Line { kind, len: len + 1, value, negative: true };
+                            self.state = line(None, true);
                             continue;
                         }
                         (b'0'..=b'9', _) => {
                             value.unwrap_or(0).checked_mul(10).and_then(|v| v.checked_add(u64::from(byte - b'0')))
                         }
                         // `$?` (streamed) or garbage.
-                        _ => {
-                            self.state = State::Off;
-                            return Ok(());
-                        }
+                        _ => None,
                     };
-                    if has_length(kind) && (value.is_none() || len + 1 > MAX_HEADER) {
+                    if value.is_none() || len + 1 > MAX_HEADER {
                         self.state = State::Off;
                         return Ok(());
                     }
-                    self.state = State::Line { kind, len: len + 1, value, negative };
+                    self.state = line(value, negative);
                 }
             }
         }
@@ -293,6 +297,22 @@ mod tests {
         let deep = b"*1\r\n".repeat(MAX_DEPTH + 1);
         let error = scan(1 << 20, &deep).unwrap_err();
         assert!(error.contains("nested deeper"), "{error}");
+    }
+
+    /// Found by `cargo xtask fuzz --target resp_limit`: a lone `\n` does not end a line (only
+    /// `\r\n` does), so `-->\n~7\r\n` is one error reply, not an error and a 7-element set.
+    /// The file is the fuzz input: 2 bytes of limit, a count of piece sizes, the sizes, the reply.
+    #[test]
+    fn fuzz_regression_a_lone_newline_is_text() {
+        let input = include_bytes!("testdata/fuzz-resp_limit-lone-newline.bin");
+        let skip = 3 + usize::from(input[2]);
+        let reply = &input[skip..];
+        assert_eq!(reply, b"-->\n~7\r\n");
+        assert!(redis::parse_redis_value(reply).is_ok(), "the crate reads one value");
+        assert_eq!(scan(reply.len(), reply), Ok(()));
+        assert!(scan(reply.len() - 1, reply).is_err(), "and counts all of it");
+        // Headers end at `\r\n` too: a bare `\n` in one is not RESP (left to the crate).
+        assert_eq!(scan(4, b"$9\n"), Ok(()));
     }
 
     #[test]
