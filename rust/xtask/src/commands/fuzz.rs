@@ -64,9 +64,12 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
         let finished = process::capture(cmd, Some(Duration::from_secs(seconds + 300)))?;
         let run = Run::parse(target, &finished.log, finished.success());
         if !run.ok {
-            let tail: Vec<&str> = finished.log.lines().rev().take(40).collect();
+            // The panic (its message is the line after "panicked at"), then libFuzzer's summary.
+            let lines: Vec<&str> = finished.log.lines().collect();
+            let panic = lines.iter().position(|l| l.contains("panicked at") || l.contains("==ERROR"));
+            let shown = panic.map(|i| &lines[i..(i + 3).min(lines.len())]).unwrap_or_default();
             eprintln!("xtask fuzz: {target} {}:", finished.describe());
-            for line in tail.iter().rev() {
+            for line in shown.iter().chain(&lines[lines.len().saturating_sub(25)..]) {
                 eprintln!("  {line}");
             }
         }
