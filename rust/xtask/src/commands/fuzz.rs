@@ -2,8 +2,9 @@
 //! targets in `fuzz/` (libFuzzer, nightly toolchain) one after the other for N seconds each
 //! (default 60), and prints a table of executions, speed, coverage and crashes.
 //!
-//! It installs what is missing: the nightly toolchain (`rustup toolchain install nightly`) and
-//! cargo-fuzz (`cargo install cargo-fuzz`, into cargo's own bin directory). Each target's corpus
+//! It installs what is missing: a C++ compiler (apt, for libFuzzer), the nightly toolchain
+//! (`rustup toolchain install nightly`) and cargo-fuzz (`cargo install cargo-fuzz`, into
+//! cargo's own bin directory). Each target's corpus
 //! grows in `fuzz/corpus/TARGET` (not committed), seeded from `target/fuzz-seeds/TARGET`, which
 //! is written here from the core's test fixtures. A crash leaves its input in
 //! `fuzz/artifacts/TARGET/`; such inputs become regression tests in `rust/core` (plain
@@ -16,8 +17,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
+use crate::apt::{self, Probe, Requirement};
 use crate::cli::Args;
 use crate::{paths, process};
+
+/// libfuzzer-sys compiles libFuzzer (C++) when the targets are built.
+const CXX: Requirement = Requirement { probe: Probe::Program("c++"), package: "g++" };
 
 /// libFuzzer options of every run: a 2 GiB RSS cap, no single allocation over 512 MiB (nothing a
 /// parser does with a few KiB of input needs that), and 10 s for one input (else it counts as a hang).
@@ -118,8 +123,9 @@ fn nightly_cargo(dir: &Path) -> Command {
     cmd
 }
 
-/// Installs the nightly toolchain and cargo-fuzz when missing.
+/// Installs a C++ compiler, the nightly toolchain and cargo-fuzz when missing.
 fn ensure_tools() -> Result<()> {
+    apt::ensure(&[CXX])?;
     let fuzz_dir = paths::root().join("fuzz");
     if process::output(nightly_cargo(&fuzz_dir).arg("--version")).is_err() {
         eprintln!("xtask fuzz: installing the nightly toolchain (libFuzzer needs it)");
