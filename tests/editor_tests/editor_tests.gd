@@ -21,6 +21,7 @@ func _enter_tree() -> void:
 
 func _run() -> void:
 	await _frames(10)
+	await _test_f1_help_describes_every_member()
 	await _test_spawner_spawns_into_the_edited_scene_with_undo()
 	await _test_hot_reload_while_tasks_run()
 	print("%d passed, %d failed" % [_passed, _failed])
@@ -73,6 +74,105 @@ func _test_spawner_spawns_into_the_edited_scene_with_undo() -> void:
 	probe.stop()
 	client.disconnect_from_host()
 	_finish(name)
+
+
+func _test_f1_help_describes_every_member() -> void:
+	# What F1 shows: the editor's help page of each extension class, as gdext registers its
+	# `///` docs (`register-docs`). Every entry (property, method, signal, constant) must have a
+	# description, and every member ClassDB knows must have an entry.
+	var name := "editor.gd::test_f1_help_describes_every_member"
+	var classes := PackedStringArray()
+	for cls in ClassDB.get_class_list():
+		if ClassDB.class_get_api_type(cls) == ClassDB.API_EXTENSION:
+			classes.append(cls)
+	classes.sort()
+	for cls in ["AsyncHub", "AsyncTask", "RadioStream", "RedisSubscriber", "TcpSpawnerServer", "WsEcho"]:
+		_check(cls in classes, "%s is an extension class" % cls)
+	var script_editor := EditorInterface.get_script_editor()
+	for cls in classes:
+		script_editor.goto_help("class_name:" + cls)
+		var text := ""
+		for i in 20:
+			await get_tree().process_frame
+			text = _help_page_text(script_editor, cls)
+			if not text.is_empty():
+				break
+		if not _check(not text.is_empty(), "%s has a help page" % cls):
+			continue
+		for problem in _undocumented(cls, text):
+			_check(false, "%s: %s" % [cls, problem])
+	_finish(name)
+
+
+## The text of the help page of `cls` open in the script editor, or "".
+func _help_page_text(script_editor: Node, cls: String) -> String:
+	for help in script_editor.find_children(cls, "EditorHelp", true, false):
+		for label: RichTextLabel in help.find_children("*", "RichTextLabel", true, false):
+			var text := label.get_parsed_text()
+			if text.contains("Class: ") and text.contains(cls):
+				return text
+	return ""
+
+
+## What the help page `text` of `cls` lacks: a brief or full description, an entry for a member
+## ClassDB lists, or a description under an entry ("●" lines).
+func _undocumented(cls: String, text: String) -> PackedStringArray:
+	const HEADERS := ["Description", "Properties", "Methods", "Signals", "Constants", "Enumerations",
+		"Property Descriptions", "Method Descriptions", "Tutorials", "Theme Properties"]
+	const NO_DESCRIPTION := "There is currently no description"
+	var problems := PackedStringArray()
+	var lines := text.replace("\u00a0", " ").split("\n")
+	var entries := {}
+	var entry := ""
+	var body := ""
+	var section := "brief"
+	var section_text := {}
+	for line in lines + PackedStringArray(["Constants"]):
+		var trimmed := line.strip_edges()
+		if trimmed.begins_with("●") or trimmed in HEADERS:
+			if not entry.is_empty():
+				entries[entry] = body
+			entry = trimmed.trim_prefix("●").strip_edges() if trimmed.begins_with("●") else ""
+			body = ""
+			if trimmed in HEADERS:
+				section = trimmed
+		elif not entry.is_empty():
+			body += trimmed
+		elif not (trimmed.begins_with("Class:") or trimmed.begins_with("Inherits:") or trimmed.begins_with("Inherited By:")):
+			section_text[section] = section_text.get(section, "") + trimmed
+	for part in ["brief", "Description"]:
+		var described: String = section_text.get(part, "")
+		if described.is_empty() or described.contains(NO_DESCRIPTION):
+			problems.append("no %s description" % ("brief" if part == "brief" else "full"))
+	for key: String in entries:
+		var described: String = entries[key]
+		if described.is_empty() or described.contains(NO_DESCRIPTION):
+			problems.append("no description for '%s'" % key)
+	# Entries read "void name(...)", "name(...)" (signals), "NAME = 0" and "<type>name [default: ...]".
+	var accessors := {}
+	var members := PackedStringArray()
+	for prop in ClassDB.class_get_property_list(cls, true):
+		if prop.usage & (PROPERTY_USAGE_CATEGORY | PROPERTY_USAGE_GROUP | PROPERTY_USAGE_SUBGROUP):
+			continue
+		members.append(prop.name)
+		accessors[ClassDB.class_get_property_setter(cls, prop.name)] = true
+		accessors[ClassDB.class_get_property_getter(cls, prop.name)] = true
+	for method in ClassDB.class_get_method_list(cls, true):
+		if not accessors.has(StringName(method.name)):
+			members.append(" %s(" % method.name)
+	for signal_info in ClassDB.class_get_signal_list(cls, true):
+		members.append("^%s(" % signal_info.name)
+	for constant in ClassDB.class_get_integer_constant_list(cls, true):
+		members.append("^%s =" % constant)
+	for member in members:
+		var found := false
+		for key: String in entries:
+			if ("^" + key).contains(member) if member.begins_with("^") else (" " + key).contains(member):
+				found = true
+				break
+		if not found:
+			problems.append("no help entry for '%s'" % member.trim_prefix("^").strip_edges())
+	return problems
 
 
 func _test_hot_reload_while_tasks_run() -> void:

@@ -129,28 +129,41 @@ pub struct HotSignal {
     name: StringName,
     /// The [`Burst`] generation in which nothing was found connected.
     unconnected_in: Option<u64>,
+    /// The [`Burst`] round in which something was found connected.
+    connected_in_round: Option<u64>,
 }
 
 impl HotSignal {
     /// `node`'s signal `name` (declared with `#[signal]` on its class).
     pub fn new(node: &Gd<Node>, name: &str) -> Self {
-        Self { object: node.clone().upcast(), name: StringName::from(name), unconnected_in: None }
+        Self {
+            object: node.clone().upcast(),
+            name: StringName::from(name),
+            unconnected_in: None,
+            connected_in_round: None,
+        }
     }
 
     /// [`emit`](Self::emit) for a message of a burst: a signal found unconnected
-    /// stays so, unchecked, until `burst` learns that GDScript ran. Says whether
-    /// it emitted (then it tells `burst`). The node must exist.
-    pub fn emit_in<const N: usize>(&mut self, burst: &mut Burst, args: impl FnOnce() -> [Variant; N]) -> bool {
+    /// stays so, unchecked, until `burst` learns that GDScript ran; a signal
+    /// found connected is emitted unchecked for the rest of the burst's round
+    /// (a handler that disconnects mid-round costs at most that round's
+    /// emissions to no one, which do nothing). Says whether it emitted (then it
+    /// tells `burst`). The node must exist.
+    pub fn emit_in<A: AsRef<[Variant]>>(&mut self, burst: &mut Burst, args: impl FnOnce() -> A) -> bool {
         if self.unconnected_in == Some(burst.generation) {
             return false;
         }
-        let emitted = self.emit(args);
-        if emitted {
-            burst.script_ran();
-        } else {
-            self.unconnected_in = Some(burst.generation);
+        if self.connected_in_round != Some(burst.round) {
+            if !self.is_connected() {
+                self.unconnected_in = Some(burst.generation);
+                return false;
+            }
+            self.connected_in_round = Some(burst.round);
         }
-        emitted
+        self.object.emit_signal(&self.name, args().as_ref());
+        burst.script_ran();
+        true
     }
 
     /// Emits the arguments `args` makes, if anything is connected (`args`
@@ -177,10 +190,13 @@ impl HotSignal {
 /// still holds until the glue emits something or the burst ends. This saves two
 /// engine calls per message when only a batch signal is connected. The glue
 /// must call [`script_ran`](Self::script_ran) after every emission of its own
-/// that is not made through [`HotSignal::emit_in`] and at every burst's end.
+/// that is not made through [`HotSignal::emit_in`], and
+/// [`end_round`](Self::end_round) at every burst's end.
 #[derive(Default)]
 pub struct Burst {
     generation: u64,
+    /// Counts bursts (delivery rounds).
+    round: u64,
     alive_in: Option<u64>,
 }
 
@@ -197,9 +213,15 @@ impl Burst {
         alive
     }
 
-    /// GDScript may have run (an emission, or the burst ended): forget every check.
+    /// GDScript may have run (an emission): forget every check.
     pub fn script_ran(&mut self) {
         self.generation += 1;
+    }
+
+    /// The burst ended: forget every check, including those kept for a round.
+    pub fn end_round(&mut self) {
+        self.script_ran();
+        self.round += 1;
     }
 }
 

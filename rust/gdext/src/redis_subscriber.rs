@@ -12,6 +12,7 @@ use async_net_core::{
     },
     state::NetState,
 };
+use bytes::Bytes;
 use godot::{
     classes::{Engine, INode, Node, SceneTree},
     prelude::*,
@@ -241,6 +242,7 @@ impl RedisSubscriber {
             binary_messages_received: BatchSignal::new(&signals_of, "binary_messages_received"),
             channel: NameCache::default(),
             pattern: NameCache::default(),
+            args: MessageArgs::default(),
             burst: Burst::default(),
         };
         let delivery_inbox = inbox.clone();
@@ -455,28 +457,59 @@ struct Delivering {
     stopped: Rc<Cell<bool>>,
     message_received: HotSignal,
     binary_message_received: HotSignal,
-    messages_received: BatchSignal<Batch<PackedStringArray>>,
-    binary_messages_received: BatchSignal<Batch<Array<PackedByteArray>>>,
+    messages_received: BatchSignal<Batch<GString>>,
+    binary_messages_received: BatchSignal<Batch<PackedByteArray>>,
     channel: NameCache,
     pattern: NameCache,
+    args: MessageArgs,
     /// One delivery round is one burst.
     burst: Burst,
 }
 
-/// The arguments of a batch signal, filled message by message.
+/// The arguments of the per-message signal, kept from one message to the
+/// next: a run of messages on one channel converts its channel and pattern
+/// to variants once, and each message only sets its payload.
+struct MessageArgs {
+    slots: [Variant; 3],
+    /// The [`NameCache`] versions of the channel and pattern in the slots.
+    versions: [Option<u64>; 2],
+}
+
+impl Default for MessageArgs {
+    fn default() -> Self {
+        MessageArgs { slots: [Variant::nil(), Variant::nil(), Variant::nil()], versions: [None; 2] }
+    }
+}
+
+impl MessageArgs {
+    fn fill(&mut self, channel: (&GString, u64), payload: Variant, pattern: (&GString, u64)) -> &[Variant; 3] {
+        for (slot, (name, version)) in [(0, channel), (2, pattern)] {
+            let kept = &mut self.versions[slot / 2];
+            if *kept != Some(version) {
+                self.slots[slot] = name.to_variant();
+                *kept = Some(version);
+            }
+        }
+        self.slots[1] = payload;
+        &self.slots
+    }
+}
+
+/// The arguments of a batch signal, filled message by message; the payloads
+/// become one Godot array at the end, with one engine call per batch.
 struct Batch<P> {
     channels: Names,
-    payloads: P,
+    payloads: Vec<P>,
     patterns: Names,
 }
 
-impl<P: Default + ToGodot> Batch<P> {
+impl<P> Batch<P> {
     fn new() -> Self {
-        Batch { channels: Names::default(), payloads: P::default(), patterns: Names::default() }
+        Batch { channels: Names::default(), payloads: Vec::new(), patterns: Names::default() }
     }
 
-    fn into_args(self) -> [Variant; 3] {
-        [self.channels.into_array().to_variant(), self.payloads.to_variant(), self.patterns.into_array().to_variant()]
+    fn into_args(self, payloads: impl FnOnce(Vec<P>) -> Variant) -> [Variant; 3] {
+        [self.channels.into_array().to_variant(), payloads(self.payloads), self.patterns.into_array().to_variant()]
     }
 }
 
@@ -517,7 +550,7 @@ impl Names {
 /// pattern): a run of messages on one channel converts its name once.
 #[derive(Default)]
 struct NameCache {
-    bytes: Vec<u8>,
+    bytes: Bytes,
     name: GString,
     /// Changes with the name.
     version: u64,
@@ -526,7 +559,7 @@ struct NameCache {
 impl NameCache {
     /// The name `bytes` spell (invalid UTF-8 becomes U+FFFD), made only when
     /// it changed, and its version.
-    fn get(&mut self, bytes: Vec<u8>) -> (&GString, u64) {
+    fn get(&mut self, bytes: Bytes) -> (&GString, u64) {
         if !same_bytes(&bytes, &self.bytes) {
             self.name = text(&bytes);
             self.bytes = bytes;
@@ -558,43 +591,54 @@ impl Delivering {
                 }
                 let channel = self.channel.get(channel);
                 let pattern = self.pattern.get(pattern.unwrap_or_default());
-                let args = |payload: Variant| [channel.0.to_variant(), payload, pattern.0.to_variant()];
                 // Each payload is made once, whichever signals want it.
                 if self.binary {
                     let mut bytes = None;
-                    let made = || PackedByteArray::from(payload.as_slice());
-                    let each = || args(bytes.insert(made()).to_variant());
+                    let made = || PackedByteArray::from(&payload[..]);
+                    let (args, slot) = (&mut self.args, &mut bytes);
+                    let each = move || {
+                        // Moved out of the capture, so the closure is `FnOnce` and may return the borrow.
+                        let args = args;
+                        args.fill(channel, slot.insert(made()).to_variant(), pattern)
+                    };
                     if self.binary_message_received.emit_in(&mut self.burst, each) && !self.link.is_alive() {
                         return;
                     }
                     self.binary_messages_received.push(Batch::new, |batch| {
                         batch.channels.push(channel);
-                        batch.payloads.push(&bytes.unwrap_or_else(made));
+                        batch.payloads.push(bytes.unwrap_or_else(made));
                         batch.patterns.push(pattern);
                     });
                 } else {
                     let mut string = None;
-                    let each = || args(string.insert(text(&payload)).to_variant());
+                    let (args, slot, bytes) = (&mut self.args, &mut string, &payload);
+                    let each = move || {
+                        let args = args;
+                        args.fill(channel, slot.insert(text(bytes)).to_variant(), pattern)
+                    };
                     if self.message_received.emit_in(&mut self.burst, each) && !self.link.is_alive() {
                         return;
                     }
                     self.messages_received.push(Batch::new, |batch| {
                         batch.channels.push(channel);
-                        batch.payloads.push(&string.unwrap_or_else(|| text(&payload)));
+                        batch.payloads.push(string.unwrap_or_else(|| text(&payload)));
                         batch.patterns.push(pattern);
                     });
                 }
             }
             Delivery::BatchEnd => {
                 // Whatever runs before the next round, nothing checked in this one is trusted after it.
-                self.burst.script_ran();
+                self.burst.end_round();
                 if self.stopped.get() || !self.link.is_alive() {
                     self.messages_received.discard();
                     self.binary_messages_received.discard();
                 } else if self.binary {
-                    self.binary_messages_received.flush(&mut self.burst, Batch::into_args);
+                    self.binary_messages_received
+                        .flush(&mut self.burst, |batch| batch.into_args(|data| Array::from(&data[..]).to_variant()));
                 } else {
-                    self.messages_received.flush(&mut self.burst, Batch::into_args);
+                    self.messages_received.flush(&mut self.burst, |batch| {
+                        batch.into_args(|texts| PackedStringArray::from(texts).to_variant())
+                    });
                 }
             }
             Delivery::Overflow { dropped_total } => {

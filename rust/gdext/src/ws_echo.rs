@@ -373,20 +373,22 @@ struct Glue {
     link: NodeLink,
     message_received: HotSignal,
     binary_received: HotSignal,
-    messages_received: BatchSignal<PackedStringArray>,
-    binaries_received: BatchSignal<Array<PackedByteArray>>,
+    messages_received: BatchSignal<Vec<GString>>,
+    binaries_received: BatchSignal<Vec<PackedByteArray>>,
     burst: Burst,
 }
 
 impl Glue {
     /// Emits the texts collected so far; false if a handler freed the node.
     fn flush_texts(&mut self) -> bool {
-        !self.messages_received.flush(&mut self.burst, |texts| [texts.to_variant()]) || self.link.is_alive()
+        !self.messages_received.flush(&mut self.burst, |texts| [PackedStringArray::from(texts).to_variant()])
+            || self.link.is_alive()
     }
 
     /// Emits the binaries collected so far; false if a handler freed the node.
     fn flush_binaries(&mut self) -> bool {
-        !self.binaries_received.flush(&mut self.burst, |data| [data.to_variant()]) || self.link.is_alive()
+        !self.binaries_received.flush(&mut self.burst, |data| [Array::from(&data[..]).to_variant()])
+            || self.link.is_alive()
     }
 }
 
@@ -412,10 +414,7 @@ impl WsHandler for Glue {
         if self.message_received.emit_in(&mut self.burst, each) && !self.link.is_alive() {
             return;
         }
-        self.messages_received.push(PackedStringArray::new, |texts| match string {
-            Some(string) => texts.push(&string),
-            None => texts.push(text),
-        });
+        self.messages_received.push(Vec::new, |texts| texts.push(string.unwrap_or_else(|| GString::from(text))));
     }
 
     fn binary_received(&mut self, data: &[u8]) {
@@ -427,14 +426,12 @@ impl WsHandler for Glue {
         if self.binary_received.emit_in(&mut self.burst, each) && !self.link.is_alive() {
             return;
         }
-        self.binaries_received.push(Array::new, |batch| {
-            batch.push(&bytes.unwrap_or_else(|| PackedByteArray::from(data)));
-        });
+        self.binaries_received.push(Vec::new, |batch| batch.push(bytes.unwrap_or_else(|| PackedByteArray::from(data))));
     }
 
     fn batch_end(&mut self) {
         // Whatever ran before the next burst, nothing checked in this one is trusted after it.
-        self.burst.script_ran();
+        self.burst.end_round();
         if self.link.is_alive() && self.flush_texts() {
             self.flush_binaries();
         }

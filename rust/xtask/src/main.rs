@@ -23,13 +23,25 @@ usage: cargo xtask <command> [options]
 commands:
   build [--release]            build the extension, install it in addons/async_net/bin,
                                link the addon into the Godot projects and import them
-  test [--filter SUBSTR]       cargo test --workspace, then the headless Godot tests in tests/
-       [--no-cargo-test]       (--filter selects Godot tests whose \"file::method\" contains SUBSTR)
+  test [--filter SUBSTR]       cargo test --workspace, then the headless Godot tests in tests/,
+       [--no-cargo-test]       the packaged addon in a new project (step `package`; --package-zip
+       [--package-zip ZIP]     tests ZIP instead of packaging one) and actionlint on the workflows
+                               (step `workflows`); --filter selects Godot tests whose
+                               \"file::method\" contains SUBSTR, or those xtask steps
   demo [--seconds N]           run godot_project (windowed when a display exists);
-       [--headless]            the demo quits itself after N seconds (headless default: 10)
+       [--headless]            the demo quits itself after N seconds (headless default: 10);
+       [-- ARGS]               ARGS go to the project: --demo=NAME (one demo), --autoplay
+  screenshots [--out DIR]      the menu and each demo in a window on a virtual X server (Xvfb,
+       [--size WxH]            software OpenGL), once each shows live data; PNGs into DIR
+                               (default docs/screenshots, 1280x720), each checked not blank
   bench [-- ARGS...]           release builds, then `microbench` and tests/bench/bench_main.tscn
                                (ARGS go to the scene, e.g. --only=idle,flood,rate,spawn);
                                prints a table and writes target/bench.json
+  package [--no-build]         release + debug builds, then dist/async_net-<version>.zip (the addon),
+          [--libs DIR]         dist/async_net-<version>-symbols.zip (split debug info) and
+          [--require K,K...]   dist/async_net-demo-<version>.zip; --libs adds prebuilt libraries
+          [--no-demo]          (other platforms) named as the .gdextension lists them; --require
+                               fails unless those [libraries] keys are in the zip
   godot [ARGS...]              run the Godot that xtask uses, with ARGS
   fuzz [--seconds N]           run each cargo-fuzz target in fuzz/ for N seconds (default 60;
        [--target NAME]         installs nightly and cargo-fuzz when missing); prints execs,
@@ -58,7 +70,9 @@ fn main() -> ExitCode {
         "build" => commands::build::main(Args::new(args)),
         "test" => commands::test::main(Args::new(args)),
         "demo" => commands::demo::main(Args::new(args)),
+        "screenshots" => commands::screenshots::main(Args::new(args)),
         "bench" => commands::bench::main(Args::new(args)),
+        "package" => commands::package::main(Args::new(args)),
         "godot" => commands::godot_passthrough(args),
         "fuzz" => commands::fuzz::main(Args::new(args)),
         "microbench" => commands::microbench::main(Args::new(args)),

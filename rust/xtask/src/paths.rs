@@ -17,18 +17,34 @@ pub fn root() -> &'static Path {
     })
 }
 
-/// Cargo's target directory, as cargo itself reports it (honours CARGO_TARGET_DIR and config).
-pub fn target_dir() -> Result<&'static Path> {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    if let Some(dir) = DIR.get() {
-        return Ok(dir);
+/// `cargo metadata --no-deps` of the workspace (asked once).
+fn metadata() -> Result<&'static serde_json::Value> {
+    static META: OnceLock<serde_json::Value> = OnceLock::new();
+    if let Some(meta) = META.get() {
+        return Ok(meta);
     }
     let out =
         process::output(process::cargo().args(["metadata", "--format-version", "1", "--no-deps"]).current_dir(root()))
-            .context("asking cargo for the target directory")?;
-    let meta: serde_json::Value = serde_json::from_str(&out).context("parsing `cargo metadata` output")?;
-    let dir = meta["target_directory"].as_str().context("`cargo metadata` reported no target_directory")?;
-    Ok(DIR.get_or_init(|| PathBuf::from(dir)))
+            .context("asking cargo for the workspace metadata")?;
+    let meta = serde_json::from_str(&out).context("parsing `cargo metadata` output")?;
+    Ok(META.get_or_init(|| meta))
+}
+
+/// Cargo's target directory, as cargo itself reports it (honours CARGO_TARGET_DIR and config).
+pub fn target_dir() -> Result<&'static Path> {
+    let dir = metadata()?["target_directory"].as_str().context("`cargo metadata` reported no target_directory")?;
+    Ok(Path::new(dir))
+}
+
+/// The version of the workspace package `name` (e.g. `async-net`), from its Cargo.toml.
+pub fn package_version(name: &str) -> Result<String> {
+    let packages = metadata()?["packages"].as_array().context("`cargo metadata` listed no packages")?;
+    let package = packages
+        .iter()
+        .find(|p| p["name"] == name)
+        .with_context(|| format!("`cargo metadata` has no package {name}"))?;
+    let version = package["version"].as_str().with_context(|| format!("package {name} has no version"))?;
+    Ok(version.to_string())
 }
 
 /// The distributable addon, `addons/async_net`.

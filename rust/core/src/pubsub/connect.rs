@@ -10,8 +10,7 @@
 use std::{future::Future, path::Path, pin::Pin, sync::Arc, time::Duration};
 
 use redis::{
-    AsyncConnectionConfig, ConnectionAddr, ErrorKind, RedisError, ServerErrorKind,
-    aio::{AsyncPushSender, MultiplexedConnection},
+    AsyncConnectionConfig, ConnectionAddr, ErrorKind, RedisError, ServerErrorKind, aio::MultiplexedConnection,
 };
 use rustls::{
     DigitallySignedStruct, SignatureScheme,
@@ -21,7 +20,12 @@ use rustls::{
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{address::RedisAddress, limit::RespLimit};
+use super::{
+    address::RedisAddress,
+    inbox::{Inbox, InboxSender},
+    limit::RespLimit,
+    tap::PushTap,
+};
 
 /// The future that reads and writes the connection's socket. It ends when the
 /// connection closes, with the reason when we closed it (a reply over
@@ -47,19 +51,24 @@ impl std::fmt::Display for ConnectError {
     }
 }
 
-/// Connects and performs the handshake within `timeout`. `push` receives the
-/// connection's RESP3 pushes (messages and subscription confirmations).
+/// Connects and performs the handshake within `timeout`. With an `inbox`,
+/// the connection's pub/sub messages go there (through the [`PushTap`]) and
+/// its other pushes to the session; without one (the publisher's
+/// connection) pushes are dropped.
 pub async fn connect(
     address: &RedisAddress,
     timeout: Duration,
-    push: Option<Arc<dyn AsyncPushSender>>,
+    inbox: Option<Arc<Inbox>>,
 ) -> Result<(MultiplexedConnection, Driver), ConnectError> {
     let attempt = async {
-        let stream = RespLimit::new(open_stream(address).await?, address.max_message_bytes());
-        let refusal = stream.refusal();
+        // The bound sits under the tap too: the tap also holds a frame until it is whole.
+        let limited = RespLimit::new(open_stream(address).await?, address.max_message_bytes());
+        let refusal = limited.refusal();
+        let mut stream: Box<dyn Io> = Box::new(limited);
         let mut config = AsyncConnectionConfig::new();
-        if let Some(push) = push {
-            config = config.set_push_sender(ArcSender(push));
+        if let Some(inbox) = inbox {
+            stream = Box::new(PushTap::new(stream, inbox.clone()));
+            config = config.set_push_sender(InboxSender(inbox));
         }
         let (connection, driver) =
             MultiplexedConnection::new_with_config(address.info().redis_settings(), stream, config)
@@ -81,15 +90,6 @@ pub async fn connect(
             ),
             fatal: false,
         }),
-    }
-}
-
-/// Passes pushes on to a shared sender (the crate wants the sender by value).
-struct ArcSender(Arc<dyn AsyncPushSender>);
-
-impl AsyncPushSender for ArcSender {
-    fn send(&self, info: redis::PushInfo) -> Result<(), redis::aio::SendError> {
-        self.0.send(info)
     }
 }
 

@@ -16,6 +16,7 @@ use std::{
     },
 };
 
+use bytes::Bytes;
 use redis::{PushInfo, PushKind, Value, aio::AsyncPushSender};
 use tokio::sync::Notify;
 
@@ -23,19 +24,19 @@ use tokio::sync::Notify;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     /// The channel it was published to.
-    pub channel: Vec<u8>,
+    pub channel: Bytes,
     /// The payload.
-    pub payload: Vec<u8>,
+    pub payload: Bytes,
     /// The pattern that matched, for pattern subscriptions.
-    pub pattern: Option<Vec<u8>>,
+    pub pattern: Option<Bytes>,
 }
 
 impl Message {
     /// Reads a RESP3 `message` / `pmessage` push; `None` for other pushes.
     pub fn from_push(info: PushInfo) -> Option<Self> {
         let bytes = |v: Value| match v {
-            Value::BulkString(b) => Some(b),
-            Value::SimpleString(s) => Some(s.into_bytes()),
+            Value::BulkString(b) => Some(Bytes::from(b)),
+            Value::SimpleString(s) => Some(Bytes::from(s)),
             _ => None,
         };
         let mut data = info.data.into_iter();
@@ -194,8 +195,9 @@ impl Inbox {
     }
 }
 
-/// The connection's push sender: messages go to the inbox; subscription
-/// confirmations and disconnect notices are left to the session.
+/// The connection's push sender: messages that reach the crate (the
+/// [`tap`](super::tap) takes nearly all of them first) go to the inbox;
+/// subscription confirmations and disconnect notices are left to the session.
 #[derive(Debug)]
 pub struct InboxSender(pub std::sync::Arc<Inbox>);
 
@@ -308,7 +310,7 @@ mod tests {
     use super::*;
 
     fn msg(i: usize) -> Message {
-        Message { channel: b"c".to_vec(), payload: i.to_string().into_bytes(), pattern: None }
+        Message { channel: "c".into(), payload: i.to_string().into(), pattern: None }
     }
 
     #[test]
@@ -326,7 +328,7 @@ mod tests {
         inbox.push(msg(5));
         assert_eq!(inbox.take_overflow_report(), None, "still the same episode");
         let left: Vec<_> = std::iter::from_fn(|| inbox.pop()).map(|m| m.payload).collect();
-        assert_eq!(left, [b"3".to_vec(), b"4".to_vec(), b"5".to_vec()], "newest kept, in order");
+        assert_eq!(left, ["3", "4", "5"], "newest kept, in order");
         for i in 0..4 {
             inbox.push(msg(i));
         }
@@ -354,7 +356,7 @@ mod tests {
                 || 4,
                 |d| {
                     if let Delivery::Message(m) = d {
-                        s2.borrow_mut().push(String::from_utf8(m.payload).unwrap());
+                        s2.borrow_mut().push(String::from_utf8(m.payload.to_vec()).unwrap());
                     }
                 },
             )
@@ -442,7 +444,7 @@ mod tests {
                 || 10,
                 |d| {
                     // Two arrivals while message 0 is handled: 1 is dropped to make room.
-                    if matches!(&d, Delivery::Message(m) if m.payload == b"0") {
+                    if matches!(&d, Delivery::Message(m) if m.payload == b"0"[..]) {
                         i2.push(msg(2));
                         i2.push(msg(3));
                     }

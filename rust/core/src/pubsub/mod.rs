@@ -4,7 +4,8 @@
 //!
 //! Layout: [`address`] (url parsing and redaction), [`connect`] (one RESP3
 //! connection whose driver the caller owns), [`limit`] (the reply size bound
-//! under the crate's parser), [`inbox`] (the bounded backlog
+//! under everything that parses), [`tap`] (the messages' fast lane past the
+//! crate's parser), [`inbox`] (the bounded backlog
 //! and per-frame [`deliver`]), [`session`] (the reconnect loop, [`run`]) and
 //! [`publisher`] ([`run_publisher`]).
 //!
@@ -38,6 +39,7 @@ pub mod inbox;
 pub mod limit;
 pub mod publisher;
 pub mod session;
+pub mod tap;
 
 #[cfg(test)]
 mod tests;

@@ -14,7 +14,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::{
     address::RedisAddress,
     connect::{ConnectError, Driver, connect, describe},
-    inbox::{Inbox, InboxSender},
+    inbox::Inbox,
 };
 use crate::{backoff::Backoff, state::NetState};
 
@@ -167,8 +167,7 @@ pub async fn run(
     let mut backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
     events.state_changed(NetState::Connecting);
     loop {
-        let push = Arc::new(InboxSender(inbox.clone()));
-        let attempt = connect(&config.address, config.connect_timeout, Some(push));
+        let attempt = connect(&config.address, config.connect_timeout, Some(inbox.clone()));
         let ended = match offline(attempt, &mut commands, &mut wanted, &mut events, &stats).await {
             None => Ended::Stopped,
             Some(Err(error)) => Ended::Lost(error),

@@ -232,9 +232,9 @@ fn channels_patterns_and_runtime_changes() {
         assert_eq!(publish(&mut cli, "other", "nobody").await, 0);
         wait_until("two messages", || s.inbox.len() == 2).await;
         let got = drain(&s.inbox);
-        assert_eq!(got[0], Message { channel: b"news".to_vec(), payload: b"hello".to_vec(), pattern: None });
+        assert_eq!(got[0], Message { channel: "news".into(), payload: "hello".into(), pattern: None });
         assert_eq!(got[1].pattern.as_deref(), Some(&b"game.*"[..]));
-        assert_eq!(got[1].channel, b"game.start");
+        assert_eq!(got[1].channel, &b"game.start"[..]);
 
         s.commands.send(Command::Subscribe(Kind::Channel, "extra".into())).unwrap();
         s.commands.send(Command::Unsubscribe(Kind::Channel, "news".into())).unwrap();
@@ -289,7 +289,7 @@ fn restart_restores_every_subscription_exactly_once() {
         assert_eq!(publish(&mut cli, "q.1", "pattern").await, 1);
         wait_until("messages", || s.inbox.len() == 2).await;
         let got = drain(&s.inbox);
-        assert_eq!(got[0].payload, b"after restart");
+        assert_eq!(got[0].payload, &b"after restart"[..]);
         assert_eq!(got[1].pattern.as_deref(), Some(&b"q.*"[..]));
         assert!(s.stats.reconnects.get() >= 1);
         assert_eq!(s.stats.connects.get(), 2);
@@ -338,8 +338,8 @@ fn a_flood_beyond_the_backlog_drops_the_oldest_and_counts_them() {
         let stats = s.inbox.stats();
         assert_eq!((stats.dropped, stats.backlog, stats.overflows), (900, 100, 1));
         let got = drain(&s.inbox);
-        assert_eq!(got.first().unwrap().payload, b"900", "the oldest went first");
-        assert_eq!(got.last().unwrap().payload, b"999");
+        assert_eq!(got.first().unwrap().payload, &b"900"[..], "the oldest went first");
+        assert_eq!(got.last().unwrap().payload, &b"999"[..]);
         assert_eq!(s.inbox.take_overflow_report(), Some(900));
         s.task.abort();
     });
@@ -364,7 +364,7 @@ fn delivery_from_a_real_server_comes_in_ordered_batches_of_at_most_a_frames_quot
                 || 100,
                 |d| match d {
                     Delivery::Message(m) => {
-                        sink.borrow_mut().last_mut().unwrap().push(String::from_utf8(m.payload).unwrap())
+                        sink.borrow_mut().last_mut().unwrap().push(String::from_utf8(m.payload.to_vec()).unwrap())
                     }
                     Delivery::BatchEnd => sink.borrow_mut().push(Vec::new()),
                     Delivery::Overflow { .. } => panic!("nothing overflows here"),
@@ -464,7 +464,7 @@ fn receives_cleanly(mut cfg: SessionConfig, server: &Server) {
         let mut cli = outside(&server.url()).await;
         assert_eq!(publish(&mut cli, "secure", "over tls").await, 1);
         wait_until("the message", || s.inbox.len() == 1).await;
-        assert_eq!(drain(&s.inbox)[0].payload, b"over tls");
+        assert_eq!(drain(&s.inbox)[0].payload, &b"over tls"[..]);
         assert!(s.events.errors().is_empty(), "{:?}", s.events.errors());
         s.task.abort();
     });

@@ -167,7 +167,7 @@ fn link_addon(project: Project) -> Result<()> {
 /// first scan, a path that has crashed at exit; listing it beforehand makes the first import
 /// load it at startup like every later run.
 fn import(godot: &Godot, project: Project) -> Result<()> {
-    ensure_extension_listed(project)?;
+    ensure_extension_listed(&project.dir())?;
     let mut cmd = godot.command();
     cmd.args(["--headless", "--path"]).arg(project.dir()).arg("--import");
     let what = process::describe(&cmd);
@@ -192,11 +192,12 @@ fn import(godot: &Godot, project: Project) -> Result<()> {
             }
         }
     }
-    ensure_extension_listed(project)
+    ensure_extension_listed(&project.dir())
 }
 
-fn ensure_extension_listed(project: Project) -> Result<()> {
-    let file = project.dir().join(".godot/extension_list.cfg");
+/// Lists the addon's extension in `project_dir/.godot/extension_list.cfg` (see [`import`]).
+pub fn ensure_extension_listed(project_dir: &Path) -> Result<()> {
+    let file = project_dir.join(".godot/extension_list.cfg");
     let mut text = match fs::read_to_string(&file) {
         Ok(text) => text,
         Err(err) if err.kind() == ErrorKind::NotFound => String::new(),
@@ -210,6 +211,6 @@ fn ensure_extension_listed(project: Project) -> Result<()> {
     }
     text.push_str(EXTENSION_RES_PATH);
     text.push('\n');
-    fs::create_dir_all(project.dir().join(".godot"))?;
+    fs::create_dir_all(project_dir.join(".godot"))?;
     fs::write(&file, text).with_context(|| format!("writing {}", file.display()))
 }

@@ -22,11 +22,12 @@ const HEADLESS_SECONDS: u64 = 10;
 /// Grace time after which a demo that did not quit by itself is killed.
 const GRACE: Duration = Duration::from_secs(30);
 
-/// `cargo xtask demo [--seconds N] [--headless]`.
+/// `cargo xtask demo [--seconds N] [--headless] [-- DEMO ARGS]`.
 pub fn main(mut args: Args) -> Result<ExitCode> {
     let seconds = args.number("--seconds")?;
     let headless = args.flag("--headless") || !has_display();
-    args.finish()?;
+    // What follows `--` goes to the demo project, e.g. `-- --demo=radio --autoplay`.
+    let user_args = args.finish()?;
     if !Project::Demo.exists() {
         bail!("{}/project.godot does not exist yet", Project::Demo.name());
     }
@@ -40,21 +41,32 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
         cmd.arg("--headless");
     }
     cmd.arg("--path").arg(Project::Demo.dir());
-    if let Some(seconds) = seconds {
-        cmd.arg("--").arg(format!("--seconds={seconds}"));
-    }
-    // The Redis feed demo talks to a local redis-server when one is installed.
-    let _redis = redis_for_demo(&mut cmd);
-    // The WebSocket echo demo talks to our own local echo server.
-    ws_echo_for_demo(&mut cmd);
-    // The radio demo plays our own local station; it stops when `_station` drops.
-    let _station = radio_for_demo(&mut cmd);
+    cmd.arg("--").args(seconds.map(|s| format!("--seconds={s}"))).args(user_args);
+    let _services = DemoServices::start(&mut cmd);
     eprintln!("xtask: {}", process::describe(&cmd));
     let run = process::stream(cmd, seconds.map(|s| Duration::from_secs(s) + GRACE))?;
     if run.timed_out {
         bail!("the demo did not quit by itself after --seconds={}; killed it", seconds.unwrap_or_default());
     }
     Ok(super::exit_code(run.status))
+}
+
+/// The local services of the demos, stopped when this drops: a redis-server (when installed) for
+/// the Redis feed, our WebSocket echo server, and our radio station. Their URLs reach Godot in
+/// `ASYNC_NET_DEMO_*` environment variables; a demo whose service did not start says so itself.
+pub struct DemoServices {
+    _redis: Option<services::Service>,
+    _station: Option<Station>,
+}
+
+impl DemoServices {
+    /// Starts every service it can and tells `cmd` (the Godot command) where they are.
+    pub fn start(cmd: &mut std::process::Command) -> Self {
+        let redis = redis_for_demo(cmd);
+        ws_echo_for_demo(cmd);
+        let station = radio_for_demo(cmd);
+        DemoServices { _redis: redis, _station: station }
+    }
 }
 
 /// Starts a redis-server on a free port for the Redis feed demo and tells it the URL

@@ -9,7 +9,10 @@ pub mod fuzz;
 pub mod loadgen;
 #[cfg(feature = "microbench")]
 pub mod microbench;
+pub mod package;
+pub mod package_smoke;
 pub mod radio_station;
+pub mod screenshots;
 pub mod test;
 pub mod ws_echo;
 

