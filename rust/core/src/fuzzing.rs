@@ -128,3 +128,17 @@ pub fn url_scheme(url: &str) -> Option<String> {
 pub fn resp_parses(bytes: &[u8]) -> bool {
     redis::parse_redis_value(bytes).is_ok()
 }
+
+/// The redis crate's reading of `frame` as a push: its kind (`Message`, `PMessage`, ...) and
+/// its parts when all are bulk strings; `None` for anything else.
+pub fn resp_push(frame: &[u8]) -> Option<(String, Vec<Vec<u8>>)> {
+    let redis::Value::Push { kind, data } = redis::parse_redis_value(frame).ok()? else { return None };
+    let parts = data
+        .into_iter()
+        .map(|value| match value {
+            redis::Value::BulkString(bytes) => Some(bytes),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some((format!("{kind:?}"), parts))
+}

@@ -195,6 +195,13 @@ fn seeds(target: &str) -> Result<Vec<(String, Vec<u8>)>> {
                 b">3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n|1\r\n+k\r\n:1\r\n%1\r\n+a\r\n*-1\r\n",
             ),
         )],
+        "push_tap" => vec![(
+            "pushes".into(),
+            prefixed(
+                &[2, 6, 30],
+                b">3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n>4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$0\r\n\r\n+OK\r\n",
+            ),
+        )],
         "icy_metadata" => vec![(
             "blocks".into(),
             prefixed(&[4, 0, 2, 3, 7], b"abcd\x02StreamTitle='Rock 'n' Roll';StreamUrl='';\x00\x00efgh\x00ijkl"),
