@@ -164,6 +164,39 @@ func test_token_is_required_when_set() -> void:
 	assert_false(parent.has_node("guess"))
 
 
+func test_every_rejected_client_emits_error_though_the_log_is_throttled() -> void:
+	# The log gets one line per kind of error per second (with a count of those
+	# suppressed); the error signal still fires for every client.
+	server.token = "s3cret"
+	server.start()
+	var errors := watch(server, "error")
+	for i in 20:
+		var bad: StreamPeerTCP = await connect_client()
+		send(bad, "guess %d\n" % i)
+		assert_eq(await read_line(bad), "ERR bad token")
+		assert_true(await wait_closed(bad))
+	assert_true(await errors.wait(5.0, 20), "20 error signals, got %d" % errors.count())
+	for i in 20:
+		assert_true(String(errors.args(i)[0]).contains("bad token"), str(errors.args(i)))
+
+
+func test_max_nodes_caps_the_nodes_alive_until_the_game_frees_some() -> void:
+	server.max_nodes = 3
+	server.start()
+	var client: StreamPeerTCP = await connect_client()
+	send(client, "a\nb\nc\nd\n")
+	assert_eq(await read_line(client), "OK a")
+	assert_eq(await read_line(client), "OK b")
+	assert_eq(await read_line(client), "OK c")
+	assert_eq(await read_line(client), "ERR too many nodes")
+	assert_false(parent.has_node("d"))
+	# Not fatal: once the game frees one, the next line spawns again.
+	parent.get_node("b").free()
+	send(client, "e\n")
+	assert_eq(await read_line(client), "OK e")
+	assert_true(parent.has_node("e"))
+
+
 func test_rate_limit() -> void:
 	server.max_spawns_per_second = 3
 	server.start()

@@ -3,6 +3,11 @@
 //! imports `godot`; `rust/gdext` is thin glue over these types.
 
 pub mod backoff;
+mod forward;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod log_throttle;
 pub mod pubsub;
 pub mod radio;
 pub mod reactor;

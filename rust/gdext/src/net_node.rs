@@ -6,9 +6,15 @@
 //! it talks to the node through a [`NodeLink`], which emits signals on the
 //! node's object and keeps the state in a shared cell.
 
-use std::{cell::Cell, future::Future, rc::Rc};
+use std::{
+    cell::{Cell, RefCell},
+    future::Future,
+    rc::Rc,
+    time::Instant,
+};
 
 use async_net_core::{
+    log_throttle::LogThrottle,
     reactor::{OwnerId, TaskEnd, TaskResult},
     state::NetState,
 };
@@ -24,6 +30,8 @@ use crate::runtime;
 #[derive(Default)]
 pub struct NetNode {
     state: Rc<Cell<NetState>>,
+    /// Which `error` messages get logged (all are emitted).
+    log: Rc<RefCell<LogThrottle>>,
 }
 
 impl NetNode {
@@ -42,7 +50,7 @@ impl NetNode {
 
     /// A handle for tasks to report through. `node` is the node owning this.
     pub fn link(&self, node: Gd<Node>) -> NodeLink {
-        NodeLink { owner: runtime::owner_of(&node), node, state: self.state.clone() }
+        NodeLink { owner: runtime::owner_of(&node), node, state: self.state.clone(), log: self.log.clone() }
     }
 
     /// Starts `future` as a task of the node. If it fails, the node goes
@@ -79,6 +87,7 @@ pub struct NodeLink {
     owner: OwnerId,
     node: Gd<Node>,
     state: Rc<Cell<NetState>>,
+    log: Rc<RefCell<LogThrottle>>,
 }
 
 impl NodeLink {
@@ -95,13 +104,17 @@ impl NodeLink {
     }
 
     /// Reports a problem that does not end the node's work: emits
-    /// `error(message)` and logs it with the node's path.
+    /// `error(message)` and logs it with the node's path. Every message is
+    /// emitted; the log gets one line per kind of message per second, the
+    /// next one saying how many were suppressed (a peer cannot flood it).
     pub fn error(&self, message: impl AsRef<str>) {
         let message = message.as_ref();
         if !self.is_alive() {
             return;
         }
-        godot_error!("{}: {}", runtime::owner_label(self.owner), message);
+        if let Some(line) = self.log.borrow_mut().check(message, Instant::now()) {
+            godot_error!("{}: {}", runtime::owner_label(self.owner), line);
+        }
         self.node.clone().emit_signal("error", &[message.to_variant()]);
     }
 }

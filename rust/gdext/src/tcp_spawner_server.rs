@@ -5,7 +5,7 @@
 use std::{cell::Cell, net::SocketAddr, rc::Rc, time::Duration};
 
 use async_net_core::{
-    spawner::{self, SpawnHandler, SpawnerConfig, SpawnerStats, UniqueNames},
+    spawner::{self, NodeCap, SpawnHandler, SpawnerConfig, SpawnerStats, UniqueNames},
     state::NetState,
 };
 use godot::{
@@ -17,6 +17,9 @@ use crate::{
     net_node::{HotSignal, NetNode, NodeLink, unbound},
     settings::positive,
 };
+
+/// Default of `max_nodes`: plenty for a game, and a bound a flood of clients cannot pass.
+const DEFAULT_MAX_NODES: i32 = 10_000;
 
 /// A TCP server whose clients spawn nodes: each line a client sends
 /// instantiates [member scene] under [member spawn_parent], named after the
@@ -85,6 +88,10 @@ pub struct TcpSpawnerServer {
     /// Longest node name made from a line, in characters.
     #[export(range = (1.0, 1024.0, 1.0))]
     max_name_chars: i32,
+    /// Most spawned nodes alive at once (0: no limit); once reached, lines get
+    /// [code]ERR too many nodes[/code] until the game frees some.
+    #[export(range = (0.0, 100000.0, 1.0, or_greater))]
+    max_nodes: i32,
 
     /// The server's state: one of the STOPPED, CONNECTING, LISTENING, FAILED constants.
     #[var(get = get_state, no_set)]
@@ -114,6 +121,7 @@ impl INode for TcpSpawnerServer {
             max_spawns_per_second: defaults.max_spawns_per_second as i32,
             idle_timeout_sec: defaults.idle_timeout.as_secs_f64(),
             max_name_chars: defaults.max_name_chars as i32,
+            max_nodes: DEFAULT_MAX_NODES,
             state: PhantomVar::default(),
             net: NetNode::default(),
             bound_port: Rc::default(),
@@ -189,6 +197,7 @@ impl TcpSpawnerServer {
             into_edited_scene: self.spawn_into_edited_scene,
             max_name_chars: config.max_name_chars,
             names: UniqueNames::default(),
+            cap: NodeCap::new(usize::try_from(self.max_nodes).unwrap_or(0)),
             line_received_signal: HotSignal::new(&self.to_gd().upcast(), "line_received"),
             spawned_signal: HotSignal::new(&self.to_gd().upcast(), "spawned"),
         };
@@ -304,6 +313,7 @@ struct Spawner {
     into_edited_scene: bool,
     max_name_chars: usize,
     names: UniqueNames,
+    cap: NodeCap,
     line_received_signal: HotSignal,
     spawned_signal: HotSignal,
 }
@@ -371,9 +381,14 @@ impl SpawnHandler for Spawner {
         if !self.spawn_nodes {
             return Ok(base);
         }
+        let alive = |id: u64| Gd::<Node>::try_from_instance_id(InstanceId::from_i64(id as i64)).is_ok();
+        if !self.cap.has_room(alive) {
+            return Err("too many nodes".into());
+        }
         let mut parent = self.parent()?;
         let name = self.names.name(&base, |n| parent.has_node(n));
         let mut node = self.instantiate()?;
+        self.cap.spawned(node.instance_id().to_i64() as u64);
         node.set_name(&name);
         if self.into_edited_scene {
             self.add_with_undo(parent, &node)?;

@@ -212,7 +212,7 @@ impl WsEcho {
             burst: Burst::default(),
         };
         let stats = self.stats.clone();
-        let name = format!("WsEcho {}", config.url.trim());
+        let name = format!("WsEcho {}", async_net_core::pubsub::redact(config.url.trim()));
         self.net.spawn(&link, &name, async move {
             ws::run(config, control, handler, stats).await;
             Ok(())

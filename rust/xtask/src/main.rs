@@ -49,6 +49,9 @@ commands:
                                and restarted, with TCP bursts, slowloris and garbage (default 120 s);
                                checks lost messages and descriptors, writes target/soak.json
   godot [ARGS...]              run the Godot that xtask uses, with ARGS
+  fuzz [--seconds N]           run each cargo-fuzz target in fuzz/ for N seconds (default 60;
+       [--target NAME]         installs nightly and cargo-fuzz when missing); prints execs,
+       [-- LIBFUZZER_ARGS]     exec/s, coverage and crashes (crash inputs: fuzz/artifacts/)
 
 helpers that `bench` runs from a release build of xtask:
   microbench                   the idle reactor step against a bare tokio step (BENCH rows)
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         "package" => commands::package::main(Args::new(args)),
         "soak" => commands::soak::main(Args::new(args)),
         "godot" => commands::godot_passthrough(args),
+        "fuzz" => commands::fuzz::main(Args::new(args)),
         "microbench" => commands::microbench::main(Args::new(args)),
         "loadgen" => commands::loadgen::main(args),
         "ws-echo" => commands::ws_echo::main(Args::new(args)),

@@ -2,13 +2,22 @@
 //! client supports, and redacted wherever it is shown (a password never
 //! reaches a log line or an `error` signal).
 
+use std::path::{Path, PathBuf};
+
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, ProtocolVersion};
 
-/// A parsed, supported Redis address with its display form.
+/// Default of [`RedisAddress::max_message_bytes`]: 16 MiB, like WsEcho's `max_message_bytes`.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// A parsed, supported Redis address with its display form, and how to talk to it.
 #[derive(Clone, Debug)]
 pub struct RedisAddress {
     info: ConnectionInfo,
     shown: String,
+    /// The url's password ("" when none), kept only to scrub it from server replies.
+    password: String,
+    ca_file: Option<PathBuf>,
+    max_message_bytes: usize,
 }
 
 impl RedisAddress {
@@ -38,7 +47,43 @@ impl RedisAddress {
         }
         // Subscriptions arrive as RESP3 pushes on an ordinary connection.
         let redis = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
-        Ok(Self { info: info.set_redis_settings(redis), shown })
+        let password = redis.password().unwrap_or_default().to_string();
+        Ok(Self {
+            info: info.set_redis_settings(redis),
+            shown,
+            password,
+            ca_file: None,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        })
+    }
+
+    /// For `rediss://`: trust the CA certificates of this PEM file instead of the public roots
+    /// (a private CA). Certificates are still verified; only `#insecure` turns that off.
+    pub fn with_ca_file(mut self, ca_file: Option<PathBuf>) -> Self {
+        self.ca_file = ca_file;
+        self
+    }
+
+    /// The PEM file of a private CA for `rediss://`, if set.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
+    }
+
+    /// Largest reply (one message, subscription confirmation or command reply) accepted from the
+    /// server; a larger one closes the connection with an error (see [`super::limit`]).
+    pub fn with_max_message_bytes(mut self, max_message_bytes: usize) -> Self {
+        self.max_message_bytes = max_message_bytes.max(1);
+        self
+    }
+
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_message_bytes
+    }
+
+    /// `text` (e.g. an error the server sent) with the url's password replaced by `***`, in case
+    /// the server echoes it.
+    pub fn scrub(&self, text: &str) -> String {
+        if self.password.is_empty() { text.to_string() } else { text.replace(&self.password, "***") }
     }
 
     /// The crate's connection settings (RESP3).
@@ -87,6 +132,16 @@ mod tests {
         assert_eq!(redact("redis://localhost:6379"), "redis://localhost:6379");
         assert_eq!(redact("garbage:secret@host"), "garbage:***@host");
         assert_eq!(redact("redis://host/path@x"), "redis://host/path@x", "an @ after the authority is not credentials");
+    }
+
+    #[test]
+    fn scrub_removes_the_password_from_any_text() {
+        let address = RedisAddress::parse("redis://u:hunter2@127.0.0.1").unwrap();
+        assert_eq!(address.scrub("ERR bad password hunter2 (hunter2)"), "ERR bad password *** (***)");
+        let none = RedisAddress::parse("redis://127.0.0.1").unwrap();
+        assert_eq!(none.scrub("nothing to hide"), "nothing to hide");
+        assert_eq!(address.max_message_bytes(), DEFAULT_MAX_MESSAGE_BYTES);
+        assert_eq!(address.with_max_message_bytes(0).max_message_bytes(), 1);
     }
 
     #[test]

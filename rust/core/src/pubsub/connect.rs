@@ -7,7 +7,7 @@
 //! itself; building the stream here keeps the driver inside the owning task,
 //! so cancelling the task closes the socket at once.
 
-use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{future::Future, path::Path, pin::Pin, sync::Arc, time::Duration};
 
 use redis::{
     AsyncConnectionConfig, ConnectionAddr, ErrorKind, RedisError, ServerErrorKind, aio::MultiplexedConnection,
@@ -23,12 +23,14 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::{
     address::RedisAddress,
     inbox::{Inbox, InboxSender},
+    limit::RespLimit,
     tap::PushTap,
 };
 
 /// The future that reads and writes the connection's socket. It ends when the
-/// connection closes; dropping it closes the socket.
-pub type Driver = Pin<Box<dyn Future<Output = ()>>>;
+/// connection closes, with the reason when we closed it (a reply over
+/// `max_message_bytes`); dropping it closes the socket.
+pub type Driver = Pin<Box<dyn Future<Output = Option<String>>>>;
 
 /// A byte stream the redis crate can run a connection over.
 trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -59,7 +61,10 @@ pub async fn connect(
     inbox: Option<Arc<Inbox>>,
 ) -> Result<(MultiplexedConnection, Driver), ConnectError> {
     let attempt = async {
-        let mut stream = open_stream(address).await?;
+        // The bound sits under the tap too: the tap also holds a frame until it is whole.
+        let limited = RespLimit::new(open_stream(address).await?, address.max_message_bytes());
+        let refusal = limited.refusal();
+        let mut stream: Box<dyn Io> = Box::new(limited);
         let mut config = AsyncConnectionConfig::new();
         if let Some(inbox) = inbox {
             stream = Box::new(PushTap::new(stream, inbox.clone()));
@@ -69,6 +74,10 @@ pub async fn connect(
             MultiplexedConnection::new_with_config(address.info().redis_settings(), stream, config)
                 .await
                 .map_err(|e| describe(address, &e))?;
+        let driver = async move {
+            driver.await;
+            refusal.get().cloned()
+        };
         Ok((connection, Box::pin(driver) as Driver))
     };
     match tokio::time::timeout(timeout, attempt).await {
@@ -95,12 +104,14 @@ async fn open_stream(address: &RedisAddress) -> Result<Box<dyn Io>, ConnectError
             Ok(Box::new(tcp))
         }
         ConnectionAddr::TcpTls { host, port, insecure, .. } => {
+            let config = tls_config(*insecure, address.ca_file())
+                .map_err(|e| ConnectError { message: format!("{}: {e}", address.shown()), fatal: true })?;
             let tcp = tcp_connect(host, *port).await.map_err(|e| io_error("cannot connect", e))?;
             let server_name = ServerName::try_from(host.clone()).map_err(|_| ConnectError {
                 message: format!("{}: '{host}' is not a valid TLS server name", address.shown()),
                 fatal: true,
             })?;
-            let connector = tokio_rustls::TlsConnector::from(tls_config(*insecure));
+            let connector = tokio_rustls::TlsConnector::from(config);
             let tls = connector.connect(server_name, tcp).await.map_err(|e| io_error("TLS handshake failed", e))?;
             Ok(Box::new(tls))
         }
@@ -169,24 +180,23 @@ pub fn describe(address: &RedisAddress, e: &RedisError) -> ConnectError {
     } else {
         (format!("{shown}: {e}"), false)
     };
-    ConnectError { message, fatal }
+    // The server's own words may echo what we sent it.
+    ConnectError { message: address.scrub(&message), fatal }
 }
 
-fn tls_config(insecure: bool) -> Arc<rustls::ClientConfig> {
+/// Verifying (public roots, or `ca_file`'s CAs) unless the url says `#insecure`.
+fn tls_config(insecure: bool, ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
+    if !insecure {
+        return crate::ws::tls::client_config(ca_file);
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .expect("the ring provider supports the default TLS versions");
-    let config = if insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-            .with_no_client_auth()
-    } else {
-        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        builder.with_root_certificates(roots).with_no_client_auth()
-    };
-    Arc::new(config)
+        .expect("the ring provider supports the default TLS versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 /// `rediss://...#insecure`: encrypt, but accept any certificate (a dev server

@@ -3,8 +3,9 @@
 //! separate connection for `publish`, and bounded, per-frame delivery.
 //!
 //! Layout: [`address`] (url parsing and redaction), [`connect`] (one RESP3
-//! connection whose driver the caller owns), [`tap`] (the messages' fast lane
-//! past the crate's parser), [`inbox`] (the bounded backlog
+//! connection whose driver the caller owns), [`limit`] (the reply size bound
+//! under everything that parses), [`tap`] (the messages' fast lane past the
+//! crate's parser), [`inbox`] (the bounded backlog
 //! and per-frame [`deliver`]), [`session`] (the reconnect loop, [`run`]) and
 //! [`publisher`] ([`run_publisher`]).
 //!
@@ -35,6 +36,7 @@
 pub mod address;
 pub mod connect;
 pub mod inbox;
+pub mod limit;
 pub mod publisher;
 pub mod session;
 pub mod tap;
@@ -42,7 +44,7 @@ pub mod tap;
 #[cfg(test)]
 mod tests;
 
-pub use address::{RedisAddress, redact};
+pub use address::{DEFAULT_MAX_MESSAGE_BYTES, RedisAddress, redact};
 pub use connect::ConnectError;
 pub use inbox::{Delivery, FrameGate, Inbox, InboxStats, Message, deliver};
 pub use publisher::{PublishRequest, PublishStats, run_publisher};

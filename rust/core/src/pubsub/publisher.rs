@@ -81,7 +81,7 @@ pub async fn run_publisher(
         }
         let sent = tokio::select! {
             result = pipe.query_async::<Vec<i64>>(link) => result.map_err(|e| describe(&address, &e).message),
-            () = driver => Err(format!("{}: connection lost", address.shown())),
+            reason = driver => Err(format!("{}: {}", address.shown(), reason.as_deref().unwrap_or("connection lost"))),
         };
         match sent {
             Ok(counts) => batch.into_iter().zip(counts).for_each(|(request, count)| answer(request, Ok(count))),

@@ -289,8 +289,8 @@ async fn online(
     };
     let result: Result<(), ConnectError> = tokio::select! {
         result = work => result,
-        () = &mut driver => Err(ConnectError {
-            message: format!("{}: connection lost", address.shown()),
+        reason = &mut driver => Err(ConnectError {
+            message: format!("{}: {}", address.shown(), reason.as_deref().unwrap_or("connection lost")),
             fatal: false,
         }),
     };

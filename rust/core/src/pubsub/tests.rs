@@ -451,11 +451,16 @@ fn rediss_encrypts_verifies_the_certificate_and_delivers() {
     assert!(error.contains("TLS handshake failed: invalid peer certificate"), "{error}");
 
     // `#insecure` encrypts without verifying: the session subscribes and receives over TLS.
-    let mut cfg = config(&format!("rediss://127.0.0.1:{tls_port}/#insecure"));
+    receives_cleanly(config(&format!("rediss://127.0.0.1:{tls_port}/#insecure")), &server);
+}
+
+/// Runs a session with `cfg` subscribed to one channel, publishes to it from `server`'s plain
+/// port, and checks the message arrives without any error.
+fn receives_cleanly(mut cfg: SessionConfig, server: &Server) {
     cfg.channels = vec!["secure".into()];
     local(async {
         let s = start(cfg, 100);
-        wait_until("connected over TLS", || s.events.has(&Ev::State(NetState::Connected))).await;
+        wait_until("connected", || s.events.has(&Ev::State(NetState::Connected))).await;
         let mut cli = outside(&server.url()).await;
         assert_eq!(publish(&mut cli, "secure", "over tls").await, 1);
         wait_until("the message", || s.inbox.len() == 1).await;
@@ -463,6 +468,76 @@ fn rediss_encrypts_verifies_the_certificate_and_delivers() {
         assert!(s.events.errors().is_empty(), "{:?}", s.events.errors());
         s.task.abort();
     });
+}
+
+#[test]
+fn rediss_with_ca_file_trusts_a_private_ca_and_only_that_one() {
+    let pki = TestPki::new("rediss-ca-file");
+    let tls_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let Some(server) = Server::start_tls(&pki, tls_port) else { return };
+    let with_ca = |file: &str| {
+        let mut cfg = config(&format!("rediss://127.0.0.1:{tls_port}"));
+        cfg.address = cfg.address.clone().with_ca_file(Some(pki.dir.join(file)));
+        cfg
+    };
+
+    // Signed by another CA: refused, even with a ca_file.
+    let (error, _) = fails_with(with_ca("wrong-ca.pem"));
+    assert!(error.contains("TLS handshake failed: invalid peer certificate"), "{error}");
+    // A ca_file that is not there: a clear, fatal error naming it.
+    let (error, _) = fails_with(with_ca("missing.pem"));
+    assert!(error.contains("ca_file") && error.contains("missing.pem"), "{error}");
+
+    // The CA that signed it: verified, subscribes and receives, without #insecure.
+    receives_cleanly(with_ca("ca.pem"), &server);
+}
+
+#[test]
+fn a_reply_over_max_message_bytes_closes_the_connection_and_says_why() {
+    let Some(server) = Server::start(None) else { return };
+    let mut cfg = config(&server.url());
+    cfg.address = cfg.address.clone().with_max_message_bytes(1024);
+    cfg.channels = vec!["big".into()];
+    local(async {
+        let s = start(cfg, 100);
+        wait_until("connected", || s.events.has(&Ev::State(NetState::Connected))).await;
+        let mut cli = outside(&server.url()).await;
+        assert_eq!(publish(&mut cli, "big", vec![b'x'; 4096]).await, 1);
+        wait_until("the refusal", || !s.events.errors().is_empty()).await;
+        let error = &s.events.errors()[0];
+        assert!(error.contains("larger than max_message_bytes (1024 bytes)"), "{error}");
+        assert!(error.contains("reconnecting in"), "{error}");
+        assert_eq!(s.inbox.len(), 0, "the oversize message is not delivered");
+
+        // The session reconnects and resubscribes; messages within the limit flow again.
+        wait_until("resubscribed", || s.events.count(&Ev::Subscribed("big".into(), Kind::Channel)) == 2).await;
+        assert_eq!(publish(&mut cli, "big", vec![b'y'; 512]).await, 1);
+        wait_until("the small message", || s.inbox.len() == 1).await;
+        assert_eq!(drain(&s.inbox)[0].payload.len(), 512);
+        s.task.abort();
+    });
+}
+
+#[test]
+fn a_server_echoing_the_password_never_gets_it_shown() {
+    // Answers every handshake with an error that repeats the password it was sent.
+    let fake = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = fake.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut stream in fake.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            // One error reply per command (each starts a line with `*`), until the client gives up.
+            while let Ok(n @ 1..) = stream.read(&mut buf) {
+                let commands = buf[..n].split(|&b| b == b'\n').filter(|line| line.starts_with(b"*")).count();
+                let reply = b"-ERR invalid password 'pw-echoed-42' for user default\r\n".repeat(commands);
+                let _ = stream.write_all(&reply);
+            }
+        }
+    });
+    let (error, errors) = fails_with(config(&format!("redis://:pw-echoed-42@127.0.0.1:{port}")));
+    assert!(error.contains("invalid password '***'"), "{error}");
+    assert!(!error.contains("pw-echoed-42") && errors.iter().all(|e| !e.contains("pw-echoed-42")), "{error}");
 }
 
 /// Runs a session that should fail without retrying; returns its error.

@@ -257,58 +257,92 @@ pub async fn open(url: &str, options: &OpenOptions) -> Result<(StreamHead, Codec
         let shown = redact(current.as_str());
         let config = if current.scheme() == "https" { Some(https_config(&mut tls_config, options)?) } else { None };
         let Fetched { head, mut body, shoutcast } = fetch(&current, &shown, options, config).await?;
-        let status = head.status;
-
-        if matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
-            let Some(location) = head.headers.get(header::LOCATION) else {
-                return Err(OpenError::permanent(format!("{} without a Location from {shown}", status_text(&head))));
-            };
-            let location = String::from_utf8_lossy(location.as_bytes()).trim().to_string();
-            let next = current.join(&location).map_err(|e| {
-                OpenError::permanent(format!("bad redirect Location '{}' from {shown}: {e}", redact(&location)))
-            })?;
-            check_scheme(&next)?;
-            current = follow(next)?;
-            continue;
-        }
-        if status.is_client_error() {
-            return Err(OpenError::permanent(format!("{} from {shown}", status_text(&head))));
-        }
-        if !status.is_success() {
-            return Err(OpenError::transient(format!("{} from {shown}", status_text(&head))));
-        }
-
-        let content_type = header_text(&head.headers, header::CONTENT_TYPE);
-        let content_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        if let Some(kind) = playlist::playlist_kind(current.as_str(), &content_type) {
-            let text = read_playlist(&mut body, options.timeout, &shown).await?;
-            if kind == PlaylistKind::M3u && text.contains("#EXT-X-") {
-                return Err(OpenError::permanent(format!(
-                    "{shown} is an HLS playlist, which is not supported (use the station's direct stream URL)"
-                )));
+        match next_step(&current, &head, &shown, options, shoutcast)? {
+            Next::Redirect(next) => current = follow(next)?,
+            Next::Playlist(kind) => {
+                let entry = playlist_entry(kind, &mut body, &current, options, &shown).await?;
+                current = follow(parse_url(&entry)?)?;
             }
-            let Some(entry) = playlist::first_entry(kind, &text, current.as_str()) else {
-                return Err(OpenError::permanent(format!("playlist {shown} has no http(s) entry")));
-            };
-            current = follow(parse_url(&entry)?)?;
-            continue;
+            Next::Stream(stream_head, codec) => return Ok((stream_head, codec, body)),
         }
-        let Some(codec) = Codec::from_content_type(&content_type) else {
-            return Err(OpenError::permanent(format!("{shown} is not an audio stream (Content-Type: {content_type})")));
-        };
-
-        let metaint = if options.metadata { metaint(&head.headers, &shown)? } else { None };
-        let stream_head = StreamHead {
-            url: current.to_string(),
-            content_type,
-            name: short_text(&header_text(&head.headers, "icy-name")),
-            genre: short_text(&header_text(&head.headers, "icy-genre")),
-            bitrate_kbps: first_number(&header_text(&head.headers, "icy-br")),
-            metaint,
-            shoutcast,
-        };
-        return Ok((stream_head, codec, body));
     }
+}
+
+/// What a response head asks for next.
+enum Next {
+    /// Follow this redirect.
+    Redirect(Url),
+    /// The body is a playlist of this kind.
+    Playlist(PlaylistKind),
+    /// The body is the stream.
+    Stream(StreamHead, Codec),
+}
+
+/// Reads a response head: a redirect, an error status, a playlist or an audio stream.
+fn next_step(
+    current: &Url,
+    head: &hyper::http::response::Parts,
+    shown: &str,
+    options: &OpenOptions,
+    shoutcast: bool,
+) -> Result<Next, OpenError> {
+    let status = head.status;
+    if matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
+        let Some(location) = head.headers.get(header::LOCATION) else {
+            return Err(OpenError::permanent(format!("{} without a Location from {shown}", status_text(head))));
+        };
+        let location = String::from_utf8_lossy(location.as_bytes()).trim().to_string();
+        let next = current.join(&location).map_err(|e| {
+            OpenError::permanent(format!("bad redirect Location '{}' from {shown}: {e}", redact(&location)))
+        })?;
+        check_scheme(&next)?;
+        return Ok(Next::Redirect(next));
+    }
+    if status.is_client_error() {
+        return Err(OpenError::permanent(format!("{} from {shown}", status_text(head))));
+    }
+    if !status.is_success() {
+        return Err(OpenError::transient(format!("{} from {shown}", status_text(head))));
+    }
+
+    let content_type = header_text(&head.headers, header::CONTENT_TYPE);
+    let content_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if let Some(kind) = playlist::playlist_kind(current.as_str(), &content_type) {
+        return Ok(Next::Playlist(kind));
+    }
+    let Some(codec) = Codec::from_content_type(&content_type) else {
+        return Err(OpenError::permanent(format!("{shown} is not an audio stream (Content-Type: {content_type})")));
+    };
+
+    let metaint = if options.metadata { metaint(&head.headers, shown)? } else { None };
+    let stream_head = StreamHead {
+        url: current.to_string(),
+        content_type,
+        name: short_text(&header_text(&head.headers, "icy-name")),
+        genre: short_text(&header_text(&head.headers, "icy-genre")),
+        bitrate_kbps: first_number(&header_text(&head.headers, "icy-br")),
+        metaint,
+        shoutcast,
+    };
+    Ok(Next::Stream(stream_head, codec))
+}
+
+/// The playlist in `body` and its first http(s) entry.
+async fn playlist_entry(
+    kind: PlaylistKind,
+    body: &mut StreamBody,
+    current: &Url,
+    options: &OpenOptions,
+    shown: &str,
+) -> Result<String, OpenError> {
+    let text = read_playlist(body, options.timeout, shown).await?;
+    if kind == PlaylistKind::M3u && text.contains("#EXT-X-") {
+        return Err(OpenError::permanent(format!(
+            "{shown} is an HLS playlist, which is not supported (use the station's direct stream URL)"
+        )));
+    }
+    playlist::first_entry(kind, &text, current.as_str())
+        .ok_or_else(|| OpenError::permanent(format!("playlist {shown} has no http(s) entry")))
 }
 
 /// One hop's answer: the response head and the body, not read yet.
@@ -361,8 +395,6 @@ async fn exchange(
     let request = build_request(url, shown, options)?;
 
     let tcp = connect_tcp(&host, port).await?;
-    #[cfg(unix)]
-    let socket = std::os::fd::AsRawFd::as_raw_fd(&tcp);
     let transport = match tls_config {
         None => Transport::Plain(tcp),
         Some(config) => {
@@ -375,6 +407,13 @@ async fn exchange(
     };
 
     step.set(Step::Response);
+    request_on(transport, request, shown).await
+}
+
+/// Sends `request` over `transport` (through the ICY status-line shim) and waits for the response head.
+async fn request_on(transport: Transport, request: Request<Empty<Bytes>>, shown: &str) -> Result<Fetched, OpenError> {
+    #[cfg(unix)]
+    let socket = transport.raw_fd();
     let shoutcast = Arc::new(AtomicBool::new(false));
     let io = TokioIo::new(IcyShim::new(transport, shoutcast.clone()));
     let (mut sender, conn) = http1::Builder::new()
@@ -715,6 +754,23 @@ impl Driver {
 enum Transport {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    /// Canned server bytes (the fuzz targets' server).
+    #[cfg(feature = "fuzzing")]
+    Memory(crate::fuzzing::MemoryIo),
+}
+
+impl Transport {
+    /// The TCP socket's descriptor (-1 for none).
+    #[cfg(unix)]
+    fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Transport::Plain(s) => s.as_raw_fd(),
+            Transport::Tls(s) => s.get_ref().0.as_raw_fd(),
+            #[cfg(feature = "fuzzing")]
+            Transport::Memory(_) => -1,
+        }
+    }
 }
 
 impl AsyncRead for Transport {
@@ -722,6 +778,8 @@ impl AsyncRead for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            #[cfg(feature = "fuzzing")]
+            Transport::Memory(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -731,6 +789,8 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            #[cfg(feature = "fuzzing")]
+            Transport::Memory(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -742,6 +802,8 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            #[cfg(feature = "fuzzing")]
+            Transport::Memory(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -749,6 +811,8 @@ impl AsyncWrite for Transport {
         match self {
             Transport::Plain(s) => s.is_write_vectored(),
             Transport::Tls(s) => s.is_write_vectored(),
+            #[cfg(feature = "fuzzing")]
+            Transport::Memory(_) => false,
         }
     }
 
@@ -756,6 +820,8 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_flush(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            #[cfg(feature = "fuzzing")]
+            Transport::Memory(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -763,6 +829,8 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            #[cfg(feature = "fuzzing")]
+            Transport::Memory(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
@@ -837,31 +905,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for IcyShim<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for IcyShim<S> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
-    }
+crate::forward::forward_async_write!(IcyShim);
 
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+#[path = "http_fuzz.rs"]
+pub mod fuzz;
 
 #[cfg(test)]
 #[path = "http_tests.rs"]

@@ -351,6 +351,25 @@ async fn status_errors() {
 }
 
 #[tokio::test]
+async fn an_endless_response_head_is_refused_not_buffered() {
+    // 1 MiB of headers: hyper holds at most ~400 KiB of head (100 headers) and refuses the rest.
+    let many: Vec<String> = (0..20_000).map(|i| format!("X-Filler-{i}: {}", "v".repeat(40))).collect();
+    let long = format!("X-Long: {}", "w".repeat(1 << 20));
+    let server = TestServer::start(move |path, _| {
+        let headers: Vec<&str> = match path {
+            "/many" => many.iter().map(String::as_str).collect(),
+            _ => vec![long.as_str()],
+        };
+        response("HTTP/1.1 200 OK", &headers, b"")
+    })
+    .await;
+    for path in ["/many", "/long"] {
+        let error = open_err(&server.url(path)).await;
+        assert!(error.is_permanent() && error.to_string().contains("bad HTTP response"), "{path}: {error}");
+    }
+}
+
+#[tokio::test]
 async fn content_that_is_not_audio() {
     let server = TestServer::start(|path, _| match path {
         "/page" => response("HTTP/1.1 200 OK", &["Content-Type: text/html; charset=utf-8"], b"<html>"),

@@ -40,7 +40,8 @@ pub fn playlist_kind(url: &str, content_type: &str) -> Option<PlaylistKind> {
     }
 }
 
-/// The first entry of a playlist that is an http(s) URL, resolved against `base_url` when relative.
+/// The first entry of a playlist that is an http(s) URL, resolved against `base_url` when relative
+/// (only an http(s) `base_url`; otherwise only absolute entries count).
 ///
 /// PLS: the `FileN=` lines, lowest `N` first (keys in any case). M3U: the lines that are
 /// neither empty nor `#` comments, in order. A byte order mark, CRLF line ends and spaces
@@ -64,7 +65,9 @@ pub fn first_entry(kind: PlaylistKind, body: &str, base_url: &str) -> Option<Str
         }
         PlaylistKind::M3u => lines.filter(|line| !line.is_empty() && !line.starts_with('#')).collect(),
     };
-    let base = Url::parse(base_url).ok();
+    // Only an http(s) base: that is all a stream client has, and joining onto other schemes
+    // (`file:` with drive letters) reaches a debug assertion inside the url crate.
+    let base = Url::parse(base_url).ok().filter(|base| matches!(base.scheme(), "http" | "https"));
     entries.into_iter().filter(|entry| !entry.is_empty()).find_map(|entry| {
         let url = match &base {
             Some(base) => base.join(entry).ok()?,
@@ -114,6 +117,18 @@ mod tests {
         );
         assert_eq!(first_entry(PlaylistKind::Pls, "[playlist]\nFile1=file:///x\n", "http://b/"), None);
         assert_eq!(first_entry(PlaylistKind::Pls, "", "http://b/"), None);
+    }
+
+    /// Found by `cargo xtask fuzz --target playlist`: joining `.%2E` onto this `file:` base
+    /// trips a debug assertion inside the url crate (2.5.8). Entries are only resolved against
+    /// an http(s) base, which is all a stream client ever has; here there is none.
+    #[test]
+    fn fuzz_regression_a_non_http_base_is_not_joined() {
+        let base = "file:/\0\0\0\0\0\0\0I//G:?\\\0///?/////////";
+        let body = "\n\n.%2E\n\0\0\\Y\0\\Yr'\\;";
+        assert_eq!(first_entry(PlaylistKind::M3u, body, base), None);
+        assert_eq!(first_entry(PlaylistKind::M3u, "http://abs/x\n", base).as_deref(), Some("http://abs/x"));
+        assert_eq!(first_entry(PlaylistKind::Pls, "File1=rel", "ftp://b/list.pls"), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! must be the token and is answered `OK authenticated\n`.
 //!
 //! Layout, one concern per file: [`config`] (limits), [`codec`] (bounded
-//! line reader), [`name`] (node-name sanitizing), [`auth`] (constant-time
+//! line reader), [`name`] (node-name sanitizing), [`cap`] (live node cap), [`auth`] (constant-time
 //! compare), [`rate`] (token bucket), [`reply`] (bounded reply queue),
 //! [`stats`], [`handler`] (the glue's callbacks), `client` (one
 //! connection) and `server` (the accept loop, [`serve`]).
@@ -40,6 +40,7 @@
 //! ```
 
 pub mod auth;
+pub mod cap;
 mod client;
 pub mod codec;
 pub mod config;
@@ -54,6 +55,7 @@ pub mod stats;
 mod tests;
 
 pub use auth::ct_eq;
+pub use cap::NodeCap;
 pub use codec::{LineEvent, LineReader, READ_CHUNK};
 pub use config::SpawnerConfig;
 pub use handler::SpawnHandler;

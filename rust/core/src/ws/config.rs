@@ -10,6 +10,8 @@ use tokio_tungstenite::tungstenite::{
     http::{HeaderName, HeaderValue, header},
 };
 
+use crate::pubsub::redact;
+
 /// Everything a [`run`](super::run) session needs to know.
 ///
 /// The defaults are the inspector defaults of `WsEcho`; the glue copies the
@@ -97,12 +99,14 @@ impl WsConfig {
         let url = self.url.trim();
         let scheme_ok =
             ["ws://", "wss://"].iter().any(|s| url.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s)));
+        // Credentials in the url never reach a message.
+        let shown = redact(url);
         if !scheme_ok {
-            return Err(format!("url must start with ws:// or wss://, got '{url}'"));
+            return Err(format!("url must start with ws:// or wss://, got '{shown}'"));
         }
-        let mut request = url.into_client_request().map_err(|e| format!("invalid url '{url}': {e}"))?;
+        let mut request = url.into_client_request().map_err(|e| format!("invalid url '{shown}': {e}"))?;
         if request.uri().host().is_none_or(str::is_empty) {
-            return Err(format!("invalid url '{url}': no host"));
+            return Err(format!("invalid url '{shown}': no host"));
         }
         let headers = request.headers_mut();
         if !self.subprotocols.is_empty() {
@@ -166,6 +170,11 @@ mod tests {
         let bad = |c: WsConfig| c.validate().unwrap_err();
         assert!(bad(WsConfig { url: "http://x".into(), ..Default::default() }).contains("ws://"));
         assert!(bad(WsConfig { url: "ws://".into(), ..Default::default() }).contains("invalid url"));
+        // Credentials in a bad url stay out of the message.
+        let error = bad(WsConfig { url: "http://bob:hunter2@x".into(), ..Default::default() });
+        assert!(error.contains("bob:***@x") && !error.contains("hunter2"), "{error}");
+        let error = bad(WsConfig { url: "ws://bob:hunter2@".into(), ..Default::default() });
+        assert!(!error.contains("hunter2"), "{error}");
         assert!(bad(WsConfig { subprotocols: vec!["a b".into()], ..Default::default() }).contains("subprotocol"));
         let header = |n: &str, v: &str| WsConfig { headers: vec![(n.into(), v.into())], ..Default::default() };
         assert!(bad(header("Bad Name", "x")).contains("header name"));

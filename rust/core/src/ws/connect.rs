@@ -13,6 +13,7 @@ use tokio_tungstenite::{
 
 use super::config::WsConfig;
 use super::tls;
+use crate::pubsub::redact;
 
 /// An open WebSocket, plain or TLS.
 pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -71,7 +72,7 @@ pub async fn connect(config: &WsConfig) -> Result<Connection, String> {
         Ok(result) => result,
         Err(_) => Err(format!(
             "connecting to {} timed out after {:.1} s",
-            config.url.trim(),
+            redact(config.url.trim()),
             config.connect_timeout.as_secs_f64()
         )),
     }

@@ -5,6 +5,7 @@ pub mod build;
 #[cfg(feature = "microbench")]
 pub mod decode_bench;
 pub mod demo;
+pub mod fuzz;
 pub mod loadgen;
 #[cfg(feature = "microbench")]
 pub mod microbench;
