@@ -383,6 +383,9 @@ func _new_subject(ours: bool, spawn: bool, max_clients: int) -> Subject:
 		server.port = 0
 		server.max_clients = max_clients
 		server.max_spawns_per_second = 0
+		# The spawn row keeps every node it spawns (CLIENTS * SPAWN_LINES_PER_CLIENT), past the
+		# default cap of live spawned nodes; the GDScript baseline has no cap either.
+		server.max_nodes = 0
 		server.spawn_nodes = spawn
 		server.scene = _trivial_scene
 		subject.tcp = server

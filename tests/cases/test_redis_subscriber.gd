@@ -165,6 +165,24 @@ func test_invalid_utf8_becomes_replacement_characters_in_text_mode() -> void:
 	assert_eq(messages.args(1)[1], "Zoë ✓")
 
 
+func test_a_message_over_max_message_bytes_closes_the_connection_with_a_clear_error() -> void:
+	sub.max_message_bytes = 4096
+	sub.channels = PackedStringArray(["big"])
+	if not assert_true(await start_and_wait(1)):
+		return
+	var errors := watch(sub, "error")
+	var messages := watch(sub, "message_received")
+	redis_cli(["PUBLISH", "big", "x".repeat(8192)])
+	assert_true(await errors.wait(10.0, 1), "the oversize reply is refused")
+	assert_true("max_message_bytes" in str(errors.args(0)[0]), "the error names the limit: %s" % errors.args(0)[0])
+	assert_eq(messages.count(), 0, "nothing of it is delivered")
+	# The node reconnects and resubscribes; a message within the bound arrives.
+	assert_true(await wait_until(func(): return sub.state == RedisSubscriber.CONNECTED, 10.0), "reconnected")
+	redis_cli(["PUBLISH", "big", "small"])
+	assert_true(await messages.wait(10.0, 1))
+	assert_eq(messages.args(0)[1], "small")
+
+
 func test_server_restart_resubscribes_exactly_once() -> void:
 	var own_port := free_port()
 	if not await start_own_server(own_port):

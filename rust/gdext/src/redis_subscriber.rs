@@ -23,7 +23,7 @@ use crate::{
     async_task::AsyncTask,
     net_node::{BatchSignal, Burst, HotSignal, NetNode, NodeLink, unbound},
     runtime,
-    settings::positive,
+    settings::{self, positive},
 };
 
 /// Listens to Redis pub/sub channels and patterns and turns each message into
@@ -61,8 +61,9 @@ pub struct RedisSubscriber {
     autostart: bool,
 
     /// Where Redis is: [code]redis://[user:password@]host[:port][/db][/code], or
-    /// [code]rediss://...[/code] for TLS (add [code]#insecure[/code] to accept a
-    /// self-signed certificate). Passwords are never shown in errors or logs.
+    /// [code]rediss://...[/code] for TLS, verified against the public CAs or
+    /// [member ca_file] (add [code]#insecure[/code] to accept any certificate, for
+    /// a development server only). Passwords are never shown in errors or logs.
     #[export_group(name = "Connection")]
     #[export]
     url: GString,
@@ -98,6 +99,21 @@ pub struct RedisSubscriber {
     /// Messages waiting for later frames at most; past that the oldest are dropped.
     #[export(range = (1.0, 10000000.0, 1.0, or_greater))]
     max_backlog: i32,
+    /// Largest reply accepted from the server, in bytes: one message, or any
+    /// command reply. A larger one closes the connection with [signal error]
+    /// (then the node reconnects), so a broken or hostile server cannot make the
+    /// game hold unbounded memory.
+    #[export(range = (1.0, 536870912.0, 1.0, or_greater, suffix = "bytes"))]
+    max_message_bytes: i64,
+
+    /// PEM file of the certificate authority that signed the server's
+    /// certificate, for [code]rediss://[/code] with a private CA; empty trusts
+    /// the usual public CAs. Must be a file on disk ([code]res://[/code] works
+    /// when run from the editor; exported games use [code]user://[/code] or an
+    /// absolute path).
+    #[export_group(name = "TLS")]
+    #[export(file = "*.pem,*.crt")]
+    ca_file: GString,
 
     /// The connection's state: one of the STOPPED, CONNECTING, CONNECTED, RECONNECTING, FAILED constants.
     #[var(get = get_state, no_set)]
@@ -135,6 +151,8 @@ impl INode for RedisSubscriber {
             connect_timeout_sec: 10.0,
             max_messages_per_frame: 1000,
             max_backlog: 100_000,
+            max_message_bytes: pubsub::DEFAULT_MAX_MESSAGE_BYTES as i64,
+            ca_file: GString::new(),
             state: PhantomVar::default(),
             net: NetNode::default(),
             running: None,
@@ -389,7 +407,10 @@ impl RedisSubscriber {
                 Err(format!("{name} must be more than 0, got {value}"))
             }
         };
-        let mut config = SessionConfig::new(RedisAddress::parse(&self.url.to_string())?);
+        let address = RedisAddress::parse(&self.url.to_string())?
+            .with_ca_file(settings::file_path(&self.ca_file.to_string()))
+            .with_max_message_bytes(positive("max_message_bytes", self.max_message_bytes)?);
+        let mut config = SessionConfig::new(address);
         config.channels = self.channels.as_slice().iter().map(|s| s.to_string()).collect();
         config.patterns = self.patterns.as_slice().iter().map(|s| s.to_string()).collect();
         config.reconnect = self.reconnect;

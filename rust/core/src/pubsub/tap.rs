@@ -80,7 +80,10 @@ pub struct Resume {
 /// of a generic frame found incomplete; it must be reset when the frame
 /// leaves the buffer (any result but [`Scan::Incomplete`]).
 pub fn scan(buf: &[u8], resume: &mut Resume) -> Scan {
-    if resume.pending == 0 && buf.first() == Some(&b'>') {
+    if buf.is_empty() {
+        return Scan::Incomplete;
+    }
+    if resume.pending == 0 && buf[0] == b'>' {
         match scan_message(buf) {
             Ok(Some(scan)) => return scan,
             Ok(None) => return Scan::Incomplete,
@@ -360,6 +363,14 @@ mod tests {
             let whole = scan_all(frame);
             assert!(matches!(whole, Scan::Message { len, .. } | Scan::Other(len) if len == frame.len()), "{whole:?}");
         }
+    }
+
+    #[test]
+    fn an_empty_buffer_leaves_no_scan_state_behind() {
+        let mut resume = Resume::default();
+        assert_eq!(scan(b"", &mut resume), Scan::Incomplete);
+        let frame = b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nx\r\n";
+        assert!(matches!(scan(frame, &mut resume), Scan::Message { .. }), "still the fast lane");
     }
 
     #[test]
