@@ -25,6 +25,27 @@ use std::{
 
 use tokio::{runtime::Runtime, task::LocalSet};
 
+thread_local! {
+    /// When the running step's time budget ends; `None` outside a step.
+    static STEP_DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Whether the running step has spent its time budget (false outside a
+/// step). A step can only end between task polls, so a task that handles
+/// many items in one poll (a flood of lines, a burst of connections) checks
+/// this per item and yields ([`yield_if_over_budget`]); the rest of its work
+/// then waits for the next frame instead of stretching this one.
+pub fn over_budget() -> bool {
+    STEP_DEADLINE.with(|deadline| deadline.get().is_some_and(|d| Instant::now() >= d))
+}
+
+/// Yields to the step (which then ends) if its time budget is spent.
+pub async fn yield_if_over_budget() {
+    if over_budget() {
+        tokio::task::yield_now().await;
+    }
+}
+
 /// Identifies one task for its whole life; never reused within a process run.
 pub type TaskId = u64;
 
@@ -302,12 +323,14 @@ impl Reactor {
         impl Drop for Reset<'_> {
             fn drop(&mut self) {
                 self.0.set(false);
+                STEP_DEADLINE.with(|deadline| deadline.set(None));
             }
         }
         let _reset = Reset(&self.stepping);
 
         let start = Instant::now();
         let deadline = start + budget;
+        STEP_DEADLINE.with(|d| d.set(Some(deadline)));
         let polls_at_start = self.shared.polls.get();
         let shared = &self.shared;
         let (rounds, budget_exhausted) = self.runtime.block_on(self.local.run_until(async {

@@ -328,3 +328,28 @@ fn shutdown_ends_tasks_silently_and_joins_blocking_threads() {
     reactor.shutdown(Duration::from_secs(2));
     assert!(!hooked.get());
 }
+
+#[test]
+fn a_task_that_yields_when_over_budget_spreads_its_items_over_steps() {
+    let reactor = Reactor::new().unwrap();
+    let (_ends, hook) = recorder();
+    let done = Rc::new(Cell::new(0u32));
+    let work = |done: Rc<Cell<u32>>| async move {
+        for _ in 0..100 {
+            done.set(done.get() + 1);
+            yield_if_over_budget().await;
+        }
+        Ok(())
+    };
+    assert!(!over_budget(), "no step, no budget to be over");
+    reactor.spawn("items", 7, work(done.clone()), hook());
+    // A spent budget: each step gets one item done, then the task yields and the step ends.
+    for expected in 1..=3 {
+        reactor.step(Duration::ZERO);
+        assert_eq!(done.get(), expected);
+    }
+    assert!(!over_budget(), "the deadline ends with the step");
+    // A budget that lasts: the rest in one step.
+    reactor.step(Duration::from_secs(60));
+    assert_eq!(done.get(), 100);
+}

@@ -13,6 +13,8 @@ use tokio::net::TcpStream;
 use tokio::task::coop::consume_budget;
 use tokio::time::{Instant, sleep_until, timeout};
 
+use crate::reactor::yield_if_over_budget;
+
 use super::auth::ct_eq;
 use super::codec::{LineEvent, LineReader};
 use super::config::SpawnerConfig;
@@ -188,6 +190,10 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
                 Some(text)
             }
         };
+        // Once the step's time is spent, a line waits for the next frame: the
+        // server polls every ready client in one go, so each must check
+        // before it spawns (tokio's budget alone allows 128 spawns a poll).
+        yield_if_over_budget().await;
 
         if !authenticated {
             // Invalid UTF-8 cannot be the token either.

@@ -16,6 +16,7 @@ use super::client::{self, ClientSlot, Shared};
 use super::config::SpawnerConfig;
 use super::handler::SpawnHandler;
 use super::stats::SpawnerStats;
+use crate::reactor::yield_if_over_budget;
 
 /// First pause after a failed `accept` (EMFILE and the like); doubles up to
 /// [`ACCEPT_BACKOFF_MAX`] while failures continue, so a persistent failure
@@ -69,6 +70,8 @@ pub async fn serve<H: SpawnHandler>(
                         let slot = ClientSlot::new(&shared.stats);
                         clients.push(client::run(&shared, stream, peer, slot));
                     }
+                    // A burst of connections is admitted over frames, not in one.
+                    yield_if_over_budget().await;
                 }
                 // The peer gave up while queued: nothing wrong with us.
                 Err(e) if is_connection_error(&e) => {}
