@@ -100,15 +100,6 @@ func assert_back_to_start(result: Dictionary) -> void:
 	assert_le(after.rss_kib - before.rss_kib, RSS_SLACK_KIB, "RSS growth in KiB")
 
 
-## A loopback port that was free a moment ago.
-func free_port() -> int:
-	var probe := TCPServer.new()
-	probe.listen(0, "127.0.0.1")
-	var port := probe.get_local_port()
-	probe.stop()
-	return port
-
-
 # --- 1000 cycles per node -------------------------------------------------------------------------
 
 func test_ws_echo_added_and_freed_a_thousand_times_while_connected() -> void:

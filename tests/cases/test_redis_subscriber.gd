@@ -53,14 +53,6 @@ func start_and_wait(subscriptions: int) -> bool:
 	return await wait_until(func(): return sub.state == RedisSubscriber.CONNECTED and subscribed.count() >= needed, 10.0)
 
 
-func free_port() -> int:
-	var server := TCPServer.new()
-	server.listen(0, "127.0.0.1")
-	var free := server.get_local_port()
-	server.stop()
-	return free
-
-
 func start_own_server(on_port: int) -> bool:
 	var program := OS.get_environment("ASYNC_NET_TEST_REDIS_SERVER")
 	own_server_pid = OS.create_process(program, ["--port", str(on_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", OS.get_temp_dir()])

@@ -48,14 +48,6 @@ func errors_text() -> String:
 	return " | ".join(watch(ws, "error").emissions.map(func(args): return args[0]))
 
 
-func free_port() -> int:
-	var server := TCPServer.new()
-	server.listen(0, "127.0.0.1")
-	var free := server.get_local_port()
-	server.stop()
-	return free
-
-
 func start_own_server(on_port: int) -> void:
 	var python := OS.get_environment("ASYNC_NET_TEST_PYTHON")
 	var script := ProjectSettings.globalize_path("res://helpers/ws_server.py")

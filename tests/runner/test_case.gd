@@ -130,6 +130,15 @@ func wait_until(condition: Callable, timeout_sec := 5.0) -> bool:
 
 ## Starts recording emissions of `object.signal_name` (returns the same watcher if already
 ## watched). `await watch(node, "done").wait()` waits for the next emission.
+## A loopback port that was free a moment ago (for a server a test starts itself).
+func free_port() -> int:
+	var probe := TCPServer.new()
+	probe.listen(0, "127.0.0.1")
+	var port := probe.get_local_port()
+	probe.stop()
+	return port
+
+
 func watch(object: Object, signal_name: StringName) -> SignalWatcher:
 	var key := _watch_key(object, signal_name)
 	if not _watchers.has(key):
