@@ -327,15 +327,6 @@ func mixed_expected(count: int) -> Array[String]:
 	return expected
 
 
-## Fails unless `got` is `expected`, naming the first difference.
-func assert_sequence(got: Array[String], expected: Array[String], what: String) -> void:
-	for i in mini(got.size(), expected.size()):
-		if got[i] != expected[i]:
-			fail("%s: message %d is %s, expected %s" % [what, i, got[i], expected[i]])
-			return
-	assert_eq(got.size(), expected.size(), "%s: message count" % what)
-
-
 func test_batch_signal_delivers_five_thousand_messages_once_in_order_and_the_per_message_signal_too() -> void:
 	sub.channels = PackedStringArray(["batch"])
 	sub.patterns = PackedStringArray(["bp.*"])

@@ -294,15 +294,6 @@ func send_mixed(count: int) -> bool:
 	return true
 
 
-## Fails unless `got` is `expected`, naming the first difference.
-func assert_sequence(got: Array[String], expected: Array[String], what: String) -> void:
-	for i in mini(got.size(), expected.size()):
-		if got[i] != expected[i]:
-			fail("%s: message %d is %s, expected %s" % [what, i, got[i], expected[i]])
-			return
-	assert_eq(got.size(), expected.size(), "%s: message count" % what)
-
-
 ## Records what the batch signals deliver, in order, into `into`; counts batches in `batches[0]`.
 func record_batches(into: Array[String], batches: Array) -> void:
 	ws.messages_received.connect(func(texts: PackedStringArray) -> void:

@@ -83,6 +83,15 @@ func assert_almost_eq(actual: Variant, expected: Variant, tolerance := 0.00001, 
 	return _fail(message, "expected %s ± %s, got %s" % [_show(expected), tolerance, _show(actual)])
 
 
+## Fails unless `got` is `expected`, naming the first difference.
+func assert_sequence(got: Array[String], expected: Array[String], what: String) -> void:
+	for i in mini(got.size(), expected.size()):
+		if got[i] != expected[i]:
+			fail("%s: message %d is %s, expected %s" % [what, i, got[i], expected[i]])
+			return
+	assert_eq(got.size(), expected.size(), "%s: message count" % what)
+
+
 # --- Rust panics and engine errors --------------------------------------------------------
 
 ## Announces that this test provokes a Rust panic whose report contains `text`: the panic then
