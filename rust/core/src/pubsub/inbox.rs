@@ -362,13 +362,7 @@ mod tests {
             )
             .await
         });
-        let settle = || {
-            local.block_on(&rt, async {
-                for _ in 0..10 {
-                    tokio::task::yield_now().await
-                }
-            })
-        };
+        let settle = || settle(&local, &rt);
         let mut per_frame = Vec::new();
         for _ in 0..4 {
             settle();
@@ -380,6 +374,15 @@ mod tests {
         inbox.push(msg(10));
         settle();
         assert_eq!(seen.borrow().len(), 11, "a message arriving mid-frame is delivered in that frame");
+    }
+
+    /// Lets the spawned delivery task run until it waits.
+    fn settle(local: &tokio::task::LocalSet, rt: &tokio::runtime::Runtime) {
+        local.block_on(rt, async {
+            for _ in 0..10 {
+                tokio::task::yield_now().await
+            }
+        })
     }
 
     /// What `deliver` handed over, as text: "m<payload>", "end", "overflow <total>".
@@ -403,13 +406,7 @@ mod tests {
         }
         let (i2, f2, s2) = (inbox.clone(), frames.clone(), seen.clone());
         local.spawn_local(async move { deliver(&i2, &f2, || 4, |d| s2.borrow_mut().push(recorded(&d))).await });
-        let settle = || {
-            local.block_on(&rt, async {
-                for _ in 0..10 {
-                    tokio::task::yield_now().await
-                }
-            })
-        };
+        let settle = || settle(&local, &rt);
         let mut per_frame = Vec::new();
         for _ in 0..4 {
             settle();
@@ -453,11 +450,7 @@ mod tests {
             )
             .await
         });
-        local.block_on(&rt, async {
-            for _ in 0..10 {
-                tokio::task::yield_now().await
-            }
-        });
+        settle(&local, &rt);
         assert_eq!(seen.borrow().join(" "), "m0 end overflow 1 m2 m3 end");
     }
 }
