@@ -26,6 +26,7 @@ use std::{
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_util::io::poll_read_buf;
 
 use super::inbox::{Inbox, Message};
 
@@ -289,11 +290,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for PushTap<S> {
                 // no allocation per block then.
                 this.unsorted.reserve(READ_CHUNK / 2);
             }
-            let mut read = ReadBuf::uninit(this.unsorted.spare_capacity_mut());
-            std::task::ready!(Pin::new(&mut this.inner).poll_read(cx, &mut read))?;
-            let n = read.filled().len();
-            // SAFETY: the inner reader initialised the first `n` spare bytes.
-            unsafe { this.unsorted.set_len(this.unsorted.len() + n) };
+            let n = std::task::ready!(poll_read_buf(Pin::new(&mut this.inner), cx, &mut this.unsorted))?;
             this.eof = n == 0;
             this.sort();
         }

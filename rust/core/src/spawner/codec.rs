@@ -10,7 +10,9 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use tokio::io::{AsyncRead, ReadBuf};
+use bytes::BufMut;
+use tokio::io::AsyncRead;
+use tokio_util::io::poll_read_buf;
 
 /// Bytes asked from the socket per read. Small, because it is also the slack
 /// over `max_line_bytes` that a client can make us hold.
@@ -167,12 +169,8 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             // Exact, so the allocation tracks the bound instead of doubling.
             self.buf.reserve_exact(kept + READ_CHUNK - self.buf.len());
         }
-        self.buf.resize(kept + READ_CHUNK, 0);
-        let mut read_buf = ReadBuf::new(&mut self.buf[kept..]);
-        let result = Pin::new(&mut self.inner).poll_read(cx, &mut read_buf);
-        let filled = read_buf.filled().len();
-        self.buf.truncate(kept + filled);
-        match result {
+        // Into the spare capacity: no zero-fill of the chunk per read.
+        match poll_read_buf(Pin::new(&mut self.inner), cx, &mut (&mut self.buf).limit(READ_CHUNK)) {
             Poll::Pending => {
                 if kept == 0 {
                     // Idle clients hold no read buffer at all.
@@ -185,7 +183,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                 self.release();
                 Poll::Ready(Err(e))
             }
-            Poll::Ready(Ok(())) => {
+            Poll::Ready(Ok(filled)) => {
                 if filled == 0 {
                     self.eof = true;
                 } else {
@@ -209,6 +207,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
 mod tests {
     use super::*;
     use std::collections::VecDeque;
+    use tokio::io::ReadBuf;
 
     /// Yields the given chunks one per read (then EOF), with a Pending before
     /// each, the way a socket delivers split segments.
