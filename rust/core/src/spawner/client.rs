@@ -129,6 +129,12 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
     let mut bytes_seen = 0u64;
 
     let close = loop {
+        // Once the step's time is spent, this client waits for the next
+        // frame before reading (and so before spawning). The server polls
+        // every woken client in one go: after a burst that is a thousand of
+        // them, each of which must then cost a clock read, not a read and a
+        // spawn (tokio's budget alone allows 128 spawns a poll).
+        yield_if_over_budget().await;
         let step = poll_fn(|cx| {
             stats.client_polled();
             if replies.len() >= FLUSH_AT
@@ -190,11 +196,6 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
                 Some(text)
             }
         };
-        // Once the step's time is spent, a line waits for the next frame: the
-        // server polls every ready client in one go, so each must check
-        // before it spawns (tokio's budget alone allows 128 spawns a poll).
-        yield_if_over_budget().await;
-
         if !authenticated {
             // Invalid UTF-8 cannot be the token either.
             let good = match (&line, token) {
