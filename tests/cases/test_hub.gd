@@ -137,3 +137,28 @@ func test_monitors_report_tasks_and_step_time() -> void:
 	assert_eq(Performance.get_custom_monitor(&"async_net/tasks"), 1)
 	assert_ge(Performance.get_custom_monitor(&"async_net/step_usec"), 0.0)
 	assert_gt(AsyncHub.max_step_usec, 0)
+
+
+func test_the_slowest_task_of_the_frame_is_named() -> void:
+	await wait_frames(2)
+	assert_eq(AsyncHub.get_slowest_task(), {}, "no task ran in the last frame")
+	var ticker := AsyncHub.interval(0.01)
+	var ticked := [false]
+	# A handler runs inside its task's poll: this one holds the main thread 20 ms.
+	ticker.ticked.connect(func(_n: int) -> void:
+		OS.delay_msec(20)
+		ticked[0] = true
+		ticker.cancel(), CONNECT_ONE_SHOT)
+	assert_true(await wait_until(func(): return ticked[0]))
+	# The frame that ran it is the last frame now or one of the next few.
+	var seen := {}
+	for i in 3:
+		var slowest := AsyncHub.get_slowest_task()
+		if slowest.get("usec", 0.0) >= 20_000.0:
+			seen = slowest
+			break
+		await wait_frames(1)
+	assert_eq(seen.get("task"), "interval", "the slowest task: %s" % seen)
+	assert_eq(seen.get("owner"), "AsyncHub", "timers belong to the hub")
+	await wait_frames(2)
+	assert_eq(AsyncHub.get_slowest_task(), {}, "the next frames ran no task")

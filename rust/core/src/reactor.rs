@@ -97,8 +97,23 @@ pub struct TaskInfo {
     pub age: Duration,
 }
 
+/// The longest single task poll of a step: how long one task held the main
+/// thread without yielding. The step budget can only end a step between
+/// polls, so this is what a step's time can exceed its budget by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlowPoll {
+    /// The task's id.
+    pub id: TaskId,
+    /// The task's name.
+    pub name: Rc<str>,
+    /// Who owns it.
+    pub owner: OwnerId,
+    /// How long the poll took.
+    pub duration: Duration,
+}
+
 /// What one [`Reactor::step`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StepReport {
     /// Wall time spent in the step.
     pub elapsed: Duration,
@@ -106,6 +121,11 @@ pub struct StepReport {
     pub rounds: u32,
     /// Task polls made during the step.
     pub polls: u64,
+    /// Time spent inside task polls; the rest of [`Self::elapsed`] is the
+    /// scheduler and the I/O and timer drivers.
+    pub busy: Duration,
+    /// The step's longest task poll, if any task ran.
+    pub slowest: Option<SlowPoll>,
     /// The step ended because the time budget ran out, not because work did.
     pub budget_exhausted: bool,
     /// The step was refused because a step was already running (re-entrant call).
@@ -119,7 +139,7 @@ type FailureHook = Rc<dyn Fn(&Failure)>;
 /// tokio task that drives it, so either side can end it.
 struct TaskCell {
     id: TaskId,
-    name: String,
+    name: Rc<str>,
     owner: OwnerId,
     started: Instant,
     future: RefCell<Option<BoxedTask>>,
@@ -144,6 +164,13 @@ struct Shared {
     tasks: RefCell<HashMap<TaskId, Rc<TaskCell>>>,
     next_id: Cell<TaskId>,
     polls: Cell<u64>,
+    /// Time inside task polls and the longest poll, since the step began.
+    busy: Cell<Duration>,
+    slowest: RefCell<Option<SlowPoll>>,
+    /// The longest poll of the window in progress and of the last one ended
+    /// (see [`Reactor::end_window`]).
+    window_slowest: RefCell<Option<SlowPoll>>,
+    last_window_slowest: RefCell<Option<SlowPoll>>,
     failure_hook: RefCell<Option<FailureHook>>,
 }
 
@@ -152,8 +179,17 @@ impl Shared {
         self.tasks.borrow_mut().remove(&id)
     }
 
+    /// Accounts one task poll that took `took`.
+    fn polled(&self, cell: &TaskCell, took: Duration) {
+        self.busy.set(self.busy.get() + took);
+        let mut slowest = self.slowest.borrow_mut();
+        if slowest.as_ref().is_none_or(|s| took > s.duration) {
+            *slowest = Some(SlowPoll { id: cell.id, name: cell.name.clone(), owner: cell.owner, duration: took });
+        }
+    }
+
     fn report_failure(&self, cell: &TaskCell, message: String) {
-        let failure = Failure { id: cell.id, name: cell.name.clone(), owner: cell.owner, message: message.clone() };
+        let failure = Failure { id: cell.id, name: cell.name.to_string(), owner: cell.owner, message: message.clone() };
         cell.end(TaskEnd::Failed(message));
         let hook = self.failure_hook.borrow().clone();
         if let Some(hook) = hook {
@@ -193,6 +229,10 @@ impl Reactor {
                 tasks: RefCell::new(HashMap::new()),
                 next_id: Cell::new(1),
                 polls: Cell::new(0),
+                busy: Cell::new(Duration::ZERO),
+                slowest: RefCell::new(None),
+                window_slowest: RefCell::new(None),
+                last_window_slowest: RefCell::new(None),
                 failure_hook: RefCell::new(None),
             }),
             stepping: Cell::new(false),
@@ -221,7 +261,7 @@ impl Reactor {
         self.shared.next_id.set(id + 1);
         let cell = Rc::new(TaskCell {
             id,
-            name: name.into(),
+            name: Rc::from(name.into()),
             owner,
             started: Instant::now(),
             future: RefCell::new(Some(Box::pin(future))),
@@ -297,7 +337,7 @@ impl Reactor {
             .values()
             .map(|c| TaskInfo {
                 id: c.id,
-                name: c.name.clone(),
+                name: c.name.to_string(),
                 owner: c.owner,
                 age: now.saturating_duration_since(c.started),
             })
@@ -333,6 +373,8 @@ impl Reactor {
         STEP_DEADLINE.with(|d| d.set(Some(deadline)));
         let polls_at_start = self.shared.polls.get();
         let shared = &self.shared;
+        shared.busy.set(Duration::ZERO);
+        shared.slowest.borrow_mut().take();
         let (rounds, budget_exhausted) = self.runtime.block_on(self.local.run_until(async {
             let mut rounds = 0u32;
             loop {
@@ -350,13 +392,35 @@ impl Reactor {
                 }
             }
         }));
+        let slowest = self.shared.slowest.borrow_mut().take();
+        if let Some(step) = &slowest {
+            let mut window = self.shared.window_slowest.borrow_mut();
+            if window.as_ref().is_none_or(|w| step.duration > w.duration) {
+                *window = Some(step.clone());
+            }
+        }
         StepReport {
             elapsed: start.elapsed(),
             rounds,
             polls: self.shared.polls.get() - polls_at_start,
+            busy: self.shared.busy.get(),
+            slowest,
             budget_exhausted,
             skipped: false,
         }
+    }
+
+    /// Ends a window of steps (the engine ends one per frame): its longest
+    /// task poll becomes [`Self::last_window_slowest`] and a new window starts.
+    pub fn end_window(&self) {
+        let ended = self.shared.window_slowest.borrow_mut().take();
+        *self.shared.last_window_slowest.borrow_mut() = ended;
+    }
+
+    /// The longest task poll of the last window [`Self::end_window`] ended,
+    /// if any task ran in it: which task held the main thread longest.
+    pub fn last_window_slowest(&self) -> Option<SlowPoll> {
+        self.shared.last_window_slowest.borrow().clone()
     }
 
     /// Runs `f` inside the runtime's context, for code that creates tokio
@@ -415,6 +479,17 @@ impl Future for Driver {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // Timed whole: the task's own poll, and on its end the drop of its
+        // future (closing what it owned) and its end hook.
+        let started = Instant::now();
+        let poll = self.poll_task(cx);
+        self.shared.polled(&self.cell, started.elapsed());
+        poll
+    }
+}
+
+impl Driver {
+    fn poll_task(&self, cx: &mut Context<'_>) -> Poll<()> {
         let cell = &self.cell;
         let shared = &self.shared;
         shared.polls.set(shared.polls.get() + 1);

@@ -146,6 +146,29 @@ impl AsyncHub {
     pub fn get_last_step_usec(&self) -> f64 {
         runtime::last_step_usec()
     }
+
+    /// Which task held the main thread longest in one go during the last
+    /// frame: [code]{"task": name, "owner": node path, "usec": time}[/code],
+    /// or an empty Dictionary when no task ran. A step ends only between
+    /// task polls, so when [method get_last_step_usec] is over
+    /// [member max_step_usec] this names the work that overran. A single
+    /// poll over 16 ms is also logged as a warning.
+    /// [codeblock]
+    /// var slowest := AsyncHub.get_slowest_task()
+    /// if slowest.get("usec", 0.0) > 5000.0:
+    ///     print("%s (%s) took %.1f ms" % [slowest.task, slowest.owner, slowest.usec / 1000.0])
+    /// [/codeblock]
+    #[func]
+    pub fn get_slowest_task(&self) -> VarDictionary {
+        match runtime::last_frame_slowest() {
+            Some(slow) => vdict! {
+                "task" => slow.name.to_string(),
+                "owner" => runtime::owner_label(slow.owner),
+                "usec" => slow.duration.as_secs_f64() * 1e6,
+            },
+            None => VarDictionary::new(),
+        }
+    }
 }
 
 impl AsyncHub {

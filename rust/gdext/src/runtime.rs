@@ -5,9 +5,14 @@
 //! per-frame main-loop hook steps it when no hub did this frame (the plugin
 //! is not enabled, or we are in the editor), so nodes always work.
 
-use std::{cell::Cell, time::Duration};
+use std::{
+    cell::Cell,
+    time::{Duration, Instant},
+};
 
-use async_net_core::reactor::{Failure, HUB_OWNER, OwnerId, Reactor, StepReport, TaskEnd, TaskId, TaskResult};
+use async_net_core::reactor::{
+    Failure, HUB_OWNER, OwnerId, Reactor, SlowPoll, StepReport, TaskEnd, TaskId, TaskResult,
+};
 use godot::{
     classes::{Engine, Node, Object, Performance},
     prelude::*,
@@ -17,6 +22,10 @@ use crate::async_hub::AsyncHub;
 
 /// The budget of a step made by the main-loop hook (no hub to configure it).
 pub const DEFAULT_STEP_BUDGET: Duration = Duration::from_micros(2000);
+
+/// A task poll this long is a hitch a player can see (a 60 Hz frame); it is
+/// logged with the task's name and owner.
+const SLOW_POLL_WARNING: Duration = Duration::from_millis(16);
 
 /// How long quitting waits for blocking work (a DNS lookup) to finish.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(500);
@@ -41,6 +50,7 @@ thread_local! {
     static FLUSH_WANTED: Cell<bool> = const { Cell::new(false) };
     static WARNED_NO_HUB: Cell<bool> = const { Cell::new(false) };
     static MONITORS: Cell<bool> = const { Cell::new(false) };
+    static LAST_SLOW_WARNING: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 
 /// Runs `f` with the reactor, creating it on first use. Returns `None` after
@@ -93,8 +103,9 @@ pub fn step_once_per_frame(budget: Duration) -> Option<StepReport> {
     }
     LAST_STEPPED_FRAME.set(frame);
     let report = step_now(budget)?;
-    // The frame's figure: this step plus the extra steps made since the last one.
+    // The frame's figures: this step plus the extra steps made since the last one.
     LAST_STEP_USEC.set(PENDING_STEP_USEC.replace(0.0));
+    with_reactor(Reactor::end_window);
     Some(report)
 }
 
@@ -105,7 +116,33 @@ pub fn step_now(budget: Duration) -> Option<StepReport> {
     if !report.skipped {
         PENDING_STEP_USEC.set(PENDING_STEP_USEC.get() + report.elapsed.as_secs_f64() * 1e6);
     }
+    if let Some(slow) = report.slowest.as_ref().filter(|s| s.duration >= SLOW_POLL_WARNING) {
+        warn_slow_poll(slow, budget);
+    }
     Some(report)
+}
+
+/// Logs a task poll long enough to be a visible hitch, at most once a second.
+fn warn_slow_poll(slow: &SlowPoll, budget: Duration) {
+    let now = Instant::now();
+    if LAST_SLOW_WARNING.get().is_some_and(|last| now.duration_since(last) < Duration::from_secs(1)) {
+        return;
+    }
+    LAST_SLOW_WARNING.set(Some(now));
+    godot_warn!(
+        "async_net: task '{}' of {} held the main thread for {:.1} ms in one poll, past the step budget of {:.1} ms \
+         (wall time, so time the OS gave to other threads counts too)",
+        slow.name,
+        owner_label(slow.owner),
+        slow.duration.as_secs_f64() * 1e3,
+        budget.as_secs_f64() * 1e3,
+    );
+}
+
+/// The task that held the main thread longest in one poll during the last
+/// frame (its steps since the frame step before), if any task ran.
+pub fn last_frame_slowest() -> Option<SlowPoll> {
+    with_reactor(Reactor::last_window_slowest).flatten()
 }
 
 /// Asks for one more step at the end of this frame, after every `_process`:

@@ -294,7 +294,7 @@ fn a_nested_step_is_refused() {
         |_| {},
     );
     assert!(!reactor.step(BUDGET).skipped);
-    assert!(nested.get().unwrap().skipped);
+    assert!(nested.take().unwrap().skipped);
     assert!(!reactor.is_stepping());
 }
 
@@ -352,4 +352,32 @@ fn a_task_that_yields_when_over_budget_spreads_its_items_over_steps() {
     // A budget that lasts: the rest in one step.
     reactor.step(Duration::from_secs(60));
     assert_eq!(done.get(), 100);
+}
+
+#[test]
+fn a_step_reports_its_longest_poll_and_who_made_it() {
+    let reactor = Reactor::new().unwrap();
+    reactor.spawn("quick", 1, async { Ok(()) }, |_| {});
+    let slow = reactor.spawn(
+        "hog",
+        7,
+        async {
+            std::thread::sleep(Duration::from_millis(20));
+            Ok(())
+        },
+        |_| {},
+    );
+    let report = reactor.step(BUDGET);
+    let slowest = report.slowest.expect("two tasks ran");
+    assert_eq!((slowest.id, &*slowest.name, slowest.owner), (slow, "hog", 7));
+    assert!(slowest.duration >= Duration::from_millis(20));
+    assert!(report.busy >= slowest.duration && report.elapsed >= report.busy);
+    assert_eq!(reactor.step(BUDGET).slowest, None, "nothing ran in the next step");
+
+    // A window spans steps until it is ended; then the next one starts empty.
+    assert_eq!(reactor.last_window_slowest(), None, "no window ended yet");
+    reactor.end_window();
+    assert_eq!(reactor.last_window_slowest().map(|s| s.id), Some(slow));
+    reactor.end_window();
+    assert_eq!(reactor.last_window_slowest(), None, "nothing ran in the second window");
 }
