@@ -73,6 +73,9 @@ pub struct TcpSpawnerServer {
     spawn_into_edited_scene: bool,
 
     /// Most clients connected at once; the next one gets [code]ERR too many clients[/code].
+    /// [method start] makes room for this many sockets in the process's
+    /// descriptor table up front: on Linux, growing it later blocks the main
+    /// thread for a few to 20 ms in the middle of a burst of connections.
     #[export_group(name = "Limits")]
     #[export(range = (1.0, 10000.0, 1.0, or_greater))]
     max_clients: i32,
@@ -186,6 +189,9 @@ impl TcpSpawnerServer {
         };
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
         self.bound_port.set(port);
+        // Now, not in the middle of a burst of clients (see the function).
+        #[cfg(unix)]
+        spawner::descriptors::reserve(&listener, config.max_clients);
 
         self.stats = Rc::default();
         let handler = Spawner {

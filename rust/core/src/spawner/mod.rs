@@ -11,7 +11,7 @@
 //! must be the token and is answered `OK authenticated\n`.
 //!
 //! Layout, one concern per file: [`config`] (limits), [`codec`] (bounded
-//! line reader), [`name`] (node-name sanitizing), [`cap`] (live node cap), [`auth`] (constant-time
+//! line reader), [`descriptors`] (descriptor table sizing), [`name`] (node-name sanitizing), [`cap`] (live node cap), [`auth`] (constant-time
 //! compare), [`rate`] (token bucket), [`reply`] (bounded reply queue),
 //! [`stats`], [`handler`] (the glue's callbacks), `client` (one
 //! connection) and `server` (the accept loop, [`serve`]).
@@ -44,6 +44,7 @@ pub mod cap;
 mod client;
 pub mod codec;
 pub mod config;
+pub mod descriptors;
 pub mod handler;
 pub mod name;
 pub mod rate;

@@ -36,6 +36,10 @@ const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// `handler` is owned by the server and called synchronously (see
 /// [`SpawnHandler`]); `stats` is updated live for the caller to read.
 ///
+/// The caller may size the descriptor table for `config.max_clients` first
+/// ([`super::descriptors::reserve`]), so a burst of clients does not wait
+/// for it to grow inside `accept`.
+///
 /// Returns `Err` only if the configuration is invalid or the listener itself
 /// is unusable (`InvalidInput`, e.g. not listening). Other accept errors are
 /// reported to [`SpawnHandler::accept_failed`] and retried after a pause.
