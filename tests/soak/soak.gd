@@ -23,6 +23,7 @@
 ## handler), and the hub's own step time of the frame (AsyncHub.get_last_step_usec(), which also
 ## counts the end-of-frame flush step after every `_process`). A frame is long when either
 ## passes 50 ms. The injected 250 ms stalls happen after the measurement and are in neither.
+## AsyncHub.get_slowest_task() names the task that held the main thread longest in one go.
 extends Node
 
 const LONG_FRAME_USEC := 50_000
@@ -49,6 +50,8 @@ var frames := 0
 var long_frames := 0
 var max_frame_usec := 0
 var max_step_usec := 0.0
+## The longest single task poll seen, and whose (AsyncHub.get_slowest_task()).
+var slowest_task := {}
 var frame_usec_total := 0
 var stalls := 0
 var started := false
@@ -173,10 +176,13 @@ func _measure_frame(usec: int) -> void:
 	var step := AsyncHub.get_last_step_usec()
 	max_frame_usec = maxi(max_frame_usec, usec)
 	max_step_usec = maxf(max_step_usec, step)
+	var slowest := AsyncHub.get_slowest_task()
+	if slowest.get("usec", 0.0) > slowest_task.get("usec", 0.0):
+		slowest_task = slowest
 	var work := _frame_work()
 	if usec > LONG_FRAME_USEC or step > LONG_FRAME_USEC:
 		long_frames += 1
-		print("soak: a long frame: _process calls %.1f ms, hub steps %.1f ms; since the last frame: %s" % [usec / 1000.0, step / 1000.0, work])
+		print("soak: a long frame: _process calls %.1f ms, hub steps %.1f ms, slowest task %s; since the last frame: %s" % [usec / 1000.0, step / 1000.0, slowest, work])
 
 
 ## What each node did since the last call (counters' growth), to tell which one a long frame
@@ -279,6 +285,7 @@ func _finish() -> void:
 		"max_frame_usec": max_frame_usec,
 		"mean_frame_usec": float(frame_usec_total) / maxi(frames, 1),
 		"max_hub_step_usec": max_step_usec,
+		"slowest_task": slowest_task,
 		"stalls": stalls,
 		"stall_msec": STALL_MSEC,
 		"all_connected": _all_connected(),

@@ -44,10 +44,12 @@ commands:
           [--require K,K...]   dist/async_net-demo-<version>.zip; --libs adds prebuilt libraries
           [--no-demo]          (other platforms) named as the .gdextension lists them; --require
                                fails unless those [libraries] keys are in the zip
-  soak [--seconds N]           every node at once in tests/soak/soak.tscn against real services
+  soak [--seconds N] [--release]
+                               every node at once in tests/soak/soak.tscn against real services
                                while redis, the WebSocket server and the radio source are killed
                                and restarted, with TCP bursts, slowloris and garbage (default 120 s);
-                               checks lost messages and descriptors, writes target/soak.json
+                               checks lost messages and descriptors, writes target/soak.json;
+                               --release runs the optimized library (the frame times a game sees)
   godot [ARGS...]              run the Godot that xtask uses, with ARGS
   fuzz [--seconds N]           run each cargo-fuzz target in fuzz/ for N seconds (default 60;
        [--target NAME]         installs nightly and cargo-fuzz when missing); prints execs,

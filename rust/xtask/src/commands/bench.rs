@@ -81,7 +81,7 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
     }
     fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     {
-        let _slot = ReleaseInDebugSlot::install()?;
+        let _slot = build::ReleaseInDebugSlot::install("the benchmarks")?;
         build::prepare_project(&godot, Project::Tests)?;
         for scene in scenes(wanted.as_deref())? {
             let mut cmd = godot.command();
@@ -182,47 +182,6 @@ fn helper_rows(helper: &Path, args: &[&std::ffi::OsStr]) -> Result<Vec<Row>> {
 
 /// While alive, the release library sits in the addon's `template_debug` slot.
 ///
-/// Godot picks a library by feature tags. xtask always runs an editor build of Godot (it
-/// needs `--import`), and an editor build has the `debug` tag, never `release`, so it only
-/// loads the `linux.debug.x86_64` entry; the `template_release` file is only for exported
-/// games. Benchmarking the optimized build therefore means putting it in the debug slot, for
-/// the bench run only: the debug library is moved aside and put back on drop (also after an
-/// error), so `build`, `test` and the editor keep getting the debug build they expect. A
-/// backup left by a killed run is restored first.
-struct ReleaseInDebugSlot {
-    slot: PathBuf,
-    backup: PathBuf,
-    had_debug: bool,
-}
-
-impl ReleaseInDebugSlot {
-    fn install() -> Result<Self> {
-        let slot = build::addon_library(Profile::Debug)?;
-        let backup =
-            slot.with_file_name(format!("{}.bench-backup", slot.file_name().unwrap_or_default().to_string_lossy()));
-        if backup.exists() {
-            // An earlier bench died before restoring: the backup is the real debug library.
-            fs::rename(&backup, &slot).with_context(|| format!("restoring {}", slot.display()))?;
-        }
-        let had_debug = slot.exists();
-        if had_debug {
-            fs::rename(&slot, &backup).with_context(|| format!("moving {} aside", slot.display()))?;
-        }
-        build::install_library(&build::built_library(Profile::Release)?, Profile::Debug)?;
-        eprintln!("xtask: the release library stands in for the debug one during the benchmarks");
-        Ok(ReleaseInDebugSlot { slot, backup, had_debug })
-    }
-}
-
-impl Drop for ReleaseInDebugSlot {
-    fn drop(&mut self) {
-        let restored = if self.had_debug { fs::rename(&self.backup, &self.slot) } else { fs::remove_file(&self.slot) };
-        if let Err(err) = restored {
-            eprintln!("xtask: warning: could not put the debug library back at {}: {err}", self.slot.display());
-        }
-    }
-}
-
 /// One measured metric: this project against what a Godot user would use instead.
 #[derive(Debug, PartialEq)]
 struct Row {

@@ -30,7 +30,7 @@ pub enum Profile {
 }
 
 impl Profile {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Profile::Debug => "debug",
             Profile::Release => "release",
@@ -213,4 +213,46 @@ pub fn ensure_extension_listed(project_dir: &Path) -> Result<()> {
     text.push('\n');
     fs::create_dir_all(project_dir.join(".godot"))?;
     fs::write(&file, text).with_context(|| format!("writing {}", file.display()))
+}
+
+/// Godot picks a library by feature tags. xtask always runs an editor build of Godot (it
+/// needs `--import`), and an editor build has the `debug` tag, never `release`, so it only
+/// loads the `linux.debug.x86_64` entry; the `template_release` file is only for exported
+/// games. Benchmarking the optimized build therefore means putting it in the debug slot, for
+/// the run only: the debug library is moved aside and put back on drop (also after an
+/// error), so `build`, `test` and the editor keep getting the debug build they expect. A
+/// backup left by a killed run is restored first.
+pub struct ReleaseInDebugSlot {
+    slot: PathBuf,
+    backup: PathBuf,
+    had_debug: bool,
+}
+
+impl ReleaseInDebugSlot {
+    /// Installs the built release library in the debug slot; `during` names the run, for the log.
+    pub fn install(during: &str) -> Result<Self> {
+        let slot = addon_library(Profile::Debug)?;
+        let backup =
+            slot.with_file_name(format!("{}.debug-backup", slot.file_name().unwrap_or_default().to_string_lossy()));
+        if backup.exists() {
+            // An earlier run died before restoring: the backup is the real debug library.
+            fs::rename(&backup, &slot).with_context(|| format!("restoring {}", slot.display()))?;
+        }
+        let had_debug = slot.exists();
+        if had_debug {
+            fs::rename(&slot, &backup).with_context(|| format!("moving {} aside", slot.display()))?;
+        }
+        install_library(&built_library(Profile::Release)?, Profile::Debug)?;
+        eprintln!("xtask: the release library stands in for the debug one during {during}");
+        Ok(ReleaseInDebugSlot { slot, backup, had_debug })
+    }
+}
+
+impl Drop for ReleaseInDebugSlot {
+    fn drop(&mut self) {
+        let restored = if self.had_debug { fs::rename(&self.backup, &self.slot) } else { fs::remove_file(&self.slot) };
+        if let Err(err) = restored {
+            eprintln!("xtask: warning: could not put the debug library back at {}: {err}", self.slot.display());
+        }
+    }
 }

@@ -54,14 +54,23 @@ const GARBAGE_BYTES: u64 = 100 * 1000 * 1000;
 /// Time allowed for the scene to connect everything, and later to drain and report.
 const SCENE_LIMIT: Duration = Duration::from_secs(90);
 
-/// `cargo xtask soak [--seconds N]`.
+/// `cargo xtask soak [--seconds N] [--release]`.
 pub fn main(mut args: Args) -> Result<ExitCode> {
     let seconds = args.number("--seconds")?.unwrap_or(DEFAULT_SECONDS);
+    let release = args.flag("--release");
     args.finish()?;
     apt::ensure(services::TEST_REQUIREMENTS)?;
     let godot = godot::find()?;
     build::build(Profile::Debug, &[Project::Tests], &godot)?;
-    let outcome = run(&godot, Duration::from_secs(seconds.max(10)))?;
+    // What a shipped game runs: frame times of the optimized library.
+    let _slot = if release {
+        build::build(Profile::Release, &[], &godot)?;
+        Some(build::ReleaseInDebugSlot::install("the soak")?)
+    } else {
+        None
+    };
+    let library = if release { Profile::Release } else { Profile::Debug };
+    let outcome = run(&godot, Duration::from_secs(seconds.max(10)), library)?;
     Ok(if outcome.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
@@ -74,7 +83,8 @@ pub struct Outcome {
 }
 
 /// Runs the soak for `duration` with an already built debug library; prints and writes the report.
-pub fn run(godot: &Godot, duration: Duration) -> Result<Outcome> {
+/// `library` names the build in the debug slot, for the report.
+pub fn run(godot: &Godot, duration: Duration, library: Profile) -> Result<Outcome> {
     let work = paths::target_dir()?.join("soak-work");
     if work.exists() {
         fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
@@ -191,6 +201,7 @@ pub fn run(godot: &Godot, duration: Duration) -> Result<Outcome> {
     let spawned = fs::read_to_string(work.join("spawned.txt")).unwrap_or_default();
     let outcome = judge(&Judged {
         duration,
+        library,
         scene: &scene_report,
         spawned: spawned.lines().collect(),
         results: &results,
@@ -451,6 +462,7 @@ fn tail(log: &str, lines: usize) -> String {
 
 struct Judged<'a> {
     duration: Duration,
+    library: Profile,
     scene: &'a Value,
     spawned: HashSet<&'a str>,
     results: &'a Results,
@@ -527,6 +539,7 @@ fn judge(j: &Judged) -> Outcome {
     let report = json!({
         "date": super::bench::utc_now(),
         "seconds": j.duration.as_secs(),
+        "library": j.library.name(),
         "passed": problems.is_empty(),
         "problems": problems,
         "faults": faults,
@@ -564,6 +577,7 @@ fn judge(j: &Judged) -> Outcome {
             "max_usec": scene["max_frame_usec"],
             "mean_usec": scene["mean_frame_usec"],
             "max_hub_step_usec": scene["max_hub_step_usec"],
+            "slowest_task": scene["slowest_task"],
         },
         "reconnects": {
             "redis": scene["redis"]["stats"]["reconnects"],
@@ -587,7 +601,7 @@ fn judge(j: &Judged) -> Outcome {
 
 fn print_summary(outcome: &Outcome) {
     let r = &outcome.report;
-    println!("\nsoak: {} s", r["seconds"]);
+    println!("\nsoak: {} s, {} library", r["seconds"], r["library"].as_str().unwrap_or("?"));
     for key in ["faults", "load", "lost", "frames", "reconnects", "process", "node_errors"] {
         println!("  {key}: {}", r[key]);
     }

@@ -201,7 +201,7 @@ fn screenshot_test(tally: &mut Tally) {
 /// Runs `cargo xtask soak` for [`SOAK_SECONDS`] and counts it as the test `soak`.
 fn soak_test(godot: &godot::Godot, tally: &mut Tally) {
     let name = format!("xtask soak --seconds {}", SOAK_SECONDS.as_secs());
-    match soak::run(godot, SOAK_SECONDS) {
+    match soak::run(godot, SOAK_SECONDS, Profile::Debug) {
         Ok(outcome) if outcome.problems.is_empty() => {
             println!("PASS {name}");
             tally.add(Counts { passed: 1, failed: 0 }, Vec::new(), Vec::new());
