@@ -1,7 +1,8 @@
 class_name StatusPanel
 extends PanelContainer
 ## The status panel every demo shows: the AsyncHub monitors (task count, the
-## time of the last runtime step, a chart of it), the tasks the hub runs, and
+## time of the last runtime step, a chart of it, the longest single task poll
+## of the last second and whose it was), the tasks the hub runs, and
 ## for each watched node its state (names from the class constants, updated
 ## on `state_changed`) and a few of its `get_stats()` numbers.
 
@@ -15,9 +16,11 @@ const STATE_COLORS := {
 	"FAILED": Color(0.937, 0.357, 0.357),
 }
 const MAX_TASKS_SHOWN := 4
+## The longest poll shown is that of the last whole second (one frame's would flicker).
+const SLOWEST_HOLD_MSEC := 1000
 
 ## The monitor values: task count, last step time, frames per second.
-@onready var _monitors := {"tasks": %Tasks, "step": %Step, "fps": %Fps}
+@onready var _monitors := {"tasks": %Tasks, "step": %Step, "fps": %Fps, "slowest": %Slowest, "slowest_key": %SlowestKey}
 @onready var _chart: Sparkline = %Chart
 @onready var _task_list: Label = %TaskList
 @onready var _nodes: VBoxContainer = %Nodes
@@ -25,6 +28,9 @@ const MAX_TASKS_SHOWN := 4
 
 ## One entry per watched node: {node, values: {stat key: Label}, state: Label, names}.
 var _watched: Array[Dictionary] = []
+## The longest poll of the second in progress (AsyncHub.get_slowest_task()), and when it ends.
+var _slowest := {}
+var _slowest_until := 0
 
 
 func _ready() -> void:
@@ -99,6 +105,7 @@ func _process(_delta: float) -> void:
 	_monitors.step.text = "%.1f µs" % step
 	_monitors.fps.text = "%d" % Engine.get_frames_per_second()
 	_chart.push(step)
+	_show_slowest(AsyncHub.get_slowest_task())
 	var lines: PackedStringArray = []
 	var tasks := AsyncHub.tasks()
 	for task in tasks.slice(0, MAX_TASKS_SHOWN):
@@ -112,6 +119,26 @@ func _process(_delta: float) -> void:
 		var stats: Dictionary = entry.node.get_stats()
 		for key in entry.values:
 			entry.values[key].text = _number(stats.get(key, 0))
+
+
+## Shows the longest task poll of the last whole second: a step ends only between polls, so
+## this is the work that decides how far a frame's step can run past its budget.
+func _show_slowest(frame: Dictionary) -> void:
+	if frame.get("usec", 0.0) > _slowest.get("usec", -1.0):
+		_slowest = frame
+	var now := Time.get_ticks_msec()
+	if now < _slowest_until:
+		return
+	_slowest_until = now + SLOWEST_HOLD_MSEC
+	if _slowest.is_empty():
+		_monitors.slowest_key.text = "Longest poll"
+		_monitors.slowest_key.tooltip_text = ""
+		_monitors.slowest.text = "–"
+	else:
+		_monitors.slowest_key.text = "Longest poll · %s" % _slowest.task
+		_monitors.slowest_key.tooltip_text = "%s of %s" % [_slowest.task, _slowest.owner]
+		_monitors.slowest.text = "%.0f µs" % _slowest.usec
+	_slowest = {}
 
 
 static func _number(value: Variant) -> String:
