@@ -218,8 +218,8 @@ pub fn ensure_extension_listed(project_dir: &Path) -> Result<()> {
 /// Godot picks a library by feature tags. xtask always runs an editor build of Godot (it
 /// needs `--import`), and an editor build has the `debug` tag, never `release`, so it only
 /// loads the `linux.debug.x86_64` entry; the `template_release` file is only for exported
-/// games. Benchmarking the optimized build therefore means putting it in the debug slot, for
-/// the run only: the debug library is moved aside and put back on drop (also after an
+/// games. Running the optimized build (`bench`, `soak --release`) therefore means putting it
+/// in the debug slot, for the run only: the debug library is moved aside and put back on drop (also after an
 /// error), so `build`, `test` and the editor keep getting the debug build they expect. A
 /// backup left by a killed run is restored first.
 pub struct ReleaseInDebugSlot {

@@ -82,8 +82,8 @@ pub struct Outcome {
     pub problems: Vec<String>,
 }
 
-/// Runs the soak for `duration` with an already built debug library; prints and writes the report.
-/// `library` names the build in the debug slot, for the report.
+/// Runs the soak for `duration` with the library already in the debug slot (`library` says
+/// which build that is, for the report); prints and writes the report.
 pub fn run(godot: &Godot, duration: Duration, library: Profile) -> Result<Outcome> {
     let work = paths::target_dir()?.join("soak-work");
     if work.exists() {
