@@ -396,19 +396,26 @@ mod tests {
         assert_eq!(scan_all(frame), Scan::Other(frame.len()));
     }
 
+    /// Reads `reader` to its end through a tap: what reached the crate, and the inbox.
+    async fn through_tap(reader: impl AsyncRead + Unpin) -> (Vec<u8>, Arc<Inbox>) {
+        use tokio::io::AsyncReadExt;
+        let inbox = Arc::new(Inbox::new(100));
+        let mut tap = PushTap::new(reader, inbox.clone());
+        let mut for_crate = Vec::new();
+        tap.read_to_end(&mut for_crate).await.unwrap();
+        (for_crate, inbox)
+    }
+
     #[tokio::test]
     async fn messages_go_to_the_inbox_and_the_rest_to_the_crate_in_order() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let inbox = Arc::new(Inbox::new(100));
+        use tokio::io::AsyncWriteExt;
         let (mut server, client) = tokio::io::duplex(7);
         let stream = b"+OK\r\n>3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$2\r\nhi\r\n>3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n\
                        >4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$1\r\nc\r\n$3\r\nbye\r\n";
         let writer = tokio::spawn(async move {
             server.write_all(stream).await.unwrap();
         });
-        let mut tap = PushTap::new(client, inbox.clone());
-        let mut for_crate = Vec::new();
-        tap.read_to_end(&mut for_crate).await.unwrap();
+        let (for_crate, inbox) = through_tap(client).await;
         writer.await.unwrap();
         assert_eq!(for_crate, b"+OK\r\n>3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n");
         let got: Vec<_> = std::iter::from_fn(|| inbox.pop()).collect();
@@ -423,24 +430,16 @@ mod tests {
 
     #[tokio::test]
     async fn after_unknown_resp_every_byte_goes_to_the_crate() {
-        use tokio::io::AsyncReadExt;
-        let inbox = Arc::new(Inbox::new(100));
         let stream = b"+OK\r\n$?\r\n;1\r\nx\r\n;0\r\n>3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$2\r\nhi\r\n";
-        let mut tap = PushTap::new(&stream[..], inbox.clone());
-        let mut for_crate = Vec::new();
-        tap.read_to_end(&mut for_crate).await.unwrap();
+        let (for_crate, inbox) = through_tap(&stream[..]).await;
         assert_eq!(for_crate, stream);
         assert!(inbox.is_empty());
     }
 
     #[tokio::test]
     async fn an_incomplete_frame_at_the_end_goes_to_the_crate() {
-        use tokio::io::AsyncReadExt;
-        let inbox = Arc::new(Inbox::new(100));
         let stream = b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$2\r\nhi\r\n>3\r\n$7\r\nmess";
-        let mut tap = PushTap::new(&stream[..], inbox.clone());
-        let mut for_crate = Vec::new();
-        tap.read_to_end(&mut for_crate).await.unwrap();
+        let (for_crate, inbox) = through_tap(&stream[..]).await;
         assert_eq!(for_crate, b">3\r\n$7\r\nmess");
         assert_eq!(inbox.len(), 1);
     }
