@@ -4,10 +4,17 @@
 //! The `AsyncHub` autoload steps the reactor in its `_process`; gdext's
 //! per-frame main-loop hook steps it when no hub did this frame (the plugin
 //! is not enabled, or we are in the editor), so nodes always work.
+//!
+//! Everything kept here lives in one [`MainThread`] value, made on first use
+//! and freed by [`shutdown`] (the engine quits or the library is unloaded
+//! for a hot reload). It is reached through one thread-local raw pointer:
+//! a thread-local with a destructor would pin the library in memory (glibc)
+//! and break hot reload.
 
 use std::{
-    cell::Cell,
-    time::{Duration, Instant},
+    cell::{Cell, OnceCell},
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
 };
 
 use async_net_core::reactor::{
@@ -18,14 +25,10 @@ use godot::{
     prelude::*,
 };
 
-use crate::async_hub::AsyncHub;
+use crate::{async_hub::AsyncHub, profiling::FrameProfile};
 
 /// The budget of a step made by the main-loop hook (no hub to configure it).
 pub const DEFAULT_STEP_BUDGET: Duration = Duration::from_micros(2000);
-
-/// A task poll this long is a hitch a player can see (a 60 Hz frame); it is
-/// logged with the task's name and owner.
-const SLOW_POLL_WARNING: Duration = Duration::from_millis(16);
 
 /// How long quitting waits for blocking work (a DNS lookup) to finish.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(500);
@@ -36,50 +39,91 @@ const HUB_SINGLETON: &str = "AsyncHub";
 const MONITOR_TASKS: &str = "async_net/tasks";
 const MONITOR_STEP_USEC: &str = "async_net/step_usec";
 
+/// What the extension keeps on the main thread.
+struct MainThread {
+    /// Made on first use: a project that never uses a node starts no thread.
+    reactor: OnceCell<Reactor>,
+    /// Calls inside [`with_main`] in progress; [`shutdown`] refuses while any is.
+    in_use: Cell<u32>,
+    /// The hub in the tree that steps the runtime, if any.
+    hub: Cell<Option<InstanceId>>,
+    /// The engine frame of the last per-frame step.
+    last_stepped_frame: Cell<u64>,
+    /// A node method queued work that should go out before the frame ends.
+    flush_wanted: Cell<bool>,
+    warned_no_hub: Cell<bool>,
+    monitors: Cell<bool>,
+    frames: FrameProfile,
+}
+
 thread_local! {
-    // A raw pointer rather than `RefCell<Option<Reactor>>`: a thread-local
-    // with a destructor pins the library in memory (glibc), which would break
-    // hot reload. The reactor is created on first use and freed in `shutdown`.
-    static REACTOR: Cell<*mut Reactor> = const { Cell::new(std::ptr::null_mut()) };
-    static SHUT_DOWN: Cell<bool> = const { Cell::new(false) };
-    static HUB: Cell<Option<InstanceId>> = const { Cell::new(None) };
-    static LAST_STEPPED_FRAME: Cell<u64> = const { Cell::new(u64::MAX) };
-    static LAST_STEP_USEC: Cell<f64> = const { Cell::new(0.0) };
-    /// Step time not yet reported: extra steps since the last frame step.
-    static PENDING_STEP_USEC: Cell<f64> = const { Cell::new(0.0) };
-    static FLUSH_WANTED: Cell<bool> = const { Cell::new(false) };
-    static WARNED_NO_HUB: Cell<bool> = const { Cell::new(false) };
-    static MONITORS: Cell<bool> = const { Cell::new(false) };
-    static LAST_SLOW_WARNING: Cell<Option<Instant>> = const { Cell::new(None) };
+    static MAIN: Cell<*mut MainThread> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// Set by [`shutdown`]; cleared by [`startup`] (a hot reload loads us again).
+static SHUT_DOWN: AtomicBool = AtomicBool::new(false);
+
+/// Runs `f` with the main-thread state, making it on first use. `None` after
+/// shutdown (the engine is quitting).
+fn with_main<R>(f: impl FnOnce(&MainThread) -> R) -> Option<R> {
+    if SHUT_DOWN.load(Ordering::Relaxed) {
+        return None;
+    }
+    let mut ptr = MAIN.get();
+    if ptr.is_null() {
+        ptr = Box::into_raw(Box::new(MainThread {
+            reactor: OnceCell::new(),
+            in_use: Cell::new(0),
+            hub: Cell::new(None),
+            last_stepped_frame: Cell::new(u64::MAX),
+            flush_wanted: Cell::new(false),
+            warned_no_hub: Cell::new(false),
+            monitors: Cell::new(false),
+            frames: FrameProfile::default(),
+        }));
+        MAIN.set(ptr);
+    }
+    // SAFETY: the pointer came from `Box::into_raw` and is only used on this
+    // thread. `shutdown`, the only place that frees it, refuses while
+    // `in_use` is above zero, so it stays valid for the whole call.
+    let main = unsafe { &*ptr };
+    struct InUse<'a>(&'a Cell<u32>);
+    impl Drop for InUse<'_> {
+        fn drop(&mut self) {
+            self.0.set(self.0.get() - 1);
+        }
+    }
+    main.in_use.set(main.in_use.get() + 1);
+    let _in_use = InUse(&main.in_use);
+    Some(f(main))
+}
+
+impl MainThread {
+    /// The reactor, created on first use; `None` if the runtime cannot start.
+    fn reactor(&self) -> Option<&Reactor> {
+        if self.reactor.get().is_none() {
+            match Reactor::new() {
+                Ok(reactor) => {
+                    reactor.set_failure_hook(report_failure);
+                    let _ = self.reactor.set(reactor);
+                }
+                Err(e) => {
+                    godot_error!("async_net: cannot start the tokio runtime: {e}");
+                    return None;
+                }
+            }
+        }
+        self.reactor.get()
+    }
 }
 
 /// Runs `f` with the reactor, creating it on first use. Returns `None` after
 /// shutdown (the engine is quitting) or if the runtime cannot be built.
 pub fn with_reactor<R>(f: impl FnOnce(&Reactor) -> R) -> Option<R> {
-    if SHUT_DOWN.get() {
-        return None;
-    }
-    let mut ptr = REACTOR.get();
-    if ptr.is_null() {
-        match Reactor::new() {
-            Ok(reactor) => {
-                reactor.set_failure_hook(report_failure);
-                ptr = Box::into_raw(Box::new(reactor));
-                REACTOR.set(ptr);
-            }
-            Err(e) => {
-                godot_error!("async_net: cannot start the tokio runtime: {e}");
-                return None;
-            }
-        }
-    }
-    // SAFETY: the pointer came from `Box::into_raw`, is only touched on this
-    // thread, and is freed only by `shutdown`, which no `f` can reach while
-    // borrowed here (`shutdown` runs at library deinit, outside any task).
-    Some(f(unsafe { &*ptr }))
+    with_main(|main| main.reactor().map(f)).flatten()
 }
 
-/// Spawns a task owned by `owner` (an object, or [`HUB_OWNER`]).
+/// Spawns a main-thread task owned by `owner` (an object, or [`HUB_OWNER`]).
 pub fn spawn(
     name: impl Into<String>,
     owner: OwnerId,
@@ -98,45 +142,31 @@ pub fn owner_of(object: &Gd<impl Inherits<Object>>) -> OwnerId {
 /// `_process` and by the main-loop hook, whichever comes first.
 pub fn step_once_per_frame(budget: Duration) -> Option<StepReport> {
     let frame = Engine::singleton().get_process_frames();
-    if LAST_STEPPED_FRAME.get() == frame {
-        return None;
-    }
-    LAST_STEPPED_FRAME.set(frame);
-    let report = step_now(budget)?;
-    // The frame's figures: this step plus the extra steps made since the last one.
-    LAST_STEP_USEC.set(PENDING_STEP_USEC.replace(0.0));
-    with_reactor(Reactor::end_window);
-    Some(report)
+    with_main(|main| {
+        if main.last_stepped_frame.replace(frame) == frame {
+            return None;
+        }
+        let report = step(main, budget)?;
+        main.frames.end_frame();
+        if let Some(reactor) = main.reactor.get() {
+            reactor.end_window();
+        }
+        Some(report)
+    })
+    .flatten()
 }
 
 /// Steps now, whatever the frame (a manual `AsyncHub.step()`, a flush).
 pub fn step_now(budget: Duration) -> Option<StepReport> {
-    FLUSH_WANTED.set(false);
-    let report = with_reactor(|r| r.step(budget))?;
-    if !report.skipped {
-        PENDING_STEP_USEC.set(PENDING_STEP_USEC.get() + report.elapsed.as_secs_f64() * 1e6);
-    }
-    if let Some(slow) = report.slowest.as_ref().filter(|s| s.duration >= SLOW_POLL_WARNING) {
-        warn_slow_poll(slow, budget);
-    }
-    Some(report)
+    with_main(|main| step(main, budget)).flatten()
 }
 
-/// Logs a task poll long enough to be a visible hitch, at most once a second.
-fn warn_slow_poll(slow: &SlowPoll, budget: Duration) {
-    let now = Instant::now();
-    if LAST_SLOW_WARNING.get().is_some_and(|last| now.duration_since(last) < Duration::from_secs(1)) {
-        return;
-    }
-    LAST_SLOW_WARNING.set(Some(now));
-    godot_warn!(
-        "async_net: task '{}' of {} held the main thread for {:.1} ms in one poll, past the step budget of {:.1} ms \
-         (wall time, so time the OS gave to other threads counts too)",
-        slow.name,
-        owner_label(slow.owner),
-        slow.duration.as_secs_f64() * 1e3,
-        budget.as_secs_f64() * 1e3,
-    );
+/// Steps the reactor if one exists (stepping never creates it).
+fn step(main: &MainThread, budget: Duration) -> Option<StepReport> {
+    main.flush_wanted.set(false);
+    let report = main.reactor.get()?.step(budget);
+    main.frames.add_step(&report, budget);
+    Some(report)
 }
 
 /// The task that held the main thread longest in one poll during the last
@@ -145,60 +175,74 @@ pub fn last_frame_slowest() -> Option<SlowPoll> {
     with_reactor(Reactor::last_window_slowest).flatten()
 }
 
+/// Main-thread time of the runtime in the last frame, in microseconds: its
+/// frame step plus any extra steps (flushes, manual steps) since the one before.
+pub fn last_step_usec() -> f64 {
+    with_main(|main| main.frames.last_step_usec()).unwrap_or(0.0)
+}
+
 /// Asks for one more step at the end of this frame, after every `_process`:
-/// what a node method queued (a WebSocket send, a publish) then goes out this
-/// frame instead of at the next frame's step, so a reply can arrive a frame
-/// sooner. Frames that ask for nothing pay nothing.
+/// what a node method started (a request whose answer a main-thread task
+/// awaits) then begins this frame instead of at the next frame's step.
+/// Frames that ask for nothing pay nothing.
 pub fn flush_at_frame_end() {
-    FLUSH_WANTED.set(true);
+    with_main(|main| main.flush_wanted.set(true));
 }
 
 /// The main-loop hook: steps when no hub did, and says once, in a game, that
 /// the autoload is missing.
 pub fn on_main_loop_frame() {
-    if REACTOR.get().is_null() {
+    if with_main(|main| main.reactor.get().is_none()) != Some(false) {
         return; // Nothing ever used the runtime: stay free.
     }
     if step_once_per_frame(DEFAULT_STEP_BUDGET).is_none() {
-        // The hub stepped during `_process`; send what scripts queued since.
-        if FLUSH_WANTED.get() {
+        // The hub stepped during `_process`; run what scripts started since.
+        if with_main(|main| main.flush_wanted.get()) == Some(true) {
             step_now(DEFAULT_STEP_BUDGET);
         }
         return;
     }
-    if HUB.get().is_none()
-        && !WARNED_NO_HUB.get()
-        && !Engine::singleton().is_editor_hint()
-        && with_reactor(|r| r.task_count()).unwrap_or(0) > 0
-    {
-        WARNED_NO_HUB.set(true);
-        godot_warn!(
-            "async_net: no AsyncHub autoload is in the tree, so the extension steps the runtime itself. \
-             Enable the Async Net plugin (Project > Project Settings > Plugins) so that the hub's settings (max_step_usec) apply."
-        );
-    }
+    with_main(|main| {
+        let busy = main.reactor.get().is_some_and(|r| r.task_count() > 0);
+        if main.hub.get().is_none()
+            && busy
+            && !main.warned_no_hub.replace(true)
+            && !Engine::singleton().is_editor_hint()
+        {
+            godot_warn!(
+                "async_net: no AsyncHub autoload is in the tree, so the extension steps the runtime itself. \
+                 Enable the Async Net plugin (Project > Project Settings > Plugins) so that the hub's settings (max_step_usec) apply."
+            );
+        }
+    });
 }
 
 /// Records the hub that steps the runtime; the first one in the tree wins.
 pub fn hub_entered(id: InstanceId) -> bool {
-    if HUB.get().is_some_and(|h| h != id) {
-        return false;
-    }
-    HUB.set(Some(id));
-    true
+    with_main(|main| {
+        if main.hub.get().is_some_and(|h| h != id) {
+            return false;
+        }
+        main.hub.set(Some(id));
+        true
+    })
+    .unwrap_or(false)
 }
 
 /// Forgets the hub when it leaves the tree.
 pub fn hub_exited(id: InstanceId) {
-    if HUB.get() == Some(id) {
-        HUB.set(None);
-    }
+    with_main(|main| {
+        if main.hub.get() == Some(id) {
+            main.hub.set(None);
+        }
+    });
 }
 
 /// The hub GDScript sees as `AsyncHub`: the autoload in the tree, or else
 /// the engine singleton of that name (which is never in the tree).
 pub fn hub() -> Option<Gd<AsyncHub>> {
-    if let Some(hub) = HUB.get().and_then(|id| Gd::try_from_instance_id(id).ok()) {
+    let in_tree = with_main(|main| main.hub.get()).flatten();
+    if let Some(hub) = in_tree.and_then(|id| Gd::try_from_instance_id(id).ok()) {
         return Some(hub);
     }
     let engine = Engine::singleton();
@@ -206,12 +250,6 @@ pub fn hub() -> Option<Gd<AsyncHub>> {
         return None;
     }
     engine.get_singleton(HUB_SINGLETON)?.try_cast().ok()
-}
-
-/// Main-thread time of the runtime in the last frame, in microseconds: its
-/// frame step plus any extra steps (flushes, manual steps) since the one before.
-pub fn last_step_usec() -> f64 {
-    LAST_STEP_USEC.get()
 }
 
 /// A readable label for a task owner: the hub, a node's path, or an object.
@@ -255,29 +293,47 @@ pub fn register_monitors() {
         return;
     }
     let tasks = Callable::from_fn("async_net_tasks", |_| {
-        if REACTOR.get().is_null() { 0 } else { with_reactor(|r| r.task_count() as i64).unwrap_or(0) }
+        with_main(|main| main.reactor.get().map_or(0, |r| r.task_count() as i64)).unwrap_or(0)
     });
     let step = Callable::from_fn("async_net_step_usec", |_| last_step_usec());
     performance.add_custom_monitor(MONITOR_TASKS, &tasks);
     performance.add_custom_monitor(MONITOR_STEP_USEC, &step);
-    MONITORS.set(true);
+    with_main(|main| main.monitors.set(true));
 }
 
-/// Allows the reactor to be created (again, after a hot reload) and
+/// Allows the runtime to be created (again, after a hot reload) and
 /// registers the `AsyncHub` engine singleton.
 pub fn startup() {
-    SHUT_DOWN.set(false);
-    WARNED_NO_HUB.set(false);
+    SHUT_DOWN.store(false, Ordering::Relaxed);
     let mut engine = Engine::singleton();
     if !engine.has_singleton(HUB_SINGLETON) {
         engine.register_singleton(HUB_SINGLETON, &AsyncHub::new_alloc());
     }
 }
 
-/// Cancels everything, joins the runtime's threads and frees it: the engine
-/// is quitting, or the extension is being unloaded for a hot reload.
+/// Cancels everything, joins the runtime's threads and frees the main-thread
+/// state: the engine is quitting, or the extension is being unloaded for a
+/// hot reload. Refused, with an error, when called from inside the runtime
+/// (a step or any call holding the state): freeing it then would pull it
+/// from under that call.
 pub fn shutdown() {
-    if MONITORS.replace(false) {
+    let ptr = MAIN.get();
+    if ptr.is_null() {
+        SHUT_DOWN.store(true, Ordering::Relaxed);
+        return;
+    }
+    // SAFETY: see `with_main`; nothing else holds it when `in_use` is zero.
+    let busy = unsafe { (*ptr).in_use.get() > 0 };
+    if busy {
+        godot_error!("async_net: the runtime cannot shut down from inside one of its own calls; it stays up");
+        return;
+    }
+    SHUT_DOWN.store(true, Ordering::Relaxed);
+    MAIN.set(std::ptr::null_mut());
+    // SAFETY: created by `Box::into_raw` in `with_main`; the pointer was just
+    // cleared and nothing holds the state, so this is its only owner.
+    let main = unsafe { Box::from_raw(ptr) };
+    if main.monitors.get() {
         let mut performance = Performance::singleton();
         for id in [MONITOR_TASKS, MONITOR_STEP_USEC] {
             if performance.has_custom_monitor(id) {
@@ -285,12 +341,7 @@ pub fn shutdown() {
             }
         }
     }
-    SHUT_DOWN.set(true);
-    let ptr = REACTOR.replace(std::ptr::null_mut());
-    if !ptr.is_null() {
-        // SAFETY: created by `Box::into_raw` in `with_reactor`; the pointer
-        // was just cleared, so no later call can reach it.
-        let reactor = unsafe { Box::from_raw(ptr) };
+    if let Some(reactor) = main.reactor.into_inner() {
         reactor.shutdown(SHUTDOWN_TIMEOUT);
     }
 }

@@ -160,14 +160,35 @@ fn errors_and_panics_are_reported_not_lost() {
 }
 
 #[test]
-fn an_idle_step_makes_two_rounds_and_returns() {
+fn an_idle_step_does_not_enter_tokio() {
     let reactor = Reactor::new().unwrap();
     reactor.spawn("pending", 0, std::future::pending(), |_| {});
-    reactor.step(BUDGET);
+    assert_eq!(reactor.step(BUDGET).polls, 1);
     let report = reactor.step(Duration::from_secs(5));
-    assert_eq!(report.rounds, 2);
-    assert_eq!(report.polls, 0);
-    assert!(!report.budget_exhausted);
+    assert_eq!((report.rounds, report.polls, report.budget_exhausted), (0, 0, false));
+}
+
+#[test]
+fn a_timer_wakes_the_next_step() {
+    let reactor = Reactor::new().unwrap();
+    let fired = Rc::new(Cell::new(false));
+    let f = fired.clone();
+    reactor.spawn(
+        "timer",
+        0,
+        async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            f.set(true);
+            Ok(())
+        },
+        |_| {},
+    );
+    reactor.step(BUDGET);
+    assert_eq!(reactor.step(BUDGET).rounds, 0, "nothing is due yet");
+    std::thread::sleep(Duration::from_millis(30));
+    let report = reactor.step(BUDGET);
+    assert!(fired.get());
+    assert!(report.rounds >= 1);
 }
 
 #[test]
@@ -189,7 +210,7 @@ fn a_busy_step_stops_when_the_budget_is_spent() {
 }
 
 #[test]
-fn io_that_becomes_ready_is_handled_in_the_same_step() {
+fn main_thread_tasks_may_use_sockets_the_worker_drives() {
     let reactor = Reactor::new().unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -214,10 +235,8 @@ fn io_that_becomes_ready_is_handled_in_the_same_step() {
     let mut client = std::net::TcpStream::connect(addr).unwrap();
     client.write_all(b"hello").unwrap();
     std::thread::sleep(Duration::from_millis(20));
-    // Accept, read and reply, all within steps that find the data waiting.
-    for _ in 0..3 {
-        reactor.step(BUDGET);
-    }
+    // The worker saw the socket ready and woke the task: accept, read and reply.
+    step_until(&reactor, || received.borrow().len() == 5);
     assert_eq!(&*received.borrow(), b"hello");
     let mut reply = [0u8; 5];
     client.read_exact(&mut reply).unwrap();
@@ -380,4 +399,63 @@ fn a_step_reports_its_longest_poll_and_who_made_it() {
     assert_eq!(reactor.last_window_slowest().map(|s| s.id), Some(slow));
     reactor.end_window();
     assert_eq!(reactor.last_window_slowest(), None, "nothing ran in the second window");
+}
+
+#[test]
+fn io_work_runs_on_the_worker_and_its_output_reaches_the_main_thread() {
+    let reactor = Reactor::new().unwrap();
+    let main = std::thread::current().id();
+    let got = Rc::new(Cell::new(None));
+    let g = got.clone();
+    let io = reactor.spawn_io(async move { std::thread::current().id() });
+    reactor.spawn(
+        "await io",
+        0,
+        async move {
+            g.set(Some(io.await.map_err(|e| format!("{e:?}"))?));
+            Ok(())
+        },
+        |_| {},
+    );
+    step_until(&reactor, || got.get().is_some());
+    assert_ne!(got.get().unwrap(), main);
+}
+
+#[test]
+fn dropping_io_work_closes_its_listener_before_the_drop_returns() {
+    let reactor = Reactor::new().unwrap();
+    for _ in 0..20 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let io = reactor.spawn_io(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let _ = listener.accept().await;
+            }
+        });
+        std::thread::sleep(Duration::from_millis(2));
+        drop(io);
+        std::net::TcpListener::bind(addr).expect("the port is free once the handle is dropped");
+    }
+}
+
+#[test]
+fn an_io_panic_is_reported_to_whoever_awaits_it() {
+    let reactor = Reactor::new().unwrap();
+    let got = Rc::new(RefCell::new(None));
+    let g = got.clone();
+    let io = reactor.spawn_io(async { panic!("boom") });
+    reactor.spawn(
+        "await io",
+        0,
+        async move {
+            let end: Result<(), IoEnd> = io.await;
+            *g.borrow_mut() = Some(end);
+            Ok(())
+        },
+        |_| {},
+    );
+    step_until(&reactor, || got.borrow().is_some());
+    assert_eq!(got.borrow_mut().take().unwrap(), Err(IoEnd::Panicked("boom".into())));
 }
