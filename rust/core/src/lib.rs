@@ -11,6 +11,7 @@ pub mod log_throttle;
 pub mod pubsub;
 pub mod radio;
 pub mod reactor;
+pub mod relay;
 pub mod spawner;
 pub mod state;
 pub mod ws;

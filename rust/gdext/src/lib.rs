@@ -11,6 +11,7 @@ mod radio_stream;
 mod redis_subscriber;
 mod runtime;
 mod settings;
+mod signals;
 mod tcp_spawner_server;
 mod ws_echo;
 

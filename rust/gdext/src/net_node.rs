@@ -2,36 +2,59 @@
 //! it reports `state_changed` and `error` — so each node's file is about its
 //! protocol only.
 //!
+//! A node's work has two halves. Its protocol runs on the runtime's I/O
+//! worker (sockets, TLS, framing, payload strings) and hands finished
+//! messages to a [`Relay`]; the node's task on the main thread takes them
+//! from there and emits them ([`NetNode::start`]). Each node's file names the
+//! two adapters the same way: a `Forwarder` (the core's handler trait, on the
+//! worker: events into messages) and an `Emitter` (on the main thread:
+//! messages into signals).
+//!
 //! A task never binds its node (a signal handler may be calling into it);
 //! it talks to the node through a [`NodeLink`], which emits signals on the
 //! node's object and keeps the state in a shared cell.
 
 use std::{
     cell::{Cell, RefCell},
-    future::Future,
+    collections::VecDeque,
+    future::{Future, poll_fn},
+    pin::pin,
     rc::Rc,
+    sync::Arc,
+    task::{Context, Poll, Waker},
     time::Instant,
 };
 
 use async_net_core::{
     log_throttle::LogThrottle,
-    reactor::{OwnerId, TaskEnd, TaskResult},
+    reactor::{IoEnd, IoTask, OwnerId, TaskEnd, TaskResult, cancelled, next_step, over_budget},
+    relay::Relay,
     state::NetState,
 };
-use godot::{
-    classes::{Node, Object},
-    obj::WithBaseField,
-    prelude::*,
-};
+use godot::{classes::Node, obj::WithBaseField, prelude::*};
 
 use crate::runtime;
 
 /// Held by a network node: its tasks and its state.
-#[derive(Default)]
 pub struct NetNode {
     state: Rc<Cell<NetState>>,
     /// Which `error` messages get logged (all are emitted).
     log: Rc<RefCell<LogThrottle>>,
+    /// Cleared when the node is freed (its Rust half drops): a liveness check
+    /// without a call into the engine.
+    alive: Rc<Cell<bool>>,
+}
+
+impl Default for NetNode {
+    fn default() -> Self {
+        NetNode { state: Rc::default(), log: Rc::default(), alive: Rc::new(Cell::new(true)) }
+    }
+}
+
+impl Drop for NetNode {
+    fn drop(&mut self) {
+        self.alive.set(false);
+    }
 }
 
 impl NetNode {
@@ -50,11 +73,37 @@ impl NetNode {
 
     /// A handle for tasks to report through. `node` is the node owning this.
     pub fn link(&self, node: Gd<Node>) -> NodeLink {
-        NodeLink { owner: runtime::owner_of(&node), node, state: self.state.clone(), log: self.log.clone() }
+        NodeLink {
+            owner: runtime::owner_of(&node),
+            node,
+            state: self.state.clone(),
+            log: self.log.clone(),
+            alive: self.alive.clone(),
+        }
     }
 
-    /// Starts `future` as a task of the node. If it fails, the node goes
-    /// `FAILED` (its `error` signal and the hub's `task_failed` follow).
+    /// Starts the node's work: `io` (its protocol) on the I/O worker, and, as
+    /// the node's task on the main thread, the delivery of what `io` relays:
+    /// each message goes to `emit`, in order, within the step's time budget.
+    /// The task ends when `io` does (its error or panic fails the node: see
+    /// [`spawn`](Self::spawn)) or when `emit` says [`Flow::Stop`].
+    pub fn start<E: 'static>(
+        &self,
+        link: &NodeLink,
+        name: &str,
+        relay: Arc<Relay<E>>,
+        io: impl Future<Output = TaskResult> + Send + 'static,
+        emit: impl FnMut(E) -> Flow + 'static,
+    ) {
+        let Some(io) = runtime::with_reactor(|r| r.spawn_io(io)) else {
+            return; // The engine is quitting.
+        };
+        self.spawn(link, name, deliver(relay, io, emit));
+    }
+
+    /// Starts `future` as a main-thread task of the node. If it fails, the
+    /// node reports it as every failure is reported: `error(message)` (and
+    /// the hub's `task_failed`), then the state FAILED.
     pub fn spawn(&self, link: &NodeLink, name: &str, future: impl Future<Output = TaskResult> + 'static) {
         let on_end_link = link.clone();
         let on_end = move |end: TaskEnd| {
@@ -88,12 +137,13 @@ pub struct NodeLink {
     node: Gd<Node>,
     state: Rc<Cell<NetState>>,
     log: Rc<RefCell<LogThrottle>>,
+    alive: Rc<Cell<bool>>,
 }
 
 impl NodeLink {
     /// Whether the node still exists (a handler may have freed it).
     pub fn is_alive(&self) -> bool {
-        self.node.is_instance_valid()
+        self.alive.get()
     }
 
     /// Changes the state and emits `state_changed(state)` if it changed.
@@ -101,6 +151,13 @@ impl NodeLink {
         if self.state.replace(state) != state && self.is_alive() {
             self.node.clone().emit_signal("state_changed", &[state.code().to_variant()]);
         }
+    }
+
+    /// Reports a problem that ends the node's work: emits `error(message)`,
+    /// then the state FAILED. The one way a node fails.
+    pub fn fail(&self, message: impl AsRef<str>) {
+        self.error(message);
+        self.set_state(NetState::Failed);
     }
 
     /// Reports a problem that does not end the node's work: emits
@@ -119,168 +176,74 @@ impl NodeLink {
     }
 }
 
-/// One signal of a node that fires per network message or line. The typed
-/// `signals()` API builds a signal object and interns its name on every call,
-/// which a flood makes the largest cost; this interns the name once, and builds
-/// and emits nothing while no one is connected (an emission without
-/// connections does nothing anyway).
-pub struct HotSignal {
-    object: Gd<Object>,
-    name: StringName,
-    /// The [`Burst`] generation in which nothing was found connected.
-    unconnected_in: Option<u64>,
-    /// The [`Burst`] round in which something was found connected.
-    connected_in_round: Option<u64>,
+/// What an `Emitter` tells the delivery after a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on.
+    Continue,
+    /// The node is gone or stopped: deliver nothing more.
+    Stop,
 }
 
-impl HotSignal {
-    /// `node`'s signal `name` (declared with `#[signal]` on its class).
-    pub fn new(node: &Gd<Node>, name: &str) -> Self {
-        Self {
-            object: node.clone().upcast(),
-            name: StringName::from(name),
-            unconnected_in: None,
-            connected_in_round: None,
-        }
-    }
+/// How many messages are emitted between two looks at the step's clock.
+const MESSAGES_PER_BUDGET_CHECK: u32 = 16;
 
-    /// [`emit`](Self::emit) for a message of a burst: a signal found unconnected
-    /// stays so, unchecked, until `burst` learns that GDScript ran; a signal
-    /// found connected is emitted unchecked for the rest of the burst's round
-    /// (a handler that disconnects mid-round costs at most that round's
-    /// emissions to no one, which do nothing). Says whether it emitted (then it
-    /// tells `burst`). The node must exist.
-    pub fn emit_in<A: AsRef<[Variant]>>(&mut self, burst: &mut Burst, args: impl FnOnce() -> A) -> bool {
-        if self.unconnected_in == Some(burst.generation) {
-            return false;
-        }
-        if self.connected_in_round != Some(burst.round) {
-            if !self.is_connected() {
-                self.unconnected_in = Some(burst.generation);
-                return false;
+/// The main-thread half of a node's work: hands what `io` relays to `emit`
+/// until `io` ends, then what it relayed before ending, then its result.
+async fn deliver<E>(
+    relay: Arc<Relay<E>>,
+    io: IoTask<TaskResult>,
+    mut emit: impl FnMut(E) -> Flow,
+) -> TaskResult {
+    let mut io = pin!(io);
+    let mut batch = VecDeque::new();
+    loop {
+        let ended = poll_fn(|cx| {
+            match relay.poll_take(cx, &mut batch) {
+                Poll::Ready(true) => return Poll::Ready(None),
+                Poll::Ready(false) => return Poll::Ready(Some(Ok(()))),
+                Poll::Pending => {}
             }
-            self.connected_in_round = Some(burst.round);
+            io.as_mut().poll(cx).map(|end| Some(io_result(end)))
+        })
+        .await;
+        if let Some(result) = ended {
+            // Whatever `io` relayed before it ended is still waiting.
+            let _ = relay.poll_take(&mut Context::from_waker(Waker::noop()), &mut batch);
+            emit_batch(&mut batch, &mut emit).await;
+            return result;
         }
-        self.object.emit_signal(&self.name, args().as_ref());
-        burst.script_ran();
-        true
-    }
-
-    /// Emits the arguments `args` makes, if anything is connected (`args`
-    /// only runs then), and says whether it did: only then can a handler have
-    /// freed the node. The node must exist on entry ([`NodeLink::is_alive`]).
-    pub fn emit<const N: usize>(&mut self, args: impl FnOnce() -> [Variant; N]) -> bool {
-        let connected = self.is_connected();
-        if connected {
-            self.object.emit_signal(&self.name, &args());
+        if emit_batch(&mut batch, &mut emit).await == Flow::Stop {
+            return Ok(());
         }
-        connected
-    }
-
-    /// Whether anything is connected to the signal. The node must exist.
-    pub fn is_connected(&self) -> bool {
-        self.object.has_connections(&self.name)
     }
 }
 
-/// What a node's glue may trust from one message of a burst to the next. While
-/// a burst is delivered (the messages a WebSocket session had ready at once, or
-/// one Redis delivery round) GDScript runs only inside the glue's own
-/// emissions, so a check that found the node alive or a signal unconnected
-/// still holds until the glue emits something or the burst ends. This saves two
-/// engine calls per message when only a batch signal is connected. The glue
-/// must call [`script_ran`](Self::script_ran) after every emission of its own
-/// that is not made through [`HotSignal::emit_in`], and
-/// [`end_round`](Self::end_round) at every burst's end.
-#[derive(Default)]
-pub struct Burst {
-    generation: u64,
-    /// Counts bursts (delivery rounds).
-    round: u64,
-    alive_in: Option<u64>,
+/// Emits a batch in order; past the step's budget, the rest waits for the next step.
+async fn emit_batch<E>(batch: &mut VecDeque<(E, usize)>, emit: &mut impl FnMut(E) -> Flow) -> Flow {
+    let mut until_check = MESSAGES_PER_BUDGET_CHECK;
+    while let Some((message, _)) = batch.pop_front() {
+        // A handler may have stopped the node: this task is then cancelled.
+        if emit(message) == Flow::Stop || cancelled() {
+            batch.clear();
+            return Flow::Stop;
+        }
+        until_check -= 1;
+        if until_check == 0 {
+            until_check = MESSAGES_PER_BUDGET_CHECK;
+            if over_budget() && !batch.is_empty() {
+                next_step().await;
+            }
+        }
+    }
+    Flow::Continue
 }
 
-impl Burst {
-    /// Whether the node exists, checked once per generation.
-    pub fn alive(&mut self, link: &NodeLink) -> bool {
-        if self.alive_in == Some(self.generation) {
-            return true;
-        }
-        let alive = link.is_alive();
-        if alive {
-            self.alive_in = Some(self.generation);
-        }
-        alive
-    }
-
-    /// GDScript may have run (an emission): forget every check.
-    pub fn script_ran(&mut self) {
-        self.generation += 1;
-    }
-
-    /// The burst ended: forget every check, including those kept for a round.
-    pub fn end_round(&mut self) {
-        self.script_ran();
-        self.round += 1;
-    }
-}
-
-/// The batched sibling of a [`HotSignal`]: one emission carries every message
-/// of a burst (a WebSocket session's `batch_end`, a Redis delivery round's
-/// `BatchEnd`). The first message of a burst checks for connections once;
-/// with none, the burst is skipped and nothing is built. Otherwise the batch
-/// `B` (packed arrays the signal's arguments are made of) is started then,
-/// filled message by message and emitted by [`flush`](Self::flush).
-pub struct BatchSignal<B> {
-    signal: HotSignal,
-    state: Collect<B>,
-}
-
-enum Collect<B> {
-    /// No message since the last flush.
-    Idle,
-    /// Something was connected when the burst began: its messages so far.
-    Collecting(B),
-    /// Nothing was connected when the burst began: its messages are skipped.
-    Skipping,
-}
-
-impl<B> BatchSignal<B> {
-    /// `node`'s signal `name` (declared with `#[signal]` on its class).
-    pub fn new(node: &Gd<Node>, name: &str) -> Self {
-        Self { signal: HotSignal::new(node, name), state: Collect::Idle }
-    }
-
-    /// Adds one message: `add` puts it into the batch, which `start` makes at
-    /// the burst's first message if something is connected then. Neither runs
-    /// for a skipped burst. The node must exist.
-    pub fn push(&mut self, start: impl FnOnce() -> B, add: impl FnOnce(&mut B)) {
-        if let Collect::Idle = self.state {
-            self.state = if self.signal.is_connected() { Collect::Collecting(start()) } else { Collect::Skipping };
-        }
-        if let Collect::Collecting(batch) = &mut self.state {
-            add(batch);
-        }
-    }
-
-    /// Ends the batch: emits it, as the arguments `args` makes of it, if one
-    /// was collected and something is still connected. Says whether it emitted
-    /// (then it tells `burst`): only then can a handler have freed the node.
-    /// The node must exist if a batch was begun.
-    pub fn flush<const N: usize>(&mut self, burst: &mut Burst, args: impl FnOnce(B) -> [Variant; N]) -> bool {
-        let emitted = match std::mem::replace(&mut self.state, Collect::Idle) {
-            Collect::Collecting(batch) => self.signal.emit(|| args(batch)),
-            Collect::Idle | Collect::Skipping => false,
-        };
-        if emitted {
-            burst.script_ran();
-        }
-        emitted
-    }
-
-    /// Ends the burst without emitting anything (the node stopped).
-    pub fn discard(&mut self) {
-        self.state = Collect::Idle;
+fn io_result(end: Result<TaskResult, IoEnd>) -> TaskResult {
+    match end {
+        Ok(result) => result,
+        Err(IoEnd::Panicked(message)) => Err(format!("panicked: {message}")),
+        Err(IoEnd::Cancelled) => Ok(()),
     }
 }
 

@@ -21,7 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     async_task::AsyncTask,
-    net_node::{BatchSignal, Burst, HotSignal, NetNode, NodeLink, unbound},
+    net_node::{NetNode, NodeLink, unbound},
+    signals::{BatchSignal, Burst, HotSignal},
     runtime,
     settings::{self, positive},
 };

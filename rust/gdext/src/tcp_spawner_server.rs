@@ -14,7 +14,8 @@ use godot::{
 };
 
 use crate::{
-    net_node::{HotSignal, NetNode, NodeLink, unbound},
+    net_node::{NetNode, NodeLink, unbound},
+    signals::HotSignal,
     settings::positive,
 };
 

@@ -1,22 +1,37 @@
 //! `WsEcho`: a WebSocket client node (ws and wss) with heartbeats, reconnect
-//! and a bounded send queue. The session itself lives in `async_net_core::ws`.
+//! and a bounded send queue. The session itself lives in `async_net_core::ws`
+//! and runs on the I/O worker; this file forwards its events to the main
+//! thread and emits them.
 
-use std::rc::Rc;
+use std::{
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 use async_net_core::{
+    pubsub::redact,
+    relay::{Bounds, Relay},
     state::NetState,
-    ws::{self, WsConfig, WsControl, WsHandler, WsStats},
+    ws::{self, OutgoingText, WsConfig, WsControl, WsHandler, WsStats},
 };
+use bytes::Bytes;
 use godot::{
     classes::{INode, Node},
     prelude::*,
 };
 
 use crate::{
-    net_node::{BatchSignal, Burst, HotSignal, NetNode, NodeLink, unbound},
-    runtime,
+    net_node::{Flow, NetNode, NodeLink, unbound},
     settings::{self, positive, seconds},
+    signals::{BatchSignal, Burst, HotSignal},
 };
+
+/// Most received messages waiting for the main thread. Past it, or past
+/// [`RECEIVE_WINDOW_BYTES`], the session stops reading and TCP makes the
+/// server wait.
+const RECEIVE_WINDOW_MESSAGES: usize = 65_536;
+/// Most received bytes waiting for the main thread (a larger message passes alone).
+const RECEIVE_WINDOW_BYTES: usize = 8 * 1024 * 1024;
 
 /// A WebSocket client. Messages arrive as signals; [method send_text] and
 /// [method send_binary] never block. Unlike [WebSocketPeer] it needs no
@@ -105,8 +120,8 @@ pub struct WsEcho {
     state: PhantomVar<i32>,
 
     net: NetNode,
-    control: Option<Rc<WsControl>>,
-    stats: Rc<WsStats>,
+    control: Option<Arc<WsControl<Text>>>,
+    stats: Arc<WsStats>,
     base: Base<Node>,
 }
 
@@ -130,7 +145,7 @@ impl INode for WsEcho {
             state: PhantomVar::default(),
             net: NetNode::default(),
             control: None,
-            stats: Rc::default(),
+            stats: Arc::default(),
             base,
         }
     }
@@ -191,18 +206,14 @@ impl WsEcho {
         let link = self.link();
         let config = match self.config() {
             Ok(config) => config,
-            Err(message) => {
-                return self.reentrant(|link| {
-                    link.error(&message);
-                    link.set_state(NetState::Failed);
-                });
-            }
+            Err(message) => return self.reentrant(|link| link.fail(&message)),
         };
-        let control = Rc::new(WsControl::new(&config));
+        let control = Arc::new(WsControl::new(&config));
         self.control = Some(control.clone());
-        self.stats = Rc::default();
+        self.stats = Arc::default();
+        let relay = Arc::new(Relay::new(Bounds { messages: RECEIVE_WINDOW_MESSAGES, bytes: RECEIVE_WINDOW_BYTES }));
         let node: Gd<Node> = self.to_gd().upcast();
-        let handler = Glue {
+        let mut emitter = Emitter {
             node: self.to_gd(),
             link: link.clone(),
             message_received: HotSignal::new(&node, "message_received"),
@@ -211,12 +222,14 @@ impl WsEcho {
             binaries_received: BatchSignal::new(&node, "binaries_received"),
             burst: Burst::default(),
         };
+        let forwarder = Forwarder { relay: relay.clone() };
         let stats = self.stats.clone();
-        let name = format!("WsEcho {}", async_net_core::pubsub::redact(config.url.trim()));
-        self.net.spawn(&link, &name, async move {
-            ws::run(config, control, handler, stats).await;
+        let name = format!("WsEcho {}", redact(config.url.trim()));
+        let io = async move {
+            ws::run(config, control, forwarder, stats).await;
             Ok(())
-        });
+        };
+        self.net.start(&link, &name, relay, io, move |event| emitter.emit(event));
         // Sends made right after start() are queued, not refused.
         self.reentrant(|link| link.set_state(NetState::Connecting));
     }
@@ -260,7 +273,7 @@ impl WsEcho {
     /// [code]false[/code] and emits [signal error] if it cannot be queued.
     #[func]
     pub fn send_text(&mut self, text: GString) -> bool {
-        self.send(|control| control.send_text(text.to_string()))
+        self.send(|control| control.send_text(Text(text)))
     }
 
     /// Sends a binary message, or queues it while (re)connecting. Returns
@@ -324,16 +337,14 @@ impl WsEcho {
         !matches!(self.net.state(), NetState::Stopped | NetState::Failed)
     }
 
-    fn send(&mut self, queue: impl FnOnce(&WsControl) -> Result<(), ws::SendError>) -> bool {
+    fn send(&mut self, queue: impl FnOnce(&WsControl<Text>) -> Result<(), ws::SendError>) -> bool {
         let result = match self.control.as_ref().filter(|_| self.is_running()) {
             Some(control) => queue(control).map_err(|e| e.to_string()),
             None => Err("message refused: not connected (call connect_to_url() or start() first)".into()),
         };
         match result {
-            Ok(()) => {
-                runtime::flush_at_frame_end();
-                true
-            }
+            // The session on the I/O worker was woken and sends it now.
+            Ok(()) => true,
             Err(message) => {
                 self.stats.send_refused();
                 self.reentrant(|link| link.error(&message));
@@ -366,9 +377,77 @@ impl WsEcho {
     }
 }
 
-/// The session's events as the node's signals. Runs in the node's task,
-/// never bound to the node; each emit first checks the node still exists.
-struct Glue {
+/// A text message as `send_text` got it: its UTF-8 is made on the I/O
+/// worker when it is sent.
+struct Text(GString);
+
+impl OutgoingText for Text {
+    fn max_utf8_len(&self) -> usize {
+        self.0.len().saturating_mul(4)
+    }
+    fn utf8_len(&self) -> usize {
+        self.0.chars().iter().map(|c| c.len_utf8()).sum()
+    }
+    fn into_string(self) -> String {
+        String::from(&self.0)
+    }
+}
+
+/// What the session reports, as the main thread will emit it; payload
+/// strings are made on the I/O worker.
+enum WsEvent {
+    State(NetState),
+    Connected(GString),
+    Text(GString),
+    Binary(Bytes),
+    BatchEnd,
+    Closed(u16, GString),
+    Error(String),
+}
+
+/// On the I/O worker: the session's events into messages for the main thread.
+struct Forwarder {
+    relay: Arc<Relay<WsEvent>>,
+}
+
+impl Forwarder {
+    fn send(&self, event: WsEvent, bytes: usize) {
+        // Fails only once the node stopped, when nothing is to be reported.
+        let _ = self.relay.push_now(event, bytes);
+    }
+}
+
+impl WsHandler for Forwarder {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.relay.poll_ready(cx)
+    }
+    fn state_changed(&mut self, state: NetState) {
+        self.send(WsEvent::State(state), 0);
+    }
+    fn connected(&mut self, protocol: &str) {
+        self.send(WsEvent::Connected(protocol.into()), 0);
+    }
+    fn text_received(&mut self, text: &str) {
+        self.send(WsEvent::Text(text.into()), text.len());
+    }
+    fn binary_received(&mut self, data: Bytes) {
+        let bytes = data.len();
+        self.send(WsEvent::Binary(data), bytes);
+    }
+    fn batch_end(&mut self) {
+        self.send(WsEvent::BatchEnd, 0);
+    }
+    fn closed(&mut self, code: u16, reason: &str) {
+        self.send(WsEvent::Closed(code, reason.into()), 0);
+    }
+    fn error(&mut self, message: &str) {
+        self.send(WsEvent::Error(message.into()), 0);
+    }
+}
+
+/// On the main thread: the session's events as the node's signals, never
+/// bound to the node; each emission first checks the node still exists.
+struct Emitter {
     node: Gd<WsEcho>,
     link: NodeLink,
     message_received: HotSignal,
@@ -378,7 +457,36 @@ struct Glue {
     burst: Burst,
 }
 
-impl Glue {
+impl Emitter {
+    fn emit(&mut self, event: WsEvent) -> Flow {
+        let ran_script = match event {
+            WsEvent::State(state) => {
+                self.link.set_state(state);
+                true
+            }
+            WsEvent::Connected(protocol) => {
+                if self.link.is_alive() {
+                    self.node.signals().connected().emit(&protocol);
+                }
+                true
+            }
+            WsEvent::Text(text) => self.text(text),
+            WsEvent::Binary(data) => self.binary(&data),
+            WsEvent::BatchEnd => self.batch_end(),
+            WsEvent::Closed(code, reason) => {
+                if self.link.is_alive() {
+                    self.node.signals().closed().emit(code as i64, &reason);
+                }
+                true
+            }
+            WsEvent::Error(message) => {
+                self.link.error(message);
+                true
+            }
+        };
+        if ran_script && !self.link.is_alive() { Flow::Stop } else { Flow::Continue }
+    }
+
     /// Emits the texts collected so far; false if a handler freed the node.
     fn flush_texts(&mut self) -> bool {
         !self.messages_received.flush(&mut self.burst, |texts| [PackedStringArray::from(texts).to_variant()])
@@ -390,60 +498,41 @@ impl Glue {
         !self.binaries_received.flush(&mut self.burst, |data| [Array::from(&data[..]).to_variant()])
             || self.link.is_alive()
     }
-}
 
-impl WsHandler for Glue {
-    fn state_changed(&mut self, state: NetState) {
-        self.link.set_state(state);
-    }
-
-    fn connected(&mut self, protocol: &str) {
-        if self.link.is_alive() {
-            self.node.signals().connected().emit(protocol);
-        }
-    }
-
-    fn text_received(&mut self, text: &str) {
+    /// Each of these says whether a script may have run (something was emitted).
+    fn text(&mut self, text: GString) -> bool {
         // A text after binaries ends their batch first, keeping the order across the two signals.
-        if !self.burst.alive(&self.link) || !self.flush_binaries() {
-            return;
+        if !self.link.is_alive() || !self.flush_binaries() {
+            return true;
         }
-        // Made once when both signals want it.
-        let mut string = None;
-        let each = || [string.insert(GString::from(text)).to_variant()];
-        if self.message_received.emit_in(&mut self.burst, each) && !self.link.is_alive() {
-            return;
+        if self.message_received.emit_in(&mut self.burst, || [text.to_variant()]) {
+            if !self.link.is_alive() {
+                return true;
+            }
         }
-        self.messages_received.push(Vec::new, |texts| texts.push(string.unwrap_or_else(|| GString::from(text))));
+        self.messages_received.push(Vec::new, |texts| texts.push(text));
+        false
     }
 
-    fn binary_received(&mut self, data: &[u8]) {
-        if !self.burst.alive(&self.link) || !self.flush_texts() {
-            return;
+    fn binary(&mut self, data: &[u8]) -> bool {
+        if !self.link.is_alive() || !self.flush_texts() {
+            return true;
         }
         let mut bytes = None;
         let each = || [bytes.insert(PackedByteArray::from(data)).to_variant()];
         if self.binary_received.emit_in(&mut self.burst, each) && !self.link.is_alive() {
-            return;
+            return true;
         }
         self.binaries_received.push(Vec::new, |batch| batch.push(bytes.unwrap_or_else(|| PackedByteArray::from(data))));
+        false
     }
 
-    fn batch_end(&mut self) {
+    fn batch_end(&mut self) -> bool {
         // Whatever ran before the next burst, nothing checked in this one is trusted after it.
         self.burst.end_round();
         if self.link.is_alive() && self.flush_texts() {
             self.flush_binaries();
         }
-    }
-
-    fn closed(&mut self, code: u16, reason: &str) {
-        if self.link.is_alive() {
-            self.node.signals().closed().emit(code as i64, reason);
-        }
-    }
-
-    fn error(&mut self, message: &str) {
-        self.link.error(message);
+        true
     }
 }

@@ -40,6 +40,7 @@ use std::{
 
 pub use io_task::{IoEnd, IoTask};
 pub use profile::SlowPoll;
+pub use registry::cancelled;
 pub use step::{NextStep, next_step, over_budget, yield_if_over_budget};
 use tokio::{
     runtime::{Handle, Runtime},

@@ -20,6 +20,22 @@ use std::{
 use super::{Failure, OwnerId, TaskEnd, TaskId, TaskInfo, TaskResult, panic_message, profile::Profile};
 
 type BoxedTask = Pin<Box<dyn Future<Output = TaskResult>>>;
+
+thread_local! {
+    /// The cancel flag of the task being polled; null between polls. No
+    /// destructor (the library may be unloaded for a hot reload).
+    static POLLING: Cell<*const Cell<bool>> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Whether the task being polled was cancelled during this poll (a signal
+/// handler it called stopped its node). It is dropped when the poll returns;
+/// until then it should deliver nothing more. False outside a task.
+pub fn cancelled() -> bool {
+    let flag = POLLING.get();
+    // SAFETY: set by the driver to a flag of the task it polls, which lives
+    // until the poll returns, when the driver clears it again.
+    !flag.is_null() && unsafe { (*flag).get() }
+}
 type EndHook = Box<dyn FnOnce(TaskEnd)>;
 type FailureHook = Rc<dyn Fn(&Failure)>;
 
@@ -182,13 +198,15 @@ impl Registry {
         list
     }
 
+    /// Tells the failure hook (the owner says why), then the task's end hook
+    /// (the owner's state changes): a failure reads "error, then FAILED".
     fn report_failure(&self, cell: &TaskCell, message: String) {
         let failure = Failure { id: cell.id, name: cell.name.to_string(), owner: cell.owner, message: message.clone() };
-        cell.end(TaskEnd::Failed(message));
         let hook = self.failure_hook.borrow().clone();
         if let Some(hook) = hook {
             hook(&failure);
         }
+        cell.end(TaskEnd::Failed(message));
     }
 }
 
@@ -224,7 +242,10 @@ impl Driver {
             let Some(future) = slot.as_mut() else {
                 return Poll::Ready(());
             };
-            catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)))
+            let outer = POLLING.replace(&cell.cancel_requested as *const Cell<bool>);
+            let outcome = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)));
+            POLLING.set(outer);
+            outcome
         };
         if cell.cancel_requested.get() {
             // Cancelled from inside its own poll: the registry entry and the

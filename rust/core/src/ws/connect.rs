@@ -26,11 +26,17 @@ pub struct Connection {
     pub protocol: String,
 }
 
+/// How much tungstenite reads per read call. It zero-fills that much of its
+/// buffer before each read (128 KiB by default, several microseconds a read
+/// when messages are small); a larger message still reserves its full length.
+const READ_BUFFER_BYTES: usize = 16 * 1024;
+
 /// The tungstenite limits for `config`: both the message and any single
 /// frame are capped, so an oversize length header is refused before the
 /// payload is buffered.
 pub fn protocol_config(config: &WsConfig) -> WebSocketConfig {
     WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(Some(config.max_message_bytes))
         .max_frame_size(Some(config.max_message_bytes))
 }

@@ -1,13 +1,16 @@
 //! What the node's methods hand to a running session: the bounded send
-//! queue, a close request and a stop flag. Shared through an `Rc` on the main
-//! thread; no borrow is held while the session calls the handler, so a
-//! signal handler may send, close or stop re-entrantly.
+//! queue, a close request and a stop flag. Shared through an `Arc` between
+//! the main thread (which queues) and the I/O worker (which sends); the
+//! refusals (queue full, too large, closing) are decided at once, on the
+//! caller's thread.
 
-use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::task::Context;
 
-use tokio::sync::Notify;
+use futures_util::task::AtomicWaker;
 use tokio_tungstenite::tungstenite::{Message, protocol::frame::coding::CloseCode};
 
 use super::config::WsConfig;
@@ -49,55 +52,97 @@ impl fmt::Display for SendError {
     }
 }
 
-/// The node's side of a session. Create with [`WsControl::new`], keep one
-/// `Rc` in the node and pass another to [`run`](super::run).
-#[derive(Debug)]
-pub struct WsControl {
-    queue: RefCell<VecDeque<Message>>,
-    max_queued: usize,
-    max_message_bytes: usize,
-    close: RefCell<Option<(u16, String)>>,
-    stopped: Cell<bool>,
-    wake: Notify,
+/// Text as a node queues it: `String`, or the engine's own string type,
+/// which the glue keeps as it is so that making its UTF-8 happens on the I/O
+/// worker, when the message is sent.
+pub trait OutgoingText: Send + 'static {
+    /// An upper bound of the UTF-8 length, found without converting.
+    fn max_utf8_len(&self) -> usize;
+    /// The exact UTF-8 length (may convert; asked only near the size limit).
+    fn utf8_len(&self) -> usize;
+    /// The text as UTF-8.
+    fn into_string(self) -> String;
 }
 
-impl WsControl {
+impl OutgoingText for String {
+    fn max_utf8_len(&self) -> usize {
+        self.len()
+    }
+    fn utf8_len(&self) -> usize {
+        self.len()
+    }
+    fn into_string(self) -> String {
+        self
+    }
+}
+
+/// A queued message, in the form the node gave it.
+#[derive(Debug)]
+enum Outgoing<T> {
+    Text(T),
+    Binary(Vec<u8>),
+}
+
+#[derive(Debug)]
+struct Queue<T> {
+    messages: VecDeque<Outgoing<T>>,
+    close: Option<(u16, String)>,
+}
+
+/// The node's side of a session. Create with [`WsControl::new`], keep one
+/// `Arc` in the node and pass another to [`run`](super::run).
+#[derive(Debug)]
+pub struct WsControl<T = String> {
+    queue: Mutex<Queue<T>>,
+    max_queued: usize,
+    max_message_bytes: usize,
+    stopped: AtomicBool,
+    /// The session's writer, waiting for something to send or do.
+    wake: AtomicWaker,
+}
+
+impl<T: OutgoingText> WsControl<T> {
     /// A control with `config`'s limits.
     pub fn new(config: &WsConfig) -> Self {
         WsControl {
-            queue: RefCell::new(VecDeque::new()),
+            queue: Mutex::new(Queue { messages: VecDeque::new(), close: None }),
             max_queued: config.max_queued_messages,
             max_message_bytes: config.max_message_bytes,
-            close: RefCell::new(None),
-            stopped: Cell::new(false),
-            wake: Notify::new(),
+            stopped: AtomicBool::new(false),
+            wake: AtomicWaker::new(),
         }
     }
 
+    fn lock(&self) -> MutexGuard<'_, Queue<T>> {
+        // A panic while holding the lock leaves a consistent queue behind.
+        self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Queues a text message; it is sent as soon as the connection can take it.
-    pub fn send_text(&self, text: String) -> Result<(), SendError> {
-        self.push(text.len(), || Message::text(text))
+    pub fn send_text(&self, text: T) -> Result<(), SendError> {
+        let bytes = if text.max_utf8_len() <= self.max_message_bytes { 0 } else { text.utf8_len() };
+        self.push(bytes, Outgoing::Text(text))
     }
 
     /// Queues a binary message.
     pub fn send_binary(&self, data: Vec<u8>) -> Result<(), SendError> {
-        self.push(data.len(), || Message::binary(data))
+        self.push(data.len(), Outgoing::Binary(data))
     }
 
-    fn push(&self, bytes: usize, message: impl FnOnce() -> Message) -> Result<(), SendError> {
-        if self.stopped.get() || self.close.borrow().is_some() {
+    fn push(&self, bytes: usize, message: Outgoing<T>) -> Result<(), SendError> {
+        let mut queue = self.lock();
+        if self.is_stopped() || queue.close.is_some() {
             return Err(SendError::Closed);
         }
         if bytes > self.max_message_bytes {
             return Err(SendError::TooLarge { bytes, max: self.max_message_bytes });
         }
-        let mut queue = self.queue.borrow_mut();
-        if queue.len() >= self.max_queued {
+        if queue.messages.len() >= self.max_queued {
             return Err(SendError::QueueFull { max: self.max_queued });
         }
-        queue.push_back(message());
+        queue.messages.push_back(message);
         drop(queue);
-        self.wake.notify_one();
+        self.wake.wake();
         Ok(())
     }
 
@@ -111,55 +156,63 @@ impl WsControl {
         if reason.len() > MAX_CLOSE_REASON_BYTES {
             return Err(format!("close reason is {} bytes; at most {MAX_CLOSE_REASON_BYTES} fit", reason.len()));
         }
-        *self.close.borrow_mut() = Some((code, reason.to_string()));
-        self.wake.notify_one();
+        self.lock().close = Some((code, reason.to_string()));
+        self.wake.wake();
         Ok(())
     }
 
-    /// Makes the session return at its next check without calling the handler
-    /// again (the node is stopping or going away).
+    /// Makes the session return at its next check without reporting
+    /// anything more (the node is stopping or going away).
     pub fn stop(&self) {
-        self.stopped.set(true);
-        self.queue.borrow_mut().clear();
-        self.wake.notify_one();
+        self.stopped.store(true, Ordering::Release);
+        self.lock().messages.clear();
+        self.wake.wake();
     }
 
     /// Messages waiting to be sent.
     pub fn queued(&self) -> usize {
-        self.queue.borrow().len()
+        self.lock().messages.len()
     }
 
     pub(crate) fn is_stopped(&self) -> bool {
-        self.stopped.get()
+        self.stopped.load(Ordering::Acquire)
     }
 
     pub(crate) fn close_request(&self) -> Option<(u16, String)> {
-        self.close.borrow().clone()
+        self.lock().close.clone()
     }
 
     pub(crate) fn close_requested(&self) -> bool {
-        self.close.borrow().is_some()
+        self.lock().close.is_some()
     }
 
-    pub(crate) fn pop(&self) -> Option<Message> {
-        self.queue.borrow_mut().pop_front()
+    /// The next message to send, made into a WebSocket message here (on the
+    /// worker); its payload length goes to `sent`.
+    pub(crate) fn pop(&self, sent: impl FnOnce(usize)) -> Option<Message> {
+        let message = self.lock().messages.pop_front()?;
+        let message = match message {
+            Outgoing::Text(text) => Message::text(text.into_string()),
+            Outgoing::Binary(data) => Message::binary(data),
+        };
+        sent(message.len());
+        Some(message)
     }
 
     pub(crate) fn has_queued(&self) -> bool {
-        !self.queue.borrow().is_empty()
+        !self.lock().messages.is_empty()
     }
 
     /// Drops what is queued (a close was requested while not connected).
     pub(crate) fn discard_queue(&self) -> usize {
-        let mut queue = self.queue.borrow_mut();
-        let n = queue.len();
-        queue.clear();
+        let mut queue = self.lock();
+        let n = queue.messages.len();
+        queue.messages.clear();
         n
     }
 
-    /// Resolves after the next send, close or stop.
-    pub(crate) async fn changed(&self) {
-        self.wake.notified().await
+    /// Registers the session's writer to be woken by the next send, close or stop.
+    pub(crate) fn register(&self, cx: &Context<'_>) {
+        self.wake.register(cx.waker());
     }
 }
 
@@ -181,10 +234,10 @@ mod tests {
         c.send_text("a".into()).unwrap();
         c.send_binary(vec![1]).unwrap();
         assert_eq!(c.send_text("c".into()), Err(SendError::QueueFull { max: 2 }));
-        assert_eq!(c.pop(), Some(Message::text("a")));
+        assert_eq!(c.pop(|_| {}), Some(Message::text("a")));
         c.send_text("d".into()).unwrap();
-        assert_eq!(c.pop(), Some(Message::binary(vec![1])));
-        assert_eq!(c.pop(), Some(Message::text("d")));
+        assert_eq!(c.pop(|_| {}), Some(Message::binary(vec![1])));
+        assert_eq!(c.pop(|_| {}), Some(Message::text("d")));
         assert_eq!(c.send_text("x".repeat(11)), Err(SendError::TooLarge { bytes: 11, max: 10 }));
     }
 

@@ -1,15 +1,27 @@
-//! The glue's side of a session: what happens, told synchronously.
+//! The glue's side of a session: what happens, told synchronously on the
+//! thread that polls the session (the I/O worker, in the game).
+
+use std::task::{Context, Poll};
 
 use crate::state::NetState;
 
-/// Receives a session's events, in order, on the thread that polls it.
+/// Receives a session's events, in order. The glue's handler turns each into
+/// a message for the main thread (building payload strings there and then).
 ///
-/// Calls are synchronous and may re-enter the session's [`WsControl`]
-/// (send, close or stop from a signal handler); the session holds no borrow
-/// across a call and checks for a stop after each one.
+/// Calls are synchronous and may use the session's [`WsControl`] (send,
+/// close or stop); the session holds no lock across a call and checks for a
+/// stop after each one.
 ///
 /// [`WsControl`]: super::WsControl
 pub trait WsHandler {
+    /// Whether the handler can take another message now; when not, it wakes
+    /// `cx` once it can. The session reads no message before this is ready,
+    /// so a slow consumer makes the server wait (TCP flow control) instead of
+    /// filling memory. The default is always ready.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let _ = cx;
+        Poll::Ready(())
+    }
     /// The session's state changed (CONNECTING, CONNECTED, RECONNECTING,
     /// STOPPED or FAILED).
     fn state_changed(&mut self, state: NetState);
@@ -18,7 +30,7 @@ pub trait WsHandler {
     /// A text message arrived (valid UTF-8, within the size limit).
     fn text_received(&mut self, text: &str);
     /// A binary message arrived (within the size limit).
-    fn binary_received(&mut self, data: &[u8]);
+    fn binary_received(&mut self, data: bytes::Bytes);
     /// The burst of messages just passed to [`text_received`] and
     /// [`binary_received`] is complete: the session took every message that
     /// was ready without waiting (a burst is bounded by tokio's cooperative

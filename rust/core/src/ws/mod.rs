@@ -14,7 +14,7 @@
 //! glue's callbacks), [`stats`] and `session` (the loop, [`run`]).
 //!
 //! ```no_run
-//! use std::rc::Rc;
+//! use std::sync::Arc;
 //! use async_net_core::{state::NetState, ws::{self, WsConfig, WsControl, WsHandler, WsStats}};
 //!
 //! struct Printer;
@@ -22,16 +22,16 @@
 //!     fn state_changed(&mut self, state: NetState) { println!("state {state}"); }
 //!     fn connected(&mut self, protocol: &str) { println!("connected ({protocol})"); }
 //!     fn text_received(&mut self, text: &str) { println!("echo: {text}"); }
-//!     fn binary_received(&mut self, data: &[u8]) { println!("{} bytes", data.len()); }
+//!     fn binary_received(&mut self, data: bytes::Bytes) { println!("{} bytes", data.len()); }
 //!     fn closed(&mut self, code: u16, reason: &str) { println!("closed {code} {reason}"); }
 //!     fn error(&mut self, message: &str) { eprintln!("{message}"); }
 //! }
 //!
 //! # async fn demo() {
 //! let config = WsConfig { url: "ws://127.0.0.1:8765".into(), ..WsConfig::default() };
-//! let control = Rc::new(WsControl::new(&config));
+//! let control = Arc::new(WsControl::<String>::new(&config));
 //! control.send_text("hello".into()).unwrap(); // queued until connected
-//! ws::run(config, control.clone(), Printer, Rc::new(WsStats::default())).await;
+//! ws::run(config, control.clone(), Printer, Arc::new(WsStats::default())).await;
 //! # }
 //! ```
 
@@ -47,7 +47,7 @@ pub mod tls;
 mod tests;
 
 pub use config::WsConfig;
-pub use control::{MAX_CLOSE_REASON_BYTES, SendError, WsControl};
+pub use control::{MAX_CLOSE_REASON_BYTES, OutgoingText, SendError, WsControl};
 pub use handler::WsHandler;
 pub use session::{CLOSE_ABNORMAL, CLOSE_NO_STATUS, run};
 pub use stats::{WsStats, WsStatsSnapshot};

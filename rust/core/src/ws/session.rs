@@ -1,14 +1,16 @@
 //! The session loop: connect, pump messages both ways with heartbeats, and
 //! on a lost connection reconnect with backoff, keeping what was queued.
+//!
+//! It runs on the I/O worker. One connection is one stream polled by one
+//! function for its writes, its heartbeat and its reads (no `split()`, so no
+//! lock between a read half and a write half).
 
 use std::future::poll_fn;
-use std::rc::Rc;
-use std::task::{Poll, ready};
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
-use futures_util::{
-    FutureExt, SinkExt, StreamExt,
-    stream::{SplitSink, SplitStream},
-};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::{
     self, Message,
@@ -17,6 +19,7 @@ use tokio_tungstenite::tungstenite::{
 };
 
 use super::connect::{WsStream, connect};
+use super::control::OutgoingText;
 use super::{WsConfig, WsControl, WsHandler, WsStats};
 use crate::backoff::Backoff;
 use crate::state::NetState;
@@ -25,9 +28,6 @@ use crate::state::NetState;
 pub const CLOSE_ABNORMAL: u16 = 1006;
 /// Close code reported when the server's close frame carried no code.
 pub const CLOSE_NO_STATUS: u16 = 1005;
-
-type Sink = SplitSink<WsStream, Message>;
-type Source = SplitStream<WsStream>;
 
 /// How one connection ended.
 enum End {
@@ -54,7 +54,12 @@ enum WriterEnd {
 ///
 /// Everything runs inside this future (no spawned tasks), so dropping it
 /// closes the socket at once.
-pub async fn run<H: WsHandler>(config: WsConfig, control: Rc<WsControl>, mut handler: H, stats: Rc<WsStats>) {
+pub async fn run<T: OutgoingText, H: WsHandler>(
+    config: WsConfig,
+    control: Arc<WsControl<T>>,
+    mut handler: H,
+    stats: Arc<WsStats>,
+) {
     if let Err(message) = config.validate() {
         handler.error(&message);
         handler.state_changed(NetState::Failed);
@@ -130,7 +135,7 @@ pub async fn run<H: WsHandler>(config: WsConfig, control: Rc<WsControl>, mut han
 }
 
 /// `close()` while not connected: nothing to close, so drop the queue and stop.
-fn closed_while_offline(control: &WsControl, handler: &mut impl WsHandler) {
+fn closed_while_offline<T: OutgoingText>(control: &WsControl<T>, handler: &mut impl WsHandler) {
     if control.is_stopped() {
         return;
     }
@@ -139,40 +144,66 @@ fn closed_while_offline(control: &WsControl, handler: &mut impl WsHandler) {
 }
 
 /// Resolves once the node asks to close or stop.
-async fn close_or_stop(control: &WsControl) {
-    while !control.is_stopped() && control.close_request().is_none() {
-        control.changed().await;
-    }
+async fn close_or_stop<T: OutgoingText>(control: &WsControl<T>) {
+    poll_fn(|cx| {
+        // Registered before the check, so a request made in between wakes us.
+        control.register(cx);
+        if control.is_stopped() || control.close_requested() { Poll::Ready(()) } else { Poll::Pending }
+    })
+    .await
 }
 
 /// One open connection's loop.
-struct Pump<'a> {
+struct Pump<'a, T> {
     config: &'a WsConfig,
-    control: &'a WsControl,
+    control: &'a WsControl<T>,
     stats: &'a WsStats,
 }
 
-impl Pump<'_> {
-    async fn run(&self, stream: WsStream, handler: &mut impl WsHandler) -> End {
-        let (mut sink, mut source) = stream.split();
+/// What woke the connection's loop.
+enum Wake {
+    /// The writer is done: the node stopped or asked to close, or a write failed.
+    Write(Result<WriterEnd, tungstenite::Error>),
+    /// Time for a heartbeat.
+    Ping,
+    /// A message, an error or the end of the stream.
+    Incoming(Option<Result<Message, tungstenite::Error>>),
+}
+
+impl<T: OutgoingText> Pump<'_, T> {
+    async fn run(&self, mut stream: WsStream, handler: &mut impl WsHandler) -> End {
         let heartbeat = self.config.heartbeat;
-        let mut next_ping = Instant::now() + heartbeat;
+        let mut ticker = pin!(sleep_until(Instant::now() + heartbeat));
         let mut awaiting_pong: Option<(Instant, u64)> = None;
         let mut pending_ping: Option<Message> = None;
         let mut ping_count = 0u64;
         loop {
-            tokio::select! {
-                biased;
+            let wake = poll_fn(|cx| {
                 // Writes and the heartbeat first: an incoming flood must not starve them.
-                written = write_queue(&mut sink, self.control, self.stats, &mut pending_ping) => match written {
-                    Ok(WriterEnd::Stop) => return End::Stopped,
-                    Ok(WriterEnd::Close(code, reason)) => {
-                        self.close(&mut sink, &mut source, code, &reason).await;
-                        return End::ClosedByUs { code, reason };
-                    }
-                    Err(error) => return lost(format!("connection lost while sending: {error}")),
-                },
-                () = sleep_until(next_ping), if !heartbeat.is_zero() => {
+                if let Poll::Ready(end) = self.poll_write(cx, &mut stream, &mut pending_ping) {
+                    return Poll::Ready(Wake::Write(end));
+                }
+                if !heartbeat.is_zero() && ticker.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Wake::Ping);
+                }
+                // Read only what the handler can take: a full handler stops
+                // the reading, and TCP pushes back on the server.
+                if handler.poll_ready(cx).is_ready()
+                    && let Poll::Ready(incoming) = stream.poll_next_unpin(cx)
+                {
+                    return Poll::Ready(Wake::Incoming(incoming));
+                }
+                Poll::Pending
+            })
+            .await;
+            match wake {
+                Wake::Write(Ok(WriterEnd::Stop)) => return End::Stopped,
+                Wake::Write(Ok(WriterEnd::Close(code, reason))) => {
+                    self.close(&mut stream, code, &reason).await;
+                    return End::ClosedByUs { code, reason };
+                }
+                Wake::Write(Err(error)) => return lost(format!("connection lost while sending: {error}")),
+                Wake::Ping => {
                     if awaiting_pong.is_some() {
                         return lost(format!(
                             "connection lost: no pong from the server within {:.1} s (heartbeat_sec)",
@@ -183,10 +214,10 @@ impl Pump<'_> {
                     awaiting_pong = Some((Instant::now(), ping_count));
                     pending_ping = Some(Message::Ping(ping_count.to_be_bytes().to_vec().into()));
                     self.stats.ping_sent();
-                    next_ping = Instant::now() + heartbeat;
+                    ticker.as_mut().reset(Instant::now() + heartbeat);
                 }
-                incoming = source.next() => {
-                    if let Some(end) = self.burst(incoming, &mut sink, &mut source, handler, &mut awaiting_pong).await {
+                Wake::Incoming(incoming) => {
+                    if let Some(end) = self.burst(incoming, &mut stream, handler, &mut awaiting_pong).await {
                         return end;
                     }
                 }
@@ -197,19 +228,53 @@ impl Pump<'_> {
         }
     }
 
+    /// Sends the pending ping, then the queue in order, and flushes. Ready
+    /// when the node stops or asks to close (after the queue is sent), or on
+    /// a write error; pending while there is nothing to do. A message leaves
+    /// the queue only when the socket takes it.
+    fn poll_write(
+        &self,
+        cx: &mut Context<'_>,
+        stream: &mut WsStream,
+        ping: &mut Option<Message>,
+    ) -> Poll<Result<WriterEnd, tungstenite::Error>> {
+        // Registered before the checks, so a send made in between wakes us.
+        self.control.register(cx);
+        loop {
+            if self.control.is_stopped() {
+                return Poll::Ready(Ok(WriterEnd::Stop));
+            }
+            if ping.is_none() && !self.control.has_queued() {
+                ready!(stream.poll_flush_unpin(cx))?;
+                return match self.control.close_request() {
+                    Some((code, reason)) => Poll::Ready(Ok(WriterEnd::Close(code, reason))),
+                    None => Poll::Pending,
+                };
+            }
+            ready!(stream.poll_ready_unpin(cx))?;
+            let message = match ping.take() {
+                Some(ping) => ping,
+                None => match self.control.pop(|bytes| self.stats.sent(bytes)) {
+                    Some(message) => message,
+                    None => continue,
+                },
+            };
+            stream.start_send_unpin(message)?;
+        }
+    }
+
     /// Handles `incoming` and every message already waiting behind it, taken
     /// without waiting (`now_or_never` on the stream's `next()`, which is
     /// cancel-safe), then tells the handler the batch ended if it delivered
     /// any. The burst also ends when a handler asks to close (what arrives
     /// after that is dropped by the closing handshake, as before) and is
-    /// bounded by tokio's cooperative budget: once it is spent, the socket
-    /// reports nothing ready. `Some` when the connection ended or the node
-    /// stopped.
+    /// bounded by tokio's cooperative budget (once it is spent, the socket
+    /// reports nothing ready) and by the handler's room. `Some` when the
+    /// connection ended or the node stopped.
     async fn burst(
         &self,
         mut incoming: Option<Result<Message, tungstenite::Error>>,
-        sink: &mut Sink,
-        source: &mut Source,
+        stream: &mut WsStream,
         handler: &mut impl WsHandler,
         awaiting_pong: &mut Option<(Instant, u64)>,
     ) -> Option<End> {
@@ -224,7 +289,7 @@ impl Pump<'_> {
                 Some(Ok(Message::Binary(data))) => {
                     self.stats.received(data.len());
                     delivered = true;
-                    handler.binary_received(&data);
+                    handler.binary_received(data);
                 }
                 Some(Ok(Message::Pong(payload))) => {
                     if let Some((sent, seq)) = *awaiting_pong
@@ -244,14 +309,14 @@ impl Pump<'_> {
                         None => (CLOSE_NO_STATUS, String::new()),
                     };
                     // Sends tungstenite's queued close reply.
-                    let _ = timeout(self.config.close_timeout, sink.close()).await;
+                    let _ = timeout(self.config.close_timeout, SinkExt::close(stream)).await;
                     return Some(End::ClosedByPeer { code, reason });
                 }
                 Some(Err(error)) => {
                     if self.end_batch(delivered, handler) {
                         return Some(End::Stopped);
                     }
-                    return Some(self.read_failed(error, sink, source).await);
+                    return Some(self.read_failed(error, stream).await);
                 }
                 None => {
                     if self.end_batch(delivered, handler) {
@@ -263,10 +328,10 @@ impl Pump<'_> {
             if self.control.is_stopped() {
                 return Some(End::Stopped);
             }
-            if self.control.close_requested() {
+            if self.control.close_requested() || !handler.poll_ready(&mut Context::from_waker(std::task::Waker::noop())).is_ready() {
                 break;
             }
-            match source.next().now_or_never() {
+            match stream.next().now_or_never() {
                 Some(next) => incoming = next,
                 None => break,
             }
@@ -285,7 +350,7 @@ impl Pump<'_> {
 
     /// A read error: limits and bad input get their close code, the rest is a
     /// lost connection.
-    async fn read_failed(&self, error: tungstenite::Error, sink: &mut Sink, source: &mut Source) -> End {
+    async fn read_failed(&self, error: tungstenite::Error, stream: &mut WsStream) -> End {
         let (code, reason, error) = match error {
             tungstenite::Error::Capacity(CapacityError::MessageTooLong { size, max_size }) => (
                 1009,
@@ -307,19 +372,19 @@ impl Pump<'_> {
             }
             other => return lost(format!("connection lost: {other}")),
         };
-        self.close(sink, source, code, reason).await;
+        self.close(stream, code, reason).await;
         End::Failed { code, reason: reason.into(), error }
     }
 
     /// Sends a close frame and waits (bounded) for the server's reply or EOF,
     /// dropping whatever arrives meanwhile.
-    async fn close(&self, sink: &mut Sink, source: &mut Source, code: u16, reason: &str) {
+    async fn close(&self, stream: &mut WsStream, code: u16, reason: &str) {
         let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
         let handshake = async {
-            if sink.send(Message::Close(Some(frame))).await.is_err() {
+            if stream.send(Message::Close(Some(frame))).await.is_err() {
                 return;
             }
-            while let Some(Ok(message)) = source.next().await {
+            while let Some(Ok(message)) = stream.next().await {
                 if message.is_close() {
                     break;
                 }
@@ -331,48 +396,4 @@ impl Pump<'_> {
 
 fn lost(error: String) -> End {
     End::Failed { code: CLOSE_ABNORMAL, reason: String::new(), error }
-}
-
-/// Sends the pending ping, then the queue in order, flushes, and waits for
-/// more; returns when the node stops or asks to close (after the queue is
-/// sent), or on a write error. Cancel-safe: a message leaves the queue only
-/// when the socket takes it.
-async fn write_queue(
-    sink: &mut Sink,
-    control: &WsControl,
-    stats: &WsStats,
-    ping: &mut Option<Message>,
-) -> Result<WriterEnd, tungstenite::Error> {
-    loop {
-        poll_fn(|cx| {
-            loop {
-                if control.is_stopped() {
-                    return Poll::Ready(Ok(()));
-                }
-                if ping.is_none() && !control.has_queued() {
-                    return sink.poll_flush_unpin(cx);
-                }
-                ready!(sink.poll_ready_unpin(cx))?;
-                let message = match ping.take() {
-                    Some(ping) => ping,
-                    None => match control.pop() {
-                        Some(message) => {
-                            stats.sent(message.len());
-                            message
-                        }
-                        None => continue,
-                    },
-                };
-                sink.start_send_unpin(message)?;
-            }
-        })
-        .await?;
-        if control.is_stopped() {
-            return Ok(WriterEnd::Stop);
-        }
-        if let Some((code, reason)) = control.close_request() {
-            return Ok(WriterEnd::Close(code, reason));
-        }
-        control.changed().await;
-    }
 }

@@ -1,22 +1,22 @@
-//! Counters the glue reads for `get_stats()`, shared without locks (main
-//! thread only, like the spawner's).
+//! Counters the glue reads for `get_stats()`: written by the session on the
+//! I/O worker, read on the main thread, without locks.
 
-use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-/// Live counters of one WebSocket client. Create with `Rc::default()`.
+/// Live counters of one WebSocket client. Create with `Arc::default()`.
 #[derive(Debug, Default)]
 pub struct WsStats {
-    connects: Cell<u64>,
-    connect_failures: Cell<u64>,
-    messages_sent: Cell<u64>,
-    messages_received: Cell<u64>,
-    bytes_sent: Cell<u64>,
-    bytes_received: Cell<u64>,
-    pings_sent: Cell<u64>,
-    pongs_received: Cell<u64>,
-    last_rtt_usec: Cell<u64>,
-    send_refused: Cell<u64>,
+    connects: AtomicU64,
+    connect_failures: AtomicU64,
+    messages_sent: AtomicU64,
+    messages_received: AtomicU64,
+    bytes_sent: AtomicU64,
+    bytes_received: AtomicU64,
+    pings_sent: AtomicU64,
+    pongs_received: AtomicU64,
+    last_rtt_usec: AtomicU64,
+    send_refused: AtomicU64,
 }
 
 /// A copy of [`WsStats`] at one moment.
@@ -44,24 +44,24 @@ pub struct WsStatsSnapshot {
     pub send_refused: u64,
 }
 
-fn bump(cell: &Cell<u64>, by: u64) {
-    cell.set(cell.get().wrapping_add(by));
+fn bump(counter: &AtomicU64, by: u64) {
+    counter.fetch_add(by, Relaxed);
 }
 
 impl WsStats {
     /// Copies every counter.
     pub fn snapshot(&self) -> WsStatsSnapshot {
         WsStatsSnapshot {
-            connects: self.connects.get(),
-            connect_failures: self.connect_failures.get(),
-            messages_sent: self.messages_sent.get(),
-            messages_received: self.messages_received.get(),
-            bytes_sent: self.bytes_sent.get(),
-            bytes_received: self.bytes_received.get(),
-            pings_sent: self.pings_sent.get(),
-            pongs_received: self.pongs_received.get(),
-            last_rtt_usec: self.last_rtt_usec.get(),
-            send_refused: self.send_refused.get(),
+            connects: self.connects.load(Relaxed),
+            connect_failures: self.connect_failures.load(Relaxed),
+            messages_sent: self.messages_sent.load(Relaxed),
+            messages_received: self.messages_received.load(Relaxed),
+            bytes_sent: self.bytes_sent.load(Relaxed),
+            bytes_received: self.bytes_received.load(Relaxed),
+            pings_sent: self.pings_sent.load(Relaxed),
+            pongs_received: self.pongs_received.load(Relaxed),
+            last_rtt_usec: self.last_rtt_usec.load(Relaxed),
+            send_refused: self.send_refused.load(Relaxed),
         }
     }
 
@@ -89,6 +89,6 @@ impl WsStats {
     }
     pub(crate) fn pong_received(&self, rtt: Duration) {
         bump(&self.pongs_received, 1);
-        self.last_rtt_usec.set(rtt.as_micros().min(u64::MAX as u128) as u64);
+        self.last_rtt_usec.store(rtt.as_micros().min(u64::MAX as u128) as u64, Relaxed);
     }
 }

@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt, TryStreamExt};
@@ -42,7 +43,7 @@ type Hook = Box<dyn FnMut(&Ev, &WsControl)>;
 /// Records every event and lets a test react to them through the control.
 struct Recorder {
     events: Rc<RefCell<Vec<Ev>>>,
-    control: Rc<WsControl>,
+    control: Arc<WsControl>,
     hook: Hook,
 }
 
@@ -63,7 +64,7 @@ impl WsHandler for Recorder {
     fn text_received(&mut self, text: &str) {
         self.push(Ev::Text(text.into()));
     }
-    fn binary_received(&mut self, data: &[u8]) {
+    fn binary_received(&mut self, data: bytes::Bytes) {
         self.push(Ev::Binary(data.to_vec()));
     }
     fn batch_end(&mut self) {
@@ -123,12 +124,12 @@ fn config(url: String) -> WsConfig {
 
 /// Runs a session with `before` queued first, reacting through `hook`.
 async fn session(config: WsConfig, before: &[&str], hook: impl FnMut(&Ev, &WsControl) + 'static) -> Outcome {
-    let control = Rc::new(WsControl::new(&config));
+    let control = Arc::new(WsControl::new(&config));
     for text in before {
         control.send_text((*text).into()).unwrap();
     }
     let events = Rc::new(RefCell::new(Vec::new()));
-    let stats = Rc::new(WsStats::default());
+    let stats = Arc::new(WsStats::default());
     let recorder = Recorder { events: events.clone(), control: control.clone(), hook: Box::new(hook) };
     tokio::time::timeout(HANG_LIMIT, run(config, control, recorder, stats.clone())).await.expect("session hung");
     let events = events.borrow().clone();
@@ -222,14 +223,14 @@ async fn text_binary_unicode_and_one_megabyte_are_echoed_byte_exact() {
 async fn ten_thousand_messages_keep_their_order() {
     let url = echo_server().await;
     let config = WsConfig { max_queued_messages: 10_000, ..config(url) };
-    let control = Rc::new(WsControl::new(&config));
+    let control = Arc::new(WsControl::new(&config));
     for i in 0..10_000 {
         control.send_text(i.to_string()).unwrap();
     }
     assert_eq!(control.send_text("one too many".into()), Err(SendError::QueueFull { max: 10_000 }));
     let events = Rc::new(RefCell::new(Vec::new()));
     let recorder = Recorder { events: events.clone(), control: control.clone(), hook: Box::new(close_after(10_000)) };
-    tokio::time::timeout(HANG_LIMIT, run(config, control, recorder, Rc::default())).await.unwrap();
+    tokio::time::timeout(HANG_LIMIT, run(config, control, recorder, Arc::default())).await.unwrap();
     let outcome = Outcome { events: events.borrow().clone(), stats: WsStatsSnapshot::default() };
     let expected: Vec<String> = (0..10_000).map(|i| i.to_string()).collect();
     assert_eq!(outcome.texts(), expected);
@@ -402,8 +403,8 @@ async fn a_server_that_stops_answering_pings_is_detected() {
 async fn heartbeats_are_answered_and_measured() {
     let url = echo_server().await;
     let config = WsConfig { heartbeat: Duration::from_millis(20), ..config(url) };
-    let control = Rc::new(WsControl::new(&config));
-    let stats = Rc::new(WsStats::default());
+    let control = Arc::new(WsControl::new(&config));
+    let stats = Arc::new(WsStats::default());
     let events = Rc::new(RefCell::new(Vec::new()));
     let recorder = Recorder { events: events.clone(), control: control.clone(), hook: Box::new(|_, _| {}) };
     let watcher = async {
