@@ -3,7 +3,7 @@
 //! The protocol, the reconnect loop and the backlog live in
 //! `async_net_core::pubsub`.
 
-use std::{cell::Cell, rc::Rc, sync::Arc, time::Duration};
+use std::{cell::Cell, rc::Rc, sync::Arc};
 
 use async_net_core::{
     pubsub::{
@@ -24,7 +24,7 @@ use crate::{
     net_node::{NetNode, NodeLink, unbound},
     signals::{BatchSignal, Burst, HotSignal},
     runtime,
-    settings::{self, positive},
+    settings::{self, positive, seconds},
 };
 
 /// Listens to Redis pub/sub channels and patterns and turns each message into
@@ -401,13 +401,6 @@ impl RedisSubscriber {
     fn config(&self) -> Result<(SessionConfig, usize, usize), String> {
         let per_frame = positive("max_messages_per_frame", self.max_messages_per_frame.into())?;
         let backlog = positive("max_backlog", self.max_backlog.into())?;
-        let seconds = |name: &str, value: f64| {
-            if value.is_finite() && value > 0.0 {
-                Ok(Duration::from_secs_f64(value.min(86_400.0)))
-            } else {
-                Err(format!("{name} must be more than 0, got {value}"))
-            }
-        };
         let address = RedisAddress::parse(&self.url.to_string())?
             .with_ca_file(settings::file_path(&self.ca_file.to_string()))
             .with_max_message_bytes(positive("max_message_bytes", self.max_message_bytes)?);
@@ -415,9 +408,9 @@ impl RedisSubscriber {
         config.channels = self.channels.as_slice().iter().map(|s| s.to_string()).collect();
         config.patterns = self.patterns.as_slice().iter().map(|s| s.to_string()).collect();
         config.reconnect = self.reconnect;
-        config.reconnect_min = seconds("reconnect_min_sec", self.reconnect_min_sec)?;
-        config.reconnect_max = seconds("reconnect_max_sec", self.reconnect_max_sec)?;
-        config.connect_timeout = seconds("connect_timeout_sec", self.connect_timeout_sec)?;
+        config.reconnect_min = seconds("reconnect_min_sec", self.reconnect_min_sec, 0.0)?;
+        config.reconnect_max = seconds("reconnect_max_sec", self.reconnect_max_sec, 0.0)?;
+        config.connect_timeout = seconds("connect_timeout_sec", self.connect_timeout_sec, 0.001)?;
         Ok((config, per_frame, backlog))
     }
 
