@@ -21,7 +21,7 @@ use godot::{
 };
 
 use crate::{
-    net_node::{Flow, NetNode, NodeLink, unbound},
+    net_node::{Emit, Flow, NetNode, NodeLink, unbound},
     settings::{self, positive, seconds},
     signals::{BatchSignal, Burst, HotSignal},
 };
@@ -213,7 +213,7 @@ impl WsEcho {
         self.stats = Arc::default();
         let relay = Arc::new(Relay::new(Bounds { messages: RECEIVE_WINDOW_MESSAGES, bytes: RECEIVE_WINDOW_BYTES }));
         let node: Gd<Node> = self.to_gd().upcast();
-        let mut emitter = Emitter {
+        let emitter = Emitter {
             node: self.to_gd(),
             link: link.clone(),
             message_received: HotSignal::new(&node, "message_received"),
@@ -229,7 +229,7 @@ impl WsEcho {
             ws::run(config, control, forwarder, stats).await;
             Ok(())
         };
-        self.net.start(&link, &name, relay, io, move |event| emitter.emit(event));
+        self.net.start(&link, &name, relay, io, emitter);
         // Sends made right after start() are queued, not refused.
         self.reentrant(|link| link.set_state(NetState::Connecting));
     }
@@ -457,7 +457,7 @@ struct Emitter {
     burst: Burst,
 }
 
-impl Emitter {
+impl Emit<WsEvent> for Emitter {
     fn emit(&mut self, event: WsEvent) -> Flow {
         let ran_script = match event {
             WsEvent::State(state) => {
@@ -486,7 +486,9 @@ impl Emitter {
         };
         if ran_script && !self.link.is_alive() { Flow::Stop } else { Flow::Continue }
     }
+}
 
+impl Emitter {
     /// Emits the texts collected so far; false if a handler freed the node.
     fn flush_texts(&mut self) -> bool {
         !self.messages_received.flush(&mut self.burst, |texts| [PackedStringArray::from(texts).to_variant()])
