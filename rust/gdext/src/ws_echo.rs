@@ -9,7 +9,7 @@ use std::{
 };
 
 use async_net_core::{
-    pubsub::redact,
+    redact,
     relay::{Bounds, Relay},
     state::NetState,
     ws::{self, OutgoingText, WsConfig, WsControl, WsHandler, WsStats},

@@ -2,7 +2,7 @@
 //! with reconnection that restores every subscription exactly once, a
 //! separate connection for `publish`, and bounded, per-frame delivery.
 //!
-//! Layout: [`address`] (url parsing and redaction), [`connect`] (one RESP3
+//! Layout: [`address`] (url parsing), [`connect`] (one RESP3
 //! connection whose driver the caller owns), [`limit`] (the reply size bound
 //! under everything that parses), [`tap`] (the messages' fast lane past the
 //! crate's parser), [`inbox`] (the bounded backlog
@@ -44,7 +44,7 @@ pub mod tap;
 #[cfg(test)]
 mod tests;
 
-pub use address::{DEFAULT_MAX_MESSAGE_BYTES, RedisAddress, redact};
+pub use address::{DEFAULT_MAX_MESSAGE_BYTES, RedisAddress};
 pub use connect::ConnectError;
 pub use inbox::{Delivery, FrameGate, Inbox, InboxStats, Message, deliver};
 pub use publisher::{PublishRequest, PublishStats, run_publisher};

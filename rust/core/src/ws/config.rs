@@ -10,7 +10,7 @@ use tokio_tungstenite::tungstenite::{
     http::{HeaderName, HeaderValue, header},
 };
 
-use crate::pubsub::redact;
+use crate::redact;
 
 /// Everything a [`run`](super::run) session needs to know.
 ///
@@ -172,7 +172,7 @@ mod tests {
         assert!(bad(WsConfig { url: "ws://".into(), ..Default::default() }).contains("invalid url"));
         // Credentials in a bad url stay out of the message.
         let error = bad(WsConfig { url: "http://bob:hunter2@x".into(), ..Default::default() });
-        assert!(error.contains("bob:***@x") && !error.contains("hunter2"), "{error}");
+        assert!(error.contains("'http://***@x/'") && !error.contains("bob") && !error.contains("hunter2"), "{error}");
         let error = bad(WsConfig { url: "ws://bob:hunter2@".into(), ..Default::default() });
         assert!(!error.contains("hunter2"), "{error}");
         assert!(bad(WsConfig { subprotocols: vec!["a b".into()], ..Default::default() }).contains("subprotocol"));

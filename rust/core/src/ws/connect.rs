@@ -13,7 +13,7 @@ use tokio_tungstenite::{
 
 use super::config::WsConfig;
 use super::tls;
-use crate::pubsub::redact;
+use crate::redact;
 
 /// An open WebSocket, plain or TLS.
 pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
