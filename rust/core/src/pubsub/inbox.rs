@@ -33,7 +33,7 @@ pub struct Message {
 
 impl Message {
     /// Reads a RESP3 `message` / `pmessage` push; `None` for other pushes.
-    pub fn from_push(info: PushInfo) -> Option<Self> {
+    fn from_push(info: PushInfo) -> Option<Self> {
         let bytes = |v: Value| match v {
             Value::BulkString(b) => Some(Bytes::from(b)),
             Value::SimpleString(s) => Some(Bytes::from(s)),
@@ -185,7 +185,7 @@ impl Inbox {
 
     /// Waits until a message may be waiting (returns at once if one arrived
     /// since the last wait).
-    pub async fn arrived(&self) {
+    async fn arrived(&self) {
         self.arrived.notified().await;
     }
 

@@ -59,9 +59,10 @@ pub struct SessionConfig {
     pub patterns: Vec<String>,
     /// Reconnect after a lost connection or a failed attempt.
     pub reconnect: bool,
-    /// Shortest wait before reconnecting.
+    /// Ceiling of the first wait before reconnecting; each wait is drawn from the upper half of
+    /// a ceiling that doubles from here ([`Backoff`](crate::backoff::Backoff)).
     pub reconnect_min: Duration,
-    /// Longest wait before reconnecting.
+    /// Largest ceiling, so the longest wait before reconnecting.
     pub reconnect_max: Duration,
     /// Limit of one connection attempt, handshake included.
     pub connect_timeout: Duration,

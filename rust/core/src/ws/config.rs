@@ -36,9 +36,10 @@ pub struct WsConfig {
     pub max_queued_messages: usize,
     /// Connect again with backoff after a failed connect or a lost connection.
     pub reconnect: bool,
-    /// First reconnect delay (the ceiling doubles from here).
+    /// Ceiling of the first wait before reconnecting; each wait is drawn from the upper half of
+    /// a ceiling that doubles from here ([`Backoff`](crate::backoff::Backoff)).
     pub reconnect_min: Duration,
-    /// Longest reconnect delay.
+    /// Largest ceiling, so the longest wait before reconnecting.
     pub reconnect_max: Duration,
     /// PEM file of the certificate authorities to trust for `wss://` instead
     /// of the public ones (a private CA). `None`: the Mozilla root set.
