@@ -199,6 +199,13 @@ fn start(config: SessionConfig, capacity: usize) -> Session {
     Session { inbox, commands, events, stats, task }
 }
 
+/// [`start`], then waits until the session is connected.
+async fn start_connected(config: SessionConfig, capacity: usize) -> Session {
+    let s = start(config, capacity);
+    wait_until("connected", || s.events.has(&Ev::State(NetState::Connected))).await;
+    s
+}
+
 /// An outside client, as `redis-cli` would be.
 async fn outside(url: &str) -> redis::aio::MultiplexedConnection {
     redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap()

@@ -10,8 +10,7 @@ fn channels_patterns_and_runtime_changes() {
         let mut cfg = config(&server.url());
         cfg.channels = vec!["news".into(), "news".into()];
         cfg.patterns = vec!["game.*".into()];
-        let s = start(cfg, 1000);
-        wait_until("connected", || s.events.has(&Ev::State(NetState::Connected))).await;
+        let s = start_connected(cfg, 1000).await;
         assert_eq!(s.events.count(&Ev::Subscribed("news".into(), Kind::Channel)), 1, "a duplicate is subscribed once");
         assert!(s.events.has(&Ev::Subscribed("game.*".into(), Kind::Pattern)));
 
@@ -50,8 +49,7 @@ fn restart_restores_every_subscription_exactly_once() {
         let mut cfg = config(&url);
         cfg.channels = vec!["a".into(), "b".into()];
         cfg.patterns = vec!["p.*".into()];
-        let s = start(cfg, 1000);
-        wait_until("connected", || s.events.has(&Ev::State(NetState::Connected))).await;
+        let s = start_connected(cfg, 1000).await;
         s.commands.send(Command::Subscribe(Kind::Channel, "runtime".into())).unwrap();
         wait_until("runtime subscribed", || s.events.has(&Ev::Subscribed("runtime".into(), Kind::Channel))).await;
 
@@ -92,8 +90,7 @@ fn payloads_are_exact_bytes_up_to_a_megabyte() {
     local(async {
         let mut cfg = config(&server.url());
         cfg.channels = vec!["bin".into()];
-        let s = start(cfg, 1000);
-        wait_until("connected", || s.events.has(&Ev::State(NetState::Connected))).await;
+        let s = start_connected(cfg, 1000).await;
         let mut cli = outside(&server.url()).await;
         let big: Vec<u8> = (0..1_048_576u32).map(|i| (i * 7 % 251) as u8).collect();
         let invalid = vec![0xff, 0xfe, b'a', 0x00, 0xc3];
@@ -115,8 +112,7 @@ fn a_flood_beyond_the_backlog_drops_the_oldest_and_counts_them() {
     local(async {
         let mut cfg = config(&server.url());
         cfg.channels = vec!["flood".into()];
-        let s = start(cfg, 100);
-        wait_until("connected", || s.events.has(&Ev::State(NetState::Connected))).await;
+        let s = start_connected(cfg, 100).await;
         let mut cli = outside(&server.url()).await;
         let mut pipe = redis::pipe();
         for i in 0..1000 {
@@ -140,8 +136,7 @@ fn delivery_from_a_real_server_comes_in_ordered_batches_of_at_most_a_frames_quot
     local(async {
         let mut cfg = config(&server.url());
         cfg.channels = vec!["flood".into()];
-        let s = start(cfg, 10_000);
-        wait_until("connected", || s.events.has(&Ev::State(NetState::Connected))).await;
+        let s = start_connected(cfg, 10_000).await;
         let frames = Rc::new(FrameGate::default());
         // The batches so far: each is the payloads handed over before a `BatchEnd`.
         let batches = Rc::new(RefCell::new(vec![Vec::<String>::new()]));
@@ -191,8 +186,7 @@ fn publish_counts_receivers_on_its_own_connection() {
     local(async {
         let mut cfg = config(&server.url());
         cfg.channels = vec!["room".into()];
-        let s = start(cfg.clone(), 1000);
-        wait_until("connected", || s.events.has(&Ev::State(NetState::Connected))).await;
+        let s = start_connected(cfg.clone(), 1000).await;
         let (sender, receiver) = mpsc::unbounded_channel();
         let stats = Rc::new(PublishStats::default());
         let publisher =

@@ -10,8 +10,7 @@ fn a_reply_over_max_message_bytes_closes_the_connection_and_says_why() {
     cfg.address = cfg.address.clone().with_max_message_bytes(1024);
     cfg.channels = vec!["big".into()];
     local(async {
-        let s = start(cfg, 100);
-        wait_until("connected", || s.events.has(&Ev::State(NetState::Connected))).await;
+        let s = start_connected(cfg, 100).await;
         let mut cli = outside(&server.url()).await;
         assert_eq!(publish(&mut cli, "big", vec![b'x'; 4096]).await, 1);
         wait_until("the refusal", || !s.events.errors().is_empty()).await;

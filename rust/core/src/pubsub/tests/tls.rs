@@ -21,8 +21,7 @@ fn rediss_encrypts_verifies_the_certificate_and_delivers() {
 fn receives_cleanly(mut cfg: SessionConfig, server: &Server) {
     cfg.channels = vec!["secure".into()];
     local(async {
-        let s = start(cfg, 100);
-        wait_until("connected", || s.events.has(&Ev::State(NetState::Connected))).await;
+        let s = start_connected(cfg, 100).await;
         let mut cli = outside(&server.url()).await;
         assert_eq!(publish(&mut cli, "secure", "over tls").await, 1);
         wait_until("the message", || s.inbox.len() == 1).await;
