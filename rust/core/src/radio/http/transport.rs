@@ -38,7 +38,7 @@ pub(super) async fn connect(
     Ok(Transport::Tls(Box::new(stream)))
 }
 
-/// The rustls configuration for https, made once per [`open`].
+/// The rustls configuration for https, made once per [`super::open`].
 pub(super) fn https_config(
     cache: &mut Option<Arc<ClientConfig>>,
     options: &OpenOptions,
