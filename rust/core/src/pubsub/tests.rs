@@ -206,6 +206,12 @@ async fn start_connected(config: SessionConfig, capacity: usize) -> Session {
     s
 }
 
+/// [`start_connected`] with `config` subscribed to `channel` alone.
+async fn subscribed(mut config: SessionConfig, channel: &str, capacity: usize) -> Session {
+    config.channels = vec![channel.into()];
+    start_connected(config, capacity).await
+}
+
 /// An outside client, as `redis-cli` would be.
 async fn outside(url: &str) -> redis::aio::MultiplexedConnection {
     redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap()

@@ -88,9 +88,7 @@ fn restart_restores_every_subscription_exactly_once() {
 fn payloads_are_exact_bytes_up_to_a_megabyte() {
     let Some(server) = Server::start(None) else { return };
     local(async {
-        let mut cfg = config(&server.url());
-        cfg.channels = vec!["bin".into()];
-        let s = start_connected(cfg, 1000).await;
+        let s = subscribed(config(&server.url()), "bin", 1000).await;
         let mut cli = outside(&server.url()).await;
         let big: Vec<u8> = (0..1_048_576u32).map(|i| (i * 7 % 251) as u8).collect();
         let invalid = vec![0xff, 0xfe, b'a', 0x00, 0xc3];
@@ -110,9 +108,7 @@ fn payloads_are_exact_bytes_up_to_a_megabyte() {
 fn a_flood_beyond_the_backlog_drops_the_oldest_and_counts_them() {
     let Some(server) = Server::start(None) else { return };
     local(async {
-        let mut cfg = config(&server.url());
-        cfg.channels = vec!["flood".into()];
-        let s = start_connected(cfg, 100).await;
+        let s = subscribed(config(&server.url()), "flood", 100).await;
         let mut cli = outside(&server.url()).await;
         let mut pipe = redis::pipe();
         for i in 0..1000 {
@@ -134,9 +130,7 @@ fn a_flood_beyond_the_backlog_drops_the_oldest_and_counts_them() {
 fn delivery_from_a_real_server_comes_in_ordered_batches_of_at_most_a_frames_quota() {
     let Some(server) = Server::start(None) else { return };
     local(async {
-        let mut cfg = config(&server.url());
-        cfg.channels = vec!["flood".into()];
-        let s = start_connected(cfg, 10_000).await;
+        let s = subscribed(config(&server.url()), "flood", 10_000).await;
         let frames = Rc::new(FrameGate::default());
         // The batches so far: each is the payloads handed over before a `BatchEnd`.
         let batches = Rc::new(RefCell::new(vec![Vec::<String>::new()]));

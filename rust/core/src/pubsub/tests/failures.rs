@@ -8,9 +8,8 @@ fn a_reply_over_max_message_bytes_closes_the_connection_and_says_why() {
     let Some(server) = Server::start(None) else { return };
     let mut cfg = config(&server.url());
     cfg.address = cfg.address.clone().with_max_message_bytes(1024);
-    cfg.channels = vec!["big".into()];
     local(async {
-        let s = start_connected(cfg, 100).await;
+        let s = subscribed(cfg, "big", 100).await;
         let mut cli = outside(&server.url()).await;
         assert_eq!(publish(&mut cli, "big", vec![b'x'; 4096]).await, 1);
         wait_until("the refusal", || !s.events.errors().is_empty()).await;

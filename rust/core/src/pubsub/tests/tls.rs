@@ -18,10 +18,9 @@ fn rediss_encrypts_verifies_the_certificate_and_delivers() {
 
 /// Runs a session with `cfg` subscribed to one channel, publishes to it from `server`'s plain
 /// port, and checks the message arrives without any error.
-fn receives_cleanly(mut cfg: SessionConfig, server: &Server) {
-    cfg.channels = vec!["secure".into()];
+fn receives_cleanly(cfg: SessionConfig, server: &Server) {
     local(async {
-        let s = start_connected(cfg, 100).await;
+        let s = subscribed(cfg, "secure", 100).await;
         let mut cli = outside(&server.url()).await;
         assert_eq!(publish(&mut cli, "secure", "over tls").await, 1);
         wait_until("the message", || s.inbox.len() == 1).await;
