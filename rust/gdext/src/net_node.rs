@@ -197,6 +197,12 @@ pub trait Emit<E> {
         true
     }
 
+    /// Most messages taken from the relay at once (what is taken is no
+    /// longer the relay's to drop when it is full). The default is all.
+    fn take_limit(&self) -> usize {
+        usize::MAX
+    }
+
     /// The messages taken together are emitted, or the rest waits for the
     /// next frame: what a batch signal collected goes out now.
     fn batch_done(&mut self) {}
@@ -212,7 +218,7 @@ async fn deliver<E>(relay: Arc<Relay<E>>, io: IoTask<TaskResult>, mut emit: impl
     let mut batch = VecDeque::new();
     loop {
         let ended = poll_fn(|cx| {
-            match relay.poll_take(cx, &mut batch) {
+            match relay.poll_take(cx, &mut batch, emit.take_limit()) {
                 Poll::Ready(true) => return Poll::Ready(None),
                 Poll::Ready(false) => return Poll::Ready(Some(Ok(()))),
                 Poll::Pending => {}
@@ -222,7 +228,7 @@ async fn deliver<E>(relay: Arc<Relay<E>>, io: IoTask<TaskResult>, mut emit: impl
         .await;
         if let Some(result) = ended {
             // Whatever `io` relayed before it ended is still waiting.
-            let _ = relay.poll_take(&mut Context::from_waker(Waker::noop()), &mut batch);
+            let _ = relay.poll_take(&mut Context::from_waker(Waker::noop()), &mut batch, usize::MAX);
             emit_batch(&mut batch, &mut emit).await;
             return result;
         }

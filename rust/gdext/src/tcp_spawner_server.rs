@@ -15,8 +15,8 @@ use godot::{
 
 use crate::{
     net_node::{NetNode, NodeLink, unbound},
-    signals::HotSignal,
     settings::positive,
+    signals::HotSignal,
 };
 
 /// Default of `max_nodes`: plenty for a game, and a bound a flood of clients cannot pass.

@@ -507,10 +507,8 @@ impl Emitter {
         if !self.link.is_alive() || !self.flush_binaries() {
             return true;
         }
-        if self.message_received.emit_in(&mut self.burst, || [text.to_variant()]) {
-            if !self.link.is_alive() {
-                return true;
-            }
+        if self.message_received.emit_in(&mut self.burst, || [text.to_variant()]) && !self.link.is_alive() {
+            return true;
         }
         self.messages_received.push(Vec::new, |texts| texts.push(text));
         false

@@ -14,6 +14,9 @@ use crate::redact;
 /// Default of [`RedisAddress::max_message_bytes`]: 16 MiB, like WsEcho's `max_message_bytes`.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
+/// The address a subscriber uses when none is given: a local server on Redis's port.
+pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
+
 /// A parsed, supported Redis address with its display form, and how to talk to it.
 #[derive(Clone)]
 pub struct RedisAddress {

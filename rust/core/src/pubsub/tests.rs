@@ -178,7 +178,7 @@ struct Session {
     inbox: Arc<Inbox>,
     commands: mpsc::UnboundedSender<Command>,
     events: Recorder,
-    stats: Rc<SessionStats>,
+    stats: Arc<SessionStats>,
     task: tokio::task::JoinHandle<Result<(), String>>,
 }
 
@@ -191,10 +191,10 @@ fn config(url: &str) -> SessionConfig {
 }
 
 fn start(config: SessionConfig, capacity: usize) -> Session {
-    let inbox = Arc::new(Inbox::new(capacity));
+    let inbox = Arc::new(Inbox::new(capacity, Unconverted));
     let (commands, receiver) = mpsc::unbounded_channel();
     let events = Recorder::default();
-    let stats = Rc::new(SessionStats::default());
+    let stats = Arc::new(SessionStats::default());
     let task = tokio::task::spawn_local(run(config, inbox.clone(), receiver, events.clone(), stats.clone()));
     Session { inbox, commands, events, stats, task }
 }
@@ -231,7 +231,7 @@ async fn numpat(con: &mut redis::aio::MultiplexedConnection) -> i64 {
 }
 
 fn drain(inbox: &Inbox) -> Vec<Message> {
-    std::iter::from_fn(|| inbox.pop()).collect()
+    inbox.take_all()
 }
 
 /// Runs a session that should fail without retrying; returns its error.

@@ -328,7 +328,9 @@ impl<T: OutgoingText> Pump<'_, T> {
             if self.control.is_stopped() {
                 return Some(End::Stopped);
             }
-            if self.control.close_requested() || !handler.poll_ready(&mut Context::from_waker(std::task::Waker::noop())).is_ready() {
+            if self.control.close_requested()
+                || !handler.poll_ready(&mut Context::from_waker(std::task::Waker::noop())).is_ready()
+            {
                 break;
             }
             match stream.next().now_or_never() {

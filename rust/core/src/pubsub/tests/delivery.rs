@@ -35,7 +35,13 @@ fn channels_patterns_and_runtime_changes() {
         assert_eq!(publish(&mut cli, "news", "x").await, 0);
         assert_eq!(publish(&mut cli, "game.x", "x").await, 0);
         assert_eq!(publish(&mut cli, "extra", "x").await, 1);
-        assert_eq!((s.stats.channels.get(), s.stats.patterns.get()), (1, 0));
+        assert_eq!(
+            (
+                s.stats.channels.load(std::sync::atomic::Ordering::Relaxed),
+                s.stats.patterns.load(std::sync::atomic::Ordering::Relaxed)
+            ),
+            (1, 0)
+        );
         assert!(s.events.errors().is_empty(), "{:?}", s.events.errors());
         s.task.abort();
     });
@@ -78,8 +84,8 @@ fn restart_restores_every_subscription_exactly_once() {
         let got = drain(&s.inbox);
         assert_eq!(got[0].payload, &b"after restart"[..]);
         assert_eq!(got[1].pattern.as_deref(), Some(&b"q.*"[..]));
-        assert!(s.stats.reconnects.get() >= 1);
-        assert_eq!(s.stats.connects.get(), 2);
+        assert!(s.stats.reconnects.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+        assert_eq!(s.stats.connects.load(std::sync::atomic::Ordering::Relaxed), 2);
         s.task.abort();
     });
 }
@@ -127,49 +133,27 @@ fn a_flood_beyond_the_backlog_drops_the_oldest_and_counts_them() {
 }
 
 #[test]
-fn delivery_from_a_real_server_comes_in_ordered_batches_of_at_most_a_frames_quota() {
+fn a_flood_from_a_real_server_reaches_the_relay_once_in_order_in_limited_takes() {
     let Some(server) = Server::start(None) else { return };
     local(async {
         let s = subscribed(config(&server.url()), "flood", 10_000).await;
-        let frames = Rc::new(FrameGate::default());
-        // The batches so far: each is the payloads handed over before a `BatchEnd`.
-        let batches = Rc::new(RefCell::new(vec![Vec::<String>::new()]));
-        let (inbox, gate, sink) = (s.inbox.clone(), frames.clone(), batches.clone());
-        let delivery = tokio::task::spawn_local(async move {
-            deliver(
-                &inbox,
-                &gate,
-                || 100,
-                |d| match d {
-                    Delivery::Message(m) => {
-                        sink.borrow_mut().last_mut().unwrap().push(String::from_utf8(m.payload.to_vec()).unwrap())
-                    }
-                    Delivery::BatchEnd => sink.borrow_mut().push(Vec::new()),
-                    Delivery::Overflow { .. } => panic!("nothing overflows here"),
-                },
-            )
-            .await
-        });
         let mut cli = outside(&server.url()).await;
         let mut pipe = redis::pipe();
         for i in 0..1000 {
             pipe.cmd("PUBLISH").arg("flood").arg(i).ignore();
         }
         pipe.query_async::<()>(&mut cli).await.unwrap();
-        let delivered = || batches.borrow().iter().map(Vec::len).sum::<usize>();
+        let relay = s.inbox.relay();
+        let mut all = Vec::new();
+        let mut batch = std::collections::VecDeque::new();
         let deadline = tokio::time::Instant::now() + LIMIT;
-        while delivered() < 1000 {
-            assert!(tokio::time::Instant::now() < deadline, "delivered {} of 1000", delivered());
-            tokio::time::sleep(Duration::from_millis(2)).await;
-            frames.tick();
+        while all.len() < 1000 {
+            assert!(tokio::time::Instant::now() < deadline, "took {} of 1000", all.len());
+            let took = std::future::poll_fn(|cx| relay.poll_take(cx, &mut batch, 100)).await;
+            assert!(took && (1..=100).contains(&batch.len()), "no empty take, none over the limit");
+            all.extend(batch.drain(..).map(|(m, _)| String::from_utf8(m.payload.to_vec()).unwrap()));
         }
-        tokio::task::yield_now().await;
-        let mut batches = batches.take();
-        assert_eq!(batches.pop(), Some(Vec::new()), "the last message is followed by a BatchEnd");
-        assert!(batches.iter().all(|b| (1..=100).contains(&b.len())), "no empty batch, none over the quota");
-        let all: Vec<String> = batches.concat();
         assert_eq!(all, (0..1000).map(|i| i.to_string()).collect::<Vec<_>>(), "every message once, in order");
-        delivery.abort();
         s.task.abort();
     });
 }
@@ -182,7 +166,7 @@ fn publish_counts_receivers_on_its_own_connection() {
         cfg.channels = vec!["room".into()];
         let s = start_connected(cfg.clone(), 1000).await;
         let (sender, receiver) = mpsc::unbounded_channel();
-        let stats = Rc::new(PublishStats::default());
+        let stats = Arc::new(PublishStats::default());
         let publisher =
             tokio::task::spawn_local(run_publisher(cfg.address.clone(), cfg.connect_timeout, receiver, stats.clone()));
         let mut replies = Vec::new();
@@ -199,7 +183,7 @@ fn publish_counts_receivers_on_its_own_connection() {
         wait_until("two messages", || s.inbox.len() == 2).await;
         let payloads: Vec<_> = drain(&s.inbox).into_iter().map(|m| m.payload).collect();
         assert_eq!(payloads, [b"one".to_vec(), b"three".to_vec()], "in order");
-        assert_eq!(stats.published.get(), 3);
+        assert_eq!(stats.published.load(std::sync::atomic::Ordering::Relaxed), 3);
 
         let port = server.kill();
         let (reply, answer) = tokio::sync::oneshot::channel();
