@@ -1,6 +1,6 @@
 ## RadioStream against a real icecast2 fed by ffmpeg (started by `cargo xtask test` on a free
 ## loopback port, with the generated tone.mp3 looping on /test.mp3), and against the project's own
-## local station (rust/xtask/src/radio_station.rs) for SHOUTcast, playlists and broken streams.
+## local station (rust/testbed/src/radio_station/) for SHOUTcast, playlists and broken streams.
 ## Tests that stop or restart a source run their own ffmpeg onto a mount of their own.
 extends "res://runner/test_case.gd"
 

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::apt::{self, Requirement};
-use crate::radio_station::{self, Station};
-use crate::{media, paths, process, python};
+use crate::commands::build::Profile;
+use crate::{media, paths, process, python, testbed};
 
 /// System packages the test services need (probe, Debian package).
 pub const TEST_REQUIREMENTS: &[Requirement] = &[REDIS, ICECAST, FFMPEG, MPG123];
@@ -143,8 +143,6 @@ impl Drop for Service {
 pub struct TestServices {
     services: Vec<Service>,
     env: Vec<(String, String)>,
-    /// The project's own radio station, served from this process.
-    station: Option<Station>,
 }
 
 impl TestServices {
@@ -211,9 +209,8 @@ impl TestServices {
         self.add(icecast, "ASYNC_NET_TEST_ICECAST_PORT", port);
         self.services.push(source);
 
-        let station = radio_station::start(&tone)?;
-        self.env.push(("ASYNC_NET_TEST_STATION_PORT".into(), station.port().to_string()));
-        self.station = Some(station);
+        let (station, port) = testbed::start_station(&testbed::build(Profile::Debug)?, "station", &tone)?;
+        self.add(station, "ASYNC_NET_TEST_STATION_PORT", port);
         let vars = [
             ("ASYNC_NET_TEST_ICECAST_SOURCE_PASSWORD", ICECAST_SOURCE_PASSWORD.to_string()),
             ("ASYNC_NET_TEST_ICECAST_ADMIN_USER", ICECAST_ADMIN_USER.to_string()),

@@ -19,7 +19,7 @@ use crate::cli::Args;
 use crate::log_check::{self, Counts};
 use crate::paths::{self, Project};
 use crate::services::{self, TestServices};
-use crate::{apt, godot, process, python};
+use crate::{apt, godot, media, process, python};
 
 /// Length of the shortened soak that `cargo xtask test` runs.
 const SOAK_SECONDS: Duration = Duration::from_secs(25);
@@ -106,6 +106,8 @@ fn selects(filter: Option<&str>, step: &str) -> bool {
 }
 
 fn cargo_test(tally: &mut Tally) -> Result<()> {
+    // The testbed's MP3 reader is tested on the tone xtask generates (cached in target/media/).
+    media::tone_mp3()?;
     let mut cmd = process::cargo();
     cmd.args(["test", "--workspace"]).current_dir(paths::root());
     if std::io::stdout().is_terminal() {
