@@ -3,6 +3,7 @@
 mod apt;
 mod cli;
 mod commands;
+mod env_contract;
 mod godot;
 mod log_check;
 mod media;

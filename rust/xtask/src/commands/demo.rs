@@ -10,6 +10,7 @@ use anyhow::{Result, bail};
 use super::build::{self, Profile};
 use crate::apt::{self, Requirement};
 use crate::cli::Args;
+use crate::env_contract as env;
 use crate::paths::Project;
 use crate::services::Service;
 use crate::{godot, media, process, services, testbed};
@@ -82,7 +83,7 @@ impl DemoServices {
 fn redis_for_demo(cmd: &mut std::process::Command) -> Option<Service> {
     match services::start_redis("demo-redis", None) {
         Ok((service, port)) => {
-            cmd.env("ASYNC_NET_DEMO_REDIS_URL", format!("redis://127.0.0.1:{port}"));
+            cmd.env(env::DEMO_REDIS_URL, format!("redis://127.0.0.1:{port}"));
             Some(service)
         }
         Err(err) => {
@@ -104,7 +105,7 @@ fn ws_echo_for_demo(testbed: &Path, cmd: &mut std::process::Command) -> Option<S
         Ok((service, port)) => {
             let url = format!("ws://127.0.0.1:{port}");
             eprintln!("xtask: WebSocket echo server for the demo at {url}");
-            cmd.env("ASYNC_NET_DEMO_WS_URL", url);
+            cmd.env(env::DEMO_WS_URL, url);
             Some(service)
         }
         Err(err) => {
@@ -122,7 +123,7 @@ fn radio_for_demo(testbed: &Path, cmd: &mut std::process::Command) -> Option<Ser
         Ok((service, port)) => {
             let url = format!("http://127.0.0.1:{port}/stream.mp3");
             eprintln!("xtask: radio station for the demo at {url}");
-            cmd.env("ASYNC_NET_DEMO_RADIO_URL", url);
+            cmd.env(env::DEMO_RADIO_URL, url);
             Some(service)
         }
         Err(err) => {

@@ -16,6 +16,7 @@ use super::screenshots;
 use super::soak;
 use crate::apt::Requirement;
 use crate::cli::Args;
+use crate::env_contract as env;
 use crate::log_check::{self, Counts};
 use crate::paths::{self, Project};
 use crate::services::{self, TestServices};
@@ -153,7 +154,7 @@ fn godot_test(filter: Option<&str>, package_zip: Option<&Path>, tally: &mut Tall
             cmd.envs(services.env().iter().map(|(k, v)| (k, v)));
             // The lifecycle tests run this Godot as a subprocess (its launcher, not the binary Godot
             // reports as its own executable, which may be the dynamic loader of a private copy).
-            cmd.env("ASYNC_NET_TEST_GODOT", std::path::absolute(&godot.path)?);
+            cmd.env(env::TEST_GODOT, std::path::absolute(&godot.path)?);
             run_godot(cmd, "the Godot tests", tally)?;
         }
         if let Some(project) = smoke {

@@ -36,6 +36,7 @@ use serde_json::{Value, json};
 
 use super::build::{self, Profile};
 use crate::cli::Args;
+use crate::env_contract as env;
 use crate::godot::Godot;
 use crate::paths::{self, Project};
 use crate::services::{self, Service};
@@ -127,16 +128,15 @@ pub fn run(godot: &Godot, duration: Duration, library: Profile) -> Result<Outcom
 
     let mut cmd = godot.command();
     cmd.args(["--headless", "--path"]).arg(Project::Tests.dir()).args(["--scene", "res://soak/soak.tscn"]);
-    let env = [
-        ("ASYNC_NET_SOAK_DIR", work.display().to_string()),
-        ("ASYNC_NET_SOAK_REDIS_PORT", redis_port.to_string()),
-        ("ASYNC_NET_SOAK_CHANNEL", channel.clone()),
-        ("ASYNC_NET_SOAK_WS_URL", format!("ws://127.0.0.1:{ws_port}/")),
-        ("ASYNC_NET_SOAK_RADIO_URL", format!("http://127.0.0.1:{icecast_port}{}", services::ICECAST_TEST_MOUNT)),
-        ("ASYNC_NET_SOAK_TCP_PORT", tcp_port.to_string()),
-        ("ASYNC_NET_SOAK_STALL_EVERY_SEC", "3".to_string()),
-    ];
-    cmd.envs(env);
+    cmd.envs([
+        (env::SOAK_DIR, work.display().to_string()),
+        (env::SOAK_REDIS_PORT, redis_port.to_string()),
+        (env::SOAK_CHANNEL, channel.clone()),
+        (env::SOAK_WS_URL, format!("ws://127.0.0.1:{ws_port}/")),
+        (env::SOAK_RADIO_URL, format!("http://127.0.0.1:{icecast_port}{}", services::ICECAST_TEST_MOUNT)),
+        (env::SOAK_TCP_PORT, tcp_port.to_string()),
+        (env::SOAK_STALL_EVERY_SEC, "3".to_string()),
+    ]);
     eprintln!("xtask: {} ({} s of faults)", process::describe(&cmd), duration.as_secs());
     let limit = duration + SCENE_LIMIT * 3;
     let scene = thread::spawn(move || process::stream(cmd, Some(limit)));
