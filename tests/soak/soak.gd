@@ -1,4 +1,4 @@
-## The soak scene of `cargo xtask soak` (rust/xtask/src/commands/soak.rs): every node at once
+## The soak scene of `cargo xtask soak` (rust/xtask/src/commands/soak/): every node at once
 ## against real services while the harness injects faults from outside (kills and restarts
 ## redis-server, the WebSocket server and the icecast source; floods, bursts, slowloris and
 ## garbage on the spawner's port). This scene adds the main-thread stalls itself.
