@@ -16,10 +16,13 @@ pub struct Body {
 }
 
 impl Body {
+    /// A body with a metadata block every `metaint` bytes of audio (none: no metadata), chunked
+    /// or not.
     pub fn new(metaint: Option<usize>, chunked: bool) -> Self {
         Body { icy: metaint.map(IcyWriter::new), chunker: chunked.then(Chunker::default), pending: Vec::new() }
     }
 
+    /// The title of the metadata blocks to come.
     pub fn set_title(&mut self, title: &str) {
         if let Some(icy) = &mut self.icy {
             icy.set_title(title);

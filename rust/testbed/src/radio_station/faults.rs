@@ -28,6 +28,7 @@ pub struct Faults {
 }
 
 impl Faults {
+    /// The faults of `/garbage.mp3` when `on`, else a pass-through.
     pub fn new(on: bool) -> Self {
         Faults {
             on,

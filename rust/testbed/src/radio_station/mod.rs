@@ -110,8 +110,11 @@ pub fn serve(audio: Mp3, port: u16) -> Result<Station> {
 
 /// What every connection thread shares.
 pub struct Shared {
+    /// The file being played, as frames.
     pub audio: Mp3,
+    /// The port on 127.0.0.1 (for the playlists' absolute URLs).
     pub port: u16,
+    /// Set when the station stops: every thread ends at its next look.
     pub stop: AtomicBool,
 }
 

@@ -23,6 +23,7 @@ pub struct Pacer {
 }
 
 impl Pacer {
+    /// The pace of a stream of `kind` made of `audio`'s frames, starting now.
     pub fn new(audio: &Mp3, kind: StreamKind) -> Self {
         let frame_seconds = audio.frame_seconds();
         // `/truncated.mp3` sends everything at once.
@@ -42,10 +43,12 @@ impl Pacer {
         self.start + Duration::from_secs_f64(paced as f64 * self.frame_seconds)
     }
 
+    /// Whether the next frame may be sent now.
     pub fn next_is_due(&self) -> bool {
         self.sent < self.burst || self.due() <= Instant::now()
     }
 
+    /// Counts the next frame as sent.
     pub fn advance(&mut self) {
         self.sent += 1;
     }

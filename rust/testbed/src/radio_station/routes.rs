@@ -56,12 +56,12 @@ pub enum Route {
     NotFound,
 }
 
-pub const PLS: &str =
+const PLS: &str =
     "[playlist]\nNumberOfEntries=1\nFile1={BASE}/stream.mp3\nTitle1=async-net demo station\nLength1=-1\nVersion=2\n";
-pub const M3U: &str =
+const M3U: &str =
     "#EXTM3U\n# The local demo station of godot-async-net\n#EXTINF:-1,async-net demo station\n{BASE}/stream.mp3\n";
-pub const RELATIVE_M3U: &str = "#EXTM3U\n#EXTINF:-1,async-net demo station (relative entry)\nstream.mp3\n";
-pub const HTML: &str = "<!DOCTYPE html>\n<html><head><title>async-net demo station</title></head>\n<body><h1>async-net demo station</h1><p>This is a web page, not a stream: listen at <a href=\"/stream.mp3\">/stream.mp3</a>.</p></body></html>\n";
+const RELATIVE_M3U: &str = "#EXTM3U\n#EXTINF:-1,async-net demo station (relative entry)\nstream.mp3\n";
+const HTML: &str = "<!DOCTYPE html>\n<html><head><title>async-net demo station</title></head>\n<body><h1>async-net demo station</h1><p>This is a web page, not a stream: listen at <a href=\"/stream.mp3\">/stream.mp3</a>.</p></body></html>\n";
 
 /// The route of `path`.
 pub fn route(path: &str) -> Route {

@@ -70,7 +70,8 @@ impl DemoServices {
         let mut services: Vec<Service> = redis_for_demo(cmd).into_iter().collect();
         match testbed::build(Profile::Debug) {
             Ok(testbed) => {
-                services.extend(ws_echo_for_demo(&testbed, cmd).into_iter().chain(radio_for_demo(&testbed, cmd)))
+                services.extend(ws_echo_for_demo(&testbed, cmd));
+                services.extend(radio_for_demo(&testbed, cmd));
             }
             Err(err) => eprintln!("xtask: no local WebSocket echo server nor radio station for the demo: {err:#}"),
         }

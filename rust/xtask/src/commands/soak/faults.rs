@@ -18,6 +18,7 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// `count` faults over `over`, from now.
     pub fn new(count: u32, over: Duration) -> Plan {
         let (start, slot) = (Instant::now(), over / count);
         let times: Vec<Instant> =
@@ -40,6 +41,7 @@ fn between(low: Duration, high: Duration) -> Duration {
 /// A service that was killed and restarted `kills` times, running again (the scene reconnects
 /// to it before it reports).
 pub struct Faulted {
+    /// Times the service was killed.
     pub kills: u64,
     #[allow(dead_code, reason = "held so that the service runs until the scene has reported")]
     service: Service,
@@ -65,6 +67,7 @@ pub fn redis_faults(mut server: Service, port: u16, mut plan: Plan, pause_file: 
 
 /// The WebSocket server's faults.
 pub struct WsFaults {
+    /// The kills, and the server running again.
     pub faulted: Faulted,
     /// Times the scene did not answer the pause handshake in time (the server was killed anyway).
     pub handshake_timeouts: u64,

@@ -15,15 +15,20 @@ use crate::{log_check, process};
 
 /// Everything a run is judged on.
 pub struct Judged<'a> {
+    /// How long the faults ran.
     pub duration: Duration,
+    /// Which library the scene ran (for the report).
     pub library: Profile,
     /// The scene's `report.json`, or `{"missing": why}`.
     pub scene: &'a Value,
     /// The names of the nodes the scene spawned.
     pub spawned: HashSet<&'a str>,
+    /// What the harness threads and the soak load returned.
     pub results: &'a Results,
+    /// The scene's process once every node was connected, and at the end.
     pub start: Sample,
     pub end: Sample,
+    /// The scene's run: exit status and log.
     pub run: &'a process::Finished,
 }
 

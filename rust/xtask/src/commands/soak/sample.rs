@@ -10,7 +10,9 @@ use super::Stop;
 /// Open descriptors and resident memory of a process.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Sample {
+    /// Open file descriptors.
     pub fds: u64,
+    /// Resident memory, KiB.
     pub rss_kib: u64,
 }
 
