@@ -3,9 +3,6 @@
 
 use std::time::Duration;
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-
 use super::body::Body;
 
 /// Audio sent by `/truncated.mp3` before the cut.
@@ -23,19 +20,13 @@ pub struct Faults {
     on: bool,
     next_garbage: Duration,
     next_half: Duration,
-    /// Seeded: every listener of `/garbage.mp3` gets the same bytes.
-    random: StdRng,
+    random: XorShift,
 }
 
 impl Faults {
     /// The faults of `/garbage.mp3` when `on`, else a pass-through.
     pub fn new(on: bool) -> Self {
-        Faults {
-            on,
-            next_garbage: GARBAGE_EVERY,
-            next_half: HALF_FRAME_EVERY,
-            random: StdRng::seed_from_u64(0x2545_f491_4f6c_dd1d),
-        }
+        Faults { on, next_garbage: GARBAGE_EVERY, next_half: HALF_FRAME_EVERY, random: XorShift(0x2545_f491_4f6c_dd1d) }
     }
 
     /// Adds the frame that starts at `at` to `body`, damaged when its time has come.
@@ -46,8 +37,7 @@ impl Faults {
         }
         if at >= self.next_garbage {
             self.next_garbage += GARBAGE_EVERY;
-            let mut garbage = [0u8; GARBAGE_BYTES];
-            self.random.fill_bytes(&mut garbage);
+            let garbage: Vec<u8> = (0..GARBAGE_BYTES).map(|_| self.random.next_byte()).collect();
             body.push(&garbage);
         }
         if at >= self.next_half {
@@ -56,5 +46,19 @@ impl Faults {
         } else {
             body.push(frame);
         }
+    }
+}
+
+/// The garbage's bytes: the same sequence on every connection and every run (xorshift64 from a
+/// fixed seed), so that what a decoder makes of `/garbage.mp3` does not change from run to run:
+/// the RadioStream tests count the decode errors it causes.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next_byte(&mut self) -> u8 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 32) as u8
     }
 }
