@@ -22,8 +22,8 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
         Some(file) => file.into(),
         None => media::station_mp3()?,
     };
-    let mut cmd = std::process::Command::new(testbed::build(Profile::Debug)?);
-    cmd.arg("radio-station").arg("--file").arg(file);
+    let mut cmd = testbed::command(&testbed::build(Profile::Debug)?, "radio-station");
+    cmd.arg("--file").arg(file);
     if let Some(port) = port {
         cmd.args(["--port", &port.to_string()]);
     }
