@@ -1,8 +1,10 @@
 ## RadioStream against a real icecast2 fed by ffmpeg (started by `cargo xtask test` on a free
 ## loopback port, with the generated tone.mp3 looping on /test.mp3), and against the project's own
-## local station (rust/xtask/src/radio_station.rs) for SHOUTcast, playlists and broken streams.
+## local station (rust/testbed/src/radio_station/) for SHOUTcast, playlists and broken streams.
 ## Tests that stop or restart a source run their own ffmpeg onto a mount of their own.
 extends "res://runner/test_case.gd"
+
+const Env := preload("res://runner/env.gd")
 
 var radio: RadioStream
 var icecast_port := 0
@@ -21,8 +23,8 @@ func _init() -> void:
 
 
 func before_each() -> void:
-	icecast_port = OS.get_environment("ASYNC_NET_TEST_ICECAST_PORT").to_int()
-	station_port = OS.get_environment("ASYNC_NET_TEST_STATION_PORT").to_int()
+	icecast_port = Env.port(Env.ICECAST_PORT)
+	station_port = Env.port(Env.STATION_PORT)
 	assert_gt(icecast_port, 0, "ASYNC_NET_TEST_ICECAST_PORT is set (run through `cargo xtask test`)")
 	assert_gt(station_port, 0, "ASYNC_NET_TEST_STATION_PORT is set")
 	radio = RadioStream.new()
@@ -68,13 +70,13 @@ func start_source(mount := "") -> String:
 	if mount.is_empty():
 		mount_serial += 1
 		mount = "/own-%d-%d.mp3" % [OS.get_process_id(), mount_serial]
-	var password := OS.get_environment("ASYNC_NET_TEST_ICECAST_SOURCE_PASSWORD")
+	var password := Env.value(Env.ICECAST_SOURCE_PASSWORD)
 	var args := [
-		"-hide_banner", "-loglevel", "error", "-re", "-i", OS.get_environment("ASYNC_NET_TEST_RADIO_TONE"),
+		"-hide_banner", "-loglevel", "error", "-re", "-i", Env.value(Env.RADIO_TONE),
 		"-c", "copy", "-content_type", "audio/mpeg", "-f", "mp3",
 		"icecast://source:%s@127.0.0.1:%d%s" % [password, icecast_port, mount],
 	]
-	var pid := OS.create_process(OS.get_environment("ASYNC_NET_TEST_FFMPEG"), args)
+	var pid := OS.create_process(Env.value(Env.FFMPEG), args)
 	assert_gt(pid, 0, "ffmpeg started")
 	ffmpeg_pids.append(pid)
 	var deadline := Time.get_ticks_msec() + 15000
@@ -127,8 +129,8 @@ func test_title_changes_when_icecast_metadata_is_updated() -> void:
 	assert_false((await play_and_wait(icecast())).is_empty(), errors_text())
 	var title := "Test Title %d — Zoë's \"song\"; part 2" % Time.get_ticks_usec()
 	var auth := "%s:%s" % [
-		OS.get_environment("ASYNC_NET_TEST_ICECAST_ADMIN_USER"),
-		OS.get_environment("ASYNC_NET_TEST_ICECAST_ADMIN_PASSWORD"),
+		Env.value(Env.ICECAST_ADMIN_USER),
+		Env.value(Env.ICECAST_ADMIN_PASSWORD),
 	]
 	var admin := "http://127.0.0.1:%d/admin/metadata?mount=/test.mp3&mode=updinfo&song=%s" % [icecast_port, title.uri_encode()]
 	var status := await http_status(admin, PackedStringArray(["Authorization: Basic " + Marshalls.utf8_to_base64(auth)]))
@@ -148,10 +150,10 @@ func test_recording_matches_ffmpegs_own_decode() -> void:
 	assert_true(radio.stop_recording())
 	assert_false(radio.is_recording())
 	var output := []
-	var code := OS.execute(OS.get_environment("ASYNC_NET_TEST_PYTHON"), [
+	var code := OS.execute(Env.value(Env.PYTHON), [
 		ProjectSettings.globalize_path("res://helpers/wav_compare.py"),
-		"--ffmpeg", OS.get_environment("ASYNC_NET_TEST_FFMPEG"),
-		"--reference", OS.get_environment("ASYNC_NET_TEST_RADIO_TONE"),
+		"--ffmpeg", Env.value(Env.FFMPEG),
+		"--reference", Env.value(Env.RADIO_TONE),
 		"--recording", path,
 	], output, true)
 	assert_eq(code, 0, "wav_compare ran: %s" % output)

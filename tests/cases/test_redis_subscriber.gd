@@ -3,6 +3,8 @@
 ## test runs, kills and restarts a redis-server of its own on a free port.
 extends "res://runner/test_case.gd"
 
+const Env := preload("res://runner/env.gd")
+
 var sub: RedisSubscriber
 var port := 0
 var cli := ""
@@ -18,8 +20,8 @@ func _init() -> void:
 
 
 func before_each() -> void:
-	port = OS.get_environment("ASYNC_NET_TEST_REDIS_PORT").to_int()
-	cli = OS.get_environment("ASYNC_NET_TEST_REDIS_CLI")
+	port = Env.port(Env.REDIS_PORT)
+	cli = Env.value(Env.REDIS_CLI)
 	assert_gt(port, 0, "ASYNC_NET_TEST_REDIS_PORT is set (run through `cargo xtask test`)")
 	sub = RedisSubscriber.new()
 	sub.autostart = false
@@ -54,7 +56,7 @@ func start_and_wait(subscriptions: int) -> bool:
 
 
 func start_own_server(on_port: int) -> bool:
-	var program := OS.get_environment("ASYNC_NET_TEST_REDIS_SERVER")
+	var program := Env.value(Env.REDIS_SERVER)
 	own_server_pid = OS.create_process(program, ["--port", str(on_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", OS.get_temp_dir()])
 	if not assert_gt(own_server_pid, 0, "started %s" % program):
 		return false
@@ -208,8 +210,8 @@ func test_server_restart_resubscribes_exactly_once() -> void:
 
 
 func test_wrong_password_fails_clearly_without_showing_it() -> void:
-	var auth_port := OS.get_environment("ASYNC_NET_TEST_REDIS_AUTH_PORT").to_int()
-	var password := OS.get_environment("ASYNC_NET_TEST_REDIS_PASSWORD")
+	var auth_port := Env.port(Env.REDIS_AUTH_PORT)
+	var password := Env.value(Env.REDIS_PASSWORD)
 	sub.url = "redis://:not-the-password@127.0.0.1:%d" % auth_port
 	var errors := watch(sub, "error")
 	sub.start()

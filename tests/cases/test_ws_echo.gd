@@ -3,6 +3,8 @@
 ## CA files in ASYNC_NET_TEST_WS*). The restart test runs, kills and restarts its own server.
 extends "res://runner/test_case.gd"
 
+const Env := preload("res://runner/env.gd")
+
 var ws: WsEcho
 var port := 0
 var own_server_pid := 0
@@ -17,7 +19,7 @@ func _init() -> void:
 
 
 func before_each() -> void:
-	port = OS.get_environment("ASYNC_NET_TEST_WS_PORT").to_int()
+	port = Env.port(Env.WS_PORT)
 	assert_gt(port, 0, "ASYNC_NET_TEST_WS_PORT is set (run through `cargo xtask test`)")
 	ws = WsEcho.new()
 	ws.autostart = false
@@ -49,7 +51,7 @@ func errors_text() -> String:
 
 
 func start_own_server(on_port: int) -> void:
-	var python := OS.get_environment("ASYNC_NET_TEST_PYTHON")
+	var python := Env.value(Env.PYTHON)
 	var script := ProjectSettings.globalize_path("res://helpers/ws_server.py")
 	own_server_pid = OS.create_process(python, [script, "--port", str(on_port), "--parent", str(OS.get_process_id())])
 	assert_gt(own_server_pid, 0, "started %s" % python)
@@ -166,9 +168,9 @@ func test_an_oversize_message_closes_with_1009() -> void:
 
 
 func test_wss_with_the_right_ca_connects_and_with_the_wrong_one_fails_clearly() -> void:
-	var wss := "wss://127.0.0.1:%d/" % OS.get_environment("ASYNC_NET_TEST_WSS_PORT").to_int()
+	var wss := "wss://127.0.0.1:%d/" % Env.port(Env.WSS_PORT)
 	var texts := watch(ws, "message_received")
-	ws.ca_file = OS.get_environment("ASYNC_NET_TEST_WS_CA")
+	ws.ca_file = Env.value(Env.WS_CA)
 	assert_true(await connect_and_wait(wss), errors_text())
 	ws.send_text("over TLS")
 	assert_true(await texts.wait(5.0))
@@ -176,7 +178,7 @@ func test_wss_with_the_right_ca_connects_and_with_the_wrong_one_fails_clearly() 
 
 	watch(ws, "error").clear()
 	ws.reconnect = false
-	ws.ca_file = OS.get_environment("ASYNC_NET_TEST_WS_WRONG_CA")
+	ws.ca_file = Env.value(Env.WS_WRONG_CA)
 	ws.connect_to_url(wss)
 	assert_true(await wait_until(func(): return ws.state == WsEcho.FAILED, 10.0))
 	assert_true(errors_text().contains("TLS handshake") and errors_text().contains("ca_file"), errors_text())

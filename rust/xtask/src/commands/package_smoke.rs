@@ -14,10 +14,15 @@ use anyhow::{Context, Result, bail};
 use super::build;
 use super::package::{self, Options};
 use crate::godot::Godot;
-use crate::{log_check, paths, process};
+use crate::paths::{self, Project};
+use crate::{log_check, process};
 
 /// The template of the new project (with a `.gdignore`, so the tests project skips it).
 const TEMPLATE: &str = "tests/package_smoke";
+
+/// The tests project's environment constants, which smoke.gd reads the services' ports through;
+/// copied to the same `res://` path in the new project.
+const ENV_SCRIPT: &str = "runner/env.gd";
 
 /// What the plugin writes under `[autoload]` of project.godot.
 const AUTOLOAD_LINE: &str = "AsyncHub=\"*res://addons/async_net/async_hub.tscn\"";
@@ -38,6 +43,10 @@ pub fn prepare(godot: &Godot, zip: Option<&Path>) -> Result<PathBuf> {
         fs::remove_dir_all(&project).with_context(|| format!("removing {}", project.display()))?;
     }
     copy_template(&paths::root().join(TEMPLATE), &project)?;
+    let env_script = project.join(ENV_SCRIPT);
+    fs::create_dir_all(env_script.parent().unwrap_or(&project))?;
+    fs::copy(Project::Tests.dir().join(ENV_SCRIPT), &env_script)
+        .with_context(|| format!("copying {ENV_SCRIPT} into {}", project.display()))?;
     package::unzip(&zip, &project)?;
     let bin = project.join("addons/async_net/bin");
     let libraries = fs::read_dir(&bin).with_context(|| format!("{} is not in the zip", bin.display()))?.count();

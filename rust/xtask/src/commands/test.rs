@@ -16,10 +16,11 @@ use super::screenshots;
 use super::soak;
 use crate::apt::Requirement;
 use crate::cli::Args;
+use crate::env_contract as env;
 use crate::log_check::{self, Counts};
 use crate::paths::{self, Project};
 use crate::services::{self, TestServices};
-use crate::{apt, godot, process, python};
+use crate::{apt, godot, media, process, python};
 
 /// Length of the shortened soak that `cargo xtask test` runs.
 const SOAK_SECONDS: Duration = Duration::from_secs(25);
@@ -106,6 +107,8 @@ fn selects(filter: Option<&str>, step: &str) -> bool {
 }
 
 fn cargo_test(tally: &mut Tally) -> Result<()> {
+    // The testbed's MP3 reader is tested on the tone xtask generates (cached in target/media/).
+    media::tone_mp3()?;
     let mut cmd = process::cargo();
     cmd.args(["test", "--workspace"]).current_dir(paths::root());
     if std::io::stdout().is_terminal() {
@@ -151,7 +154,7 @@ fn godot_test(filter: Option<&str>, package_zip: Option<&Path>, tally: &mut Tall
             cmd.envs(services.env().iter().map(|(k, v)| (k, v)));
             // The lifecycle tests run this Godot as a subprocess (its launcher, not the binary Godot
             // reports as its own executable, which may be the dynamic loader of a private copy).
-            cmd.env("ASYNC_NET_TEST_GODOT", std::path::absolute(&godot.path)?);
+            cmd.env(env::TEST_GODOT, std::path::absolute(&godot.path)?);
             run_godot(cmd, "the Godot tests", tally)?;
         }
         if let Some(project) = smoke {
