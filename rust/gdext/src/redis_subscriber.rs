@@ -351,7 +351,9 @@ impl RedisSubscriber {
 
     /// Counters: received, delivered, dropped, backlog, peak_backlog,
     /// overflows, bytes_received, connects, reconnects, channels, patterns,
-    /// published, publish_errors, state.
+    /// published, publish_errors, state. [code]reconnects[/code] counts, as in
+    /// every node, the times a lost connection or a failed attempt was
+    /// followed by another attempt (the state went RECONNECTING).
     #[func]
     pub fn get_stats(&self) -> VarDictionary {
         let (inbox, session, published) = match &self.running {

@@ -298,12 +298,15 @@ impl WsEcho {
     /// Counters since the last start: connects, reconnects, connect_failures,
     /// messages_sent, messages_received, bytes_sent, bytes_received, queued,
     /// send_refused, pings_sent, pongs_received, rtt_usec (last heartbeat round trip), state.
+    /// [code]reconnects[/code] counts, as in every node, the times a lost
+    /// connection or a failed attempt was followed by another attempt
+    /// (the state went RECONNECTING).
     #[func]
     pub fn get_stats(&self) -> VarDictionary {
         let s = self.stats.snapshot();
         vdict! {
             "connects" => s.connects as i64,
-            "reconnects" => s.connects.saturating_sub(1) as i64,
+            "reconnects" => s.reconnects as i64,
             "connect_failures" => s.connect_failures as i64,
             "messages_sent" => s.messages_sent as i64,
             "messages_received" => s.messages_received as i64,

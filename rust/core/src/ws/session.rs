@@ -125,6 +125,7 @@ pub async fn run<T: OutgoingText, H: WsHandler>(
             handler.state_changed(if clean { NetState::Stopped } else { NetState::Failed });
             return;
         }
+        stats.reconnecting();
         handler.state_changed(NetState::Reconnecting);
         let delay = backoff.next_delay();
         tokio::select! {
