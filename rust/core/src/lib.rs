@@ -21,3 +21,5 @@ pub use redact::redact;
 
 #[cfg(test)]
 mod test_pki;
+#[cfg(test)]
+mod test_programs;

@@ -1,7 +1,8 @@
 //! Against a real `redis-server` each test starts on a free loopback port
 //! (no persistence); the session runs on a current-thread runtime and
-//! `LocalSet`, as in the game. Without `redis-server` on PATH the tests say
-//! so and pass (`cargo xtask test` installs it).
+//! `LocalSet`, as in the game. Without `redis-server` a plain `cargo test`
+//! skips them with a message; under `cargo xtask test` they fail (see
+//! [`require_program`]).
 //!
 //! This file is the harness (the server, the session, the outside client);
 //! the tests are in [`delivery`], [`tls`] and [`failures`].
@@ -10,7 +11,6 @@ use std::{
     cell::RefCell,
     future::Future,
     net::TcpListener,
-    path::PathBuf,
     process::{Child, Command as Process, Stdio},
     rc::Rc,
     sync::Arc,
@@ -20,7 +20,7 @@ use std::{
 use tokio::{sync::mpsc, task::LocalSet};
 
 use super::*;
-use crate::{state::NetState, test_pki::TestPki};
+use crate::{state::NetState, test_pki::TestPki, test_programs::require_program};
 
 mod delivery;
 mod failures;
@@ -29,14 +29,6 @@ mod tls;
 /// Generous hang guard for waits; never an assertion about speed.
 const LIMIT: Duration = Duration::from_secs(20);
 
-fn redis_server_path() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/bin", "/usr/sbin", "/usr/local/bin"].map(PathBuf::from))
-        .map(|dir| dir.join("redis-server"))
-        .find(|p| p.is_file())
-}
-
 /// A redis-server child process; killed on drop.
 struct Server {
     port: u16,
@@ -44,7 +36,7 @@ struct Server {
 }
 
 impl Server {
-    /// Starts one on a free port, or `None` (with a message) if redis-server is missing.
+    /// Starts one on a free port, or `None` if redis-server is missing and the test is skipped.
     fn start(password: Option<&str>) -> Option<Server> {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         Server::start_on(port, password)
@@ -83,10 +75,7 @@ impl Server {
     }
 
     fn spawn(port: u16, args: &[String]) -> Option<Server> {
-        let Some(program) = redis_server_path() else {
-            eprintln!("SKIPPED: redis-server is not installed (`cargo xtask test` installs it)");
-            return None;
-        };
+        let program = require_program("redis-server")?;
         let mut cmd = Process::new(program);
         cmd.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]).args(args);
         let child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
