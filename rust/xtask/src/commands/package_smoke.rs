@@ -70,18 +70,11 @@ fn enable_plugin(cmd: Command) -> Result<()> {
     let what = process::describe(&cmd);
     eprintln!("xtask: {what}");
     let run = process::capture(cmd, Some(EDITOR_LIMIT))?;
-    let errors: Vec<&str> = run.log.lines().filter(|l| is_error_line(l)).collect();
+    let errors: Vec<&str> = run.log.lines().filter(|l| log_check::is_error_line(l)).collect();
     if !run.success() || !errors.is_empty() || !run.log.contains("async_net plugin enabled: true") {
         bail!("`{what}` {} enabling the plugin; it printed:\n{}", run.describe(), run.log.trim_end());
     }
     Ok(())
-}
-
-/// A line Godot prints for an error (`ERROR: ...`, `SCRIPT ERROR: ...`, `USER ERROR: ...`).
-pub fn is_error_line(line: &str) -> bool {
-    let line = log_check::strip_ansi(line);
-    let line = line.trim_start();
-    ["ERROR:", "SCRIPT ERROR:", "USER ERROR:"].iter().any(|e| line.starts_with(e))
 }
 
 /// Copies the template project (without its `.gdignore` and README) to `to`.
@@ -101,18 +94,4 @@ fn copy_template(from: &Path, to: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recognizes_error_lines() {
-        assert!(is_error_line("ERROR: Failed to load"));
-        assert!(is_error_line("\u{1b}[1;31mERROR:\u{1b}[0m x"));
-        assert!(is_error_line("  SCRIPT ERROR: Parse Error"));
-        assert!(!is_error_line("PASS package::ws_echo"));
-        assert!(!is_error_line("WARNING: something"));
-    }
 }
