@@ -109,9 +109,10 @@ func test_ws_echo_added_and_freed_a_thousand_times_while_connected() -> void:
 	var make := func() -> Node:
 		var ws := WsEcho.new()
 		ws.url = url
-		ws.send_text("in flight when freed")
 		return ws
-	var live := func(ws: WsEcho) -> bool: return ws.state == WsEcho.CONNECTED
+	# Live once connected; the message sent then is still in flight when the node is freed.
+	var live := func(ws: WsEcho) -> bool:
+		return ws.state == WsEcho.CONNECTED and ws.send_text("in flight when freed")
 	assert_back_to_start(await cycle("WsEcho", make, live))
 
 
