@@ -6,6 +6,18 @@ func after_each() -> void:
 	AsyncHub.cancel_all()
 
 
+## Starts an interval whose first tick holds the main thread `msec` ms (a handler runs inside its
+## task's poll) and cancels it; returns whether that tick ran.
+func hold_the_main_thread_in_one_poll(msec: int) -> bool:
+	var ticker := AsyncHub.interval(0.01)
+	var ticked := [false]
+	ticker.ticked.connect(func(_n: int) -> void:
+		OS.delay_msec(msec)
+		ticked[0] = true
+		ticker.cancel(), CONNECT_ONE_SHOT)
+	return await wait_until(func(): return ticked[0])
+
+
 func test_the_autoload_is_the_hub_gdscript_sees() -> void:
 	assert_eq(AsyncHub.get_class(), "AsyncHub")
 	assert_true(AsyncHub.is_inside_tree(), "AsyncHub resolves to the autoload node")
@@ -140,13 +152,7 @@ func test_monitors_report_tasks_and_step_time() -> void:
 	# A step that runs a 5 ms handler takes at least 5 ms: the monitor shows it while that step
 	# is the last one (this frame or one of the next few), then the idle steps after it.
 	var step_usec := func() -> float: return Performance.get_custom_monitor(&"async_net/step_usec")
-	var ticker := AsyncHub.interval(0.01)
-	var ticked := [false]
-	ticker.ticked.connect(func(_n: int) -> void:
-		OS.delay_msec(5)
-		ticked[0] = true
-		ticker.cancel(), CONNECT_ONE_SHOT)
-	assert_true(await wait_until(func(): return ticked[0]))
+	assert_true(await hold_the_main_thread_in_one_poll(5))
 	var longest := 0.0
 	for i in 3:
 		longest = maxf(longest, step_usec.call())
@@ -158,14 +164,7 @@ func test_monitors_report_tasks_and_step_time() -> void:
 func test_the_slowest_task_of_the_frame_is_named() -> void:
 	await wait_frames(2)
 	assert_eq(AsyncHub.get_slowest_task(), {}, "no task ran in the last frame")
-	var ticker := AsyncHub.interval(0.01)
-	var ticked := [false]
-	# A handler runs inside its task's poll: this one holds the main thread 20 ms.
-	ticker.ticked.connect(func(_n: int) -> void:
-		OS.delay_msec(20)
-		ticked[0] = true
-		ticker.cancel(), CONNECT_ONE_SHOT)
-	assert_true(await wait_until(func(): return ticked[0]))
+	assert_true(await hold_the_main_thread_in_one_poll(20))
 	# The frame that ran it is the last frame now or one of the next few.
 	var seen := {}
 	for i in 3:
