@@ -52,4 +52,3 @@ func provokes_an_error_of_the_extension() -> void:
 func provokes_an_announced_error_of_the_extension() -> void:
 	expect_error("port must be 0 to 65535, got 70000")
 	provokes_an_error_of_the_extension()
-

@@ -110,7 +110,8 @@ func expect_panic(text: String) -> void:
 ## every node does with what its `error` signal reports) whose message contains `text`, logged
 ## `count` times (ANY: once or more) from now on. Those errors then do not fail the test; the
 ## test fails if they are not logged as often as announced. Any other error fails it: announce
-## an error only when the test provokes it on purpose, never to silence a bug.
+## an error only when the test provokes it on purpose, never to silence a bug. Printed, so
+## that the log shows the error that follows is on purpose.
 func expect_error(text: String, count := 1) -> void:
 	print("EXPECT-ERROR: %s" % text)
 	var since: int = _error_log.next_seq() if _error_log != null else 0
