@@ -32,10 +32,6 @@ const GODOT_LIMIT: Duration = Duration::from_secs(15 * 60);
 const PACKAGE_STEP: &str = "package";
 const WORKFLOWS_STEP: &str = "workflows";
 
-/// Set for `cargo test`: a Rust test whose server program is missing fails instead of skipping
-/// (`rust/core/src/test_programs.rs`); this command installed them.
-const REQUIRE_SERVICES_ENV: &str = "ASYNC_NET_REQUIRE_SERVICES";
-
 /// shellcheck, which actionlint runs on the workflows' `run:` scripts when it is on PATH.
 const SHELLCHECK: Requirement = Requirement::program("shellcheck", "shellcheck");
 
@@ -114,7 +110,7 @@ fn cargo_test(tally: &mut Tally) -> Result<()> {
     // The testbed's MP3 reader is tested on the tone xtask generates (cached in target/media/).
     media::tone_mp3()?;
     let mut cmd = process::cargo();
-    cmd.args(["test", "--workspace"]).current_dir(paths::root()).env(REQUIRE_SERVICES_ENV, "1");
+    cmd.args(["test", "--workspace"]).current_dir(paths::root()).env(env::REQUIRE_SERVICES, "1");
     if std::io::stdout().is_terminal() {
         cmd.env("CARGO_TERM_COLOR", "always");
     }
