@@ -252,7 +252,9 @@ pub fn owner_label(owner: OwnerId) -> String {
     match Gd::<Object>::try_from_instance_id(id) {
         Ok(object) => match object.try_cast::<Node>() {
             Ok(node) if node.is_inside_tree() => node.get_path().to_string(),
-            Ok(node) => node.get_name().to_string(),
+            // A node out of the tree: its name, or its class when it has none yet.
+            Ok(node) if !node.get_name().is_empty() => node.get_name().to_string(),
+            Ok(node) => node.get_class().to_string(),
             Err(object) => object.get_class().to_string(),
         },
         Err(_) => format!("freed object {owner}"),
