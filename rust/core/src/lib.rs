@@ -7,6 +7,7 @@ mod forward;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod http;
 pub mod log_throttle;
 pub mod pubsub;
 pub mod radio;
