@@ -43,6 +43,22 @@ const FFMPEG := "ASYNC_NET_TEST_FFMPEG"
 const RADIO_TONE := "ASYNC_NET_TEST_RADIO_TONE"
 ## Port of the project's own radio station (the testbed's), playing the tone.
 const STATION_PORT := "ASYNC_NET_TEST_STATION_PORT"
+## Port of nginx's plain http (static files, gzip, Range, redirects).
+const NGINX_PORT := "ASYNC_NET_TEST_NGINX_PORT"
+## Port of nginx's https (HTTP/2 and HTTP/1.1 through ALPN), certified by HTTP_CA.
+const NGINX_TLS_PORT := "ASYNC_NET_TEST_NGINX_TLS_PORT"
+## The folder nginx serves (big.bin, small.json, text.txt).
+const NGINX_ROOT := "ASYNC_NET_TEST_NGINX_ROOT"
+## Path of the CA (PEM) that signed nginx's certificate.
+const HTTP_CA := "ASYNC_NET_TEST_HTTP_CA"
+## Port of the aiohttp server (helpers/http_server.py).
+const AIOHTTP_PORT := "ASYNC_NET_TEST_AIOHTTP_PORT"
+## Port of tinyproxy (Basic auth: PROXY_USER, PROXY_PASSWORD).
+const PROXY_PORT := "ASYNC_NET_TEST_PROXY_PORT"
+## The proxy's user.
+const PROXY_USER := "ASYNC_NET_TEST_PROXY_USER"
+## The proxy's password.
+const PROXY_PASSWORD := "ASYNC_NET_TEST_PROXY_PASSWORD"
 ## Path of the Godot that runs the tests.
 const GODOT := "ASYNC_NET_TEST_GODOT"
 

@@ -3,13 +3,20 @@
 
 use std::time::Duration;
 
-use async_net_core::reactor::HUB_OWNER;
+use async_net_core::{
+    http::{HttpClient, HttpConfig},
+    reactor::HUB_OWNER,
+};
 use godot::{
     classes::{INode, Node, node::ProcessMode},
     prelude::*,
 };
 
-use crate::{async_task::AsyncTask, runtime, settings};
+use crate::{
+    async_task::AsyncTask,
+    http_options::{self, Call, Options},
+    http_session, runtime, settings,
+};
 
 /// The shortest `interval()` period: a millisecond (a shorter one would only
 /// tick once per frame anyway, with every missed tick skipped).
@@ -34,13 +41,15 @@ pub struct AsyncHub {
     /// cannot freeze a frame.
     #[export(range = (50.0, 100000.0, 50.0, or_greater, suffix = "usec"))]
     max_step_usec: i64,
+    /// The default HTTP session of [method fetch], made on first use.
+    http: Option<HttpClient>,
     base: Base<Node>,
 }
 
 #[godot_api]
 impl INode for AsyncHub {
     fn init(base: Base<Node>) -> Self {
-        Self { max_step_usec: runtime::DEFAULT_STEP_BUDGET.as_micros() as i64, base }
+        Self { max_step_usec: runtime::DEFAULT_STEP_BUDGET.as_micros() as i64, http: None, base }
     }
 
     fn enter_tree(&mut self) {
@@ -105,6 +114,28 @@ impl AsyncHub {
                 task.signals().ticked().emit(count);
             }
         })
+    }
+
+    /// Fetches [param url] with the hub's own HTTP session (the
+    /// [HttpSession] defaults: redirects followed, 30 s timeout, proxy from
+    /// the environment) and returns a task completed with an [HttpResponse].
+    /// [param options] are [method HttpSession.request]'s, and
+    /// [code]method[/code] (default "GET").
+    /// [codeblock]
+    /// var res: HttpResponse = await AsyncHub.fetch("https://example.com/news.json").completed
+    /// if res.is_ok():
+    ///     print(res.json())
+    /// [/codeblock]
+    /// Like every hub task, it is cancelled by [method cancel_all]; a
+    /// response that is not 2xx still completes (check its status).
+    #[func]
+    pub fn fetch(&mut self, url: GString, #[opt(default = Options::empty())] options: Options) -> Gd<AsyncTask> {
+        let spec = http_options::read(Call::Fetch, "GET", &url.to_string(), &options.0).map(|(spec, _)| spec);
+        let client = match &self.http {
+            Some(client) => Ok(client.clone()),
+            None => HttpClient::new(HttpConfig::default()).inspect(|client| self.http = Some(client.clone())),
+        };
+        http_session::start_request(client, HUB_OWNER, spec)
     }
 
     /// Cancels every task of every node and returns how many were cancelled.

@@ -5,6 +5,10 @@
 
 mod async_hub;
 mod async_task;
+mod http_options;
+mod http_response;
+mod http_session;
+mod http_stream;
 mod net_node;
 mod profiling;
 mod radio_stream;

@@ -213,7 +213,8 @@ const MESSAGES_PER_BUDGET_CHECK: u32 = 16;
 
 /// The main-thread half of a node's work: hands what `io` relays to `emit`
 /// until `io` ends, then what it relayed before ending, then its result.
-async fn deliver<E>(relay: Arc<Relay<E>>, io: IoTask<TaskResult>, mut emit: impl Emit<E>) -> TaskResult {
+/// (Also the main-thread half of an `HttpStream` and of a download.)
+pub(crate) async fn deliver<E>(relay: Arc<Relay<E>>, io: IoTask<TaskResult>, mut emit: impl Emit<E>) -> TaskResult {
     let mut io = pin!(io);
     let mut batch = VecDeque::new();
     loop {

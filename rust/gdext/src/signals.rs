@@ -27,13 +27,16 @@ impl HotSignal {
     /// # Panics
     /// When the class declares no such signal (a typo in the glue).
     pub fn new(node: &Gd<Node>, name: &str) -> Self {
-        assert!(node.has_signal(name), "{} declares no signal '{name}'", node.get_class());
-        Self {
-            object: node.clone().upcast(),
-            name: StringName::from(name),
-            unconnected_in: None,
-            connected_in_round: None,
-        }
+        Self::of_object(node.clone().upcast(), name)
+    }
+
+    /// `object`'s signal `name` (an object that is not a node, such as an `HttpStream`).
+    ///
+    /// # Panics
+    /// When its class declares no such signal.
+    pub fn of_object(object: Gd<Object>, name: &str) -> Self {
+        assert!(object.has_signal(name), "{} declares no signal '{name}'", object.get_class());
+        Self { object, name: StringName::from(name), unconnected_in: None, connected_in_round: None }
     }
 
     /// [`emit`](Self::emit) for a message of a burst: a signal found unconnected

