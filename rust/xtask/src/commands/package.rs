@@ -5,7 +5,7 @@
 //! - `async_net-<version>-symbols.zip`: the debug symbols split out of those libraries;
 //! - `async_net-demo-<version>.zip`: the demo project with the addon inside.
 //!
-//! The libraries are those built here (debug and release, for this platform) and, with
+//! The libraries are those built here (editor and release, for this platform) and, with
 //! `--libs DIR`, prebuilt ones from other platforms (CI builds each on its own runner). On Linux
 //! the debug info goes to `<library>.debug` (`objcopy --only-keep-debug`), the library is
 //! stripped and points to it (`--add-gnu-debuglink`). The zips are deterministic: sorted
@@ -21,13 +21,10 @@ use anyhow::{Context, Result, bail};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
-use super::build::{self, Profile};
+use super::build::{self, CRATE, Profile};
 use crate::apt::{self, Requirement};
 use crate::cli::Args;
 use crate::{paths, process};
-
-/// The gdext crate, whose version names the package.
-const CRATE: &str = "async-net";
 
 /// The addon's folder inside a Godot project (and inside the addon zip).
 const ADDON_PREFIX: &str = "addons/async_net";
@@ -42,8 +39,8 @@ const SYMBOL_EXTENSIONS: [&str; 2] = ["debug", "pdb"];
 /// What to package.
 #[derive(Debug, Default)]
 pub struct Options {
-    /// Build this platform's debug and release libraries (else take every library from `libs`).
-    pub build: bool,
+    /// The libraries to build for this platform (none: take every library from `libs`).
+    pub build: Vec<Profile>,
     /// A folder (searched recursively) of prebuilt libraries and symbol files.
     pub libs: Option<PathBuf>,
     /// `[libraries]` keys (e.g. `windows.release.x86_64`) whose library must be in the zip.
@@ -68,7 +65,7 @@ pub struct Package {
 /// `cargo xtask package [--no-build] [--libs DIR] [--require KEY,KEY...] [--no-demo]`.
 pub fn main(mut args: Args) -> Result<ExitCode> {
     let options = Options {
-        build: !args.flag("--no-build"),
+        build: if args.flag("--no-build") { Vec::new() } else { vec![Profile::Debug, Profile::Release] },
         demo: !args.flag("--no-demo"),
         libs: args.value("--libs")?.map(PathBuf::from),
         require: args
@@ -101,21 +98,13 @@ pub fn package(options: &Options) -> Result<Package> {
     fs::create_dir_all(&bin)?;
     fs::create_dir_all(&symbols)?;
 
-    if options.build {
-        for profile in [Profile::Debug, Profile::Release] {
-            let mut cargo = process::cargo();
-            cargo.args(["build", "-p", CRATE]).current_dir(paths::root());
-            if profile == Profile::Release {
-                cargo.arg("--release");
-            }
-            process::run(&mut cargo)?;
-            let name = build::addon_library(profile)?.file_name().context("a library file name")?.to_owned();
-            let built = build::built_library(profile)?;
-            if cfg!(target_os = "linux") {
-                split_debug_info(&built, &bin.join(&name), &symbols)?;
-            } else {
-                copy(&built, &bin.join(&name))?;
-            }
+    for &profile in &options.build {
+        let built = build::cargo_build(profile)?;
+        let name = build::addon_library(profile)?.file_name().context("a library file name")?.to_owned();
+        if cfg!(target_os = "linux") {
+            split_debug_info(&built, &bin.join(&name), &symbols)?;
+        } else {
+            copy(&built, &bin.join(&name))?;
         }
     }
     if let Some(dir) = &options.libs {

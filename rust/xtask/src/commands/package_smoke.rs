@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use super::build;
+use super::build::{self, Profile};
 use super::package::{self, Options};
 use crate::godot::Godot;
 use crate::paths::{self, Project};
@@ -36,7 +36,9 @@ const EDITOR_LIMIT: Duration = Duration::from_secs(120);
 pub fn prepare(godot: &Godot, zip: Option<&Path>) -> Result<PathBuf> {
     let zip = match zip {
         Some(zip) => zip.to_path_buf(),
-        None => package::package(&Options { build: true, ..Options::default() })?.addon_zip,
+        // Only the library the editor loads: the release one would cost a build of its own
+        // that nothing here runs (`cargo xtask package` makes both).
+        None => package::package(&Options { build: vec![Profile::Debug], ..Options::default() })?.addon_zip,
     };
     let project = paths::target_dir()?.join("package-smoke");
     if project.exists() {

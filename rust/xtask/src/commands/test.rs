@@ -134,8 +134,8 @@ fn godot_test(filter: Option<&str>, package_zip: Option<&Path>, tally: &mut Tall
     if runner || editor {
         build::build(Profile::Debug, &[Project::Tests], &godot)?;
     }
-    // The packaged addon (`package_zip`, else one packaged now: that builds the release library
-    // too, so before the services start), unpacked into a new project where the plugin is enabled.
+    // The packaged addon (`package_zip`, else one packaged now with only the editor library,
+    // before the services start), unpacked into a new project where the plugin is enabled.
     let mut smoke = None;
     if selects(filter, PACKAGE_STEP) {
         match package_smoke::prepare(&godot, package_zip) {
