@@ -1,7 +1,8 @@
 //! `cargo xtask package`: the distributable zips in `dist/`.
 //!
 //! - `async_net-<version>.zip`: `addons/async_net/` (plugin, autoload scene, .gdextension, icons,
-//!   and in `bin/` the libraries of every platform at hand, named as the .gdextension lists them);
+//!   the repository's LICENSE, and in `bin/` the libraries of every platform at hand, named as
+//!   the .gdextension lists them);
 //! - `async_net-<version>-symbols.zip`: the debug symbols split out of those libraries;
 //! - `async_net-demo-<version>.zip`: the demo project with the addon inside.
 //!
@@ -35,6 +36,10 @@ const BINUTILS: [Requirement; 2] =
 
 /// Extensions of debug-symbol files taken from `--libs` (split ELF debug info, Windows PDBs).
 const SYMBOL_EXTENSIONS: [&str; 2] = ["debug", "pdb"];
+
+/// The licence file: at the repository's root, and in the addon zip next to plugin.cfg, so a
+/// project that copies `addons/async_net/` carries it along.
+pub const LICENSE: &str = "LICENSE";
 
 /// What to package.
 #[derive(Debug, Default)]
@@ -231,10 +236,15 @@ fn take_prebuilt(dir: &Path, libraries: &[(String, String)], bin: &Path, symbols
     Ok(())
 }
 
-/// The addon's own files (without `bin/`), as zip entry name -> file.
+/// The addon's own files (without `bin/`) and the licence, as zip entry name -> file.
 fn addon_files() -> Result<BTreeMap<String, PathBuf>> {
     let mut files = dir_files(&paths::addon_dir(), ADDON_PREFIX)?;
     files.retain(|name, _| !name.starts_with(&format!("{ADDON_PREFIX}/bin/")) && !name.ends_with(".import"));
+    let license = paths::root().join(LICENSE);
+    if !license.is_file() {
+        bail!("{} is missing: the addon zip carries the licence", license.display());
+    }
+    files.insert(format!("{ADDON_PREFIX}/{LICENSE}"), license);
     Ok(files)
 }
 

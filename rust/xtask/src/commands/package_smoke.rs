@@ -1,8 +1,9 @@
 //! The packaged addon in a brand-new Godot project: `cargo xtask test` unpacks
-//! `dist/async_net-<version>.zip` into a fresh project made from `tests/package_smoke/`, enables
-//! the plugin in a headless editor the way the Plugins tab does (so the addon's own
-//! `_enable_plugin` registers the AsyncHub autoload), checks project.godot, and returns the
-//! project, whose main scene then uses every node against the test services.
+//! `dist/async_net-<version>.zip` into a fresh project made from `tests/package_smoke/`, checks
+//! that it carries the licence, enables the plugin in a headless editor the way the Plugins tab
+//! does (so the addon's own `_enable_plugin` registers the AsyncHub autoload), checks
+//! project.godot, and returns the project, whose main scene then uses every node against the
+//! test services.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use super::build::{self, Profile};
-use super::package::{self, Options};
+use super::package::{self, LICENSE, Options};
 use crate::godot::Godot;
 use crate::paths::{self, Project};
 use crate::{log_check, process};
@@ -53,6 +54,11 @@ pub fn prepare(godot: &Godot, zip: Option<&Path>) -> Result<PathBuf> {
     let bin = project.join("addons/async_net/bin");
     let libraries = fs::read_dir(&bin).with_context(|| format!("{} is not in the zip", bin.display()))?.count();
     eprintln!("xtask: unpacked {} ({libraries} libraries) into {}", zip.display(), project.display());
+    let license = fs::read(project.join("addons/async_net").join(LICENSE))
+        .with_context(|| format!("{} has no addons/async_net/{LICENSE}", zip.display()))?;
+    if license != fs::read(paths::root().join(LICENSE))? {
+        bail!("addons/async_net/{LICENSE} in {} differs from the repository's {LICENSE}", zip.display());
+    }
 
     // As with every project xtask imports: a headless editor that discovers an extension during
     // its first scan crashes at exit (see the README's known issues), so list it beforehand.
