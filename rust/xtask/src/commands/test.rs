@@ -158,8 +158,7 @@ fn godot_test(filter: Option<&str>, package_zip: Option<&Path>, tally: &mut Tall
             run_godot(cmd, "the Godot tests", tally)?;
         }
         if let Some(project) = smoke {
-            let mut cmd: Command = godot.command();
-            cmd.args(["--headless", "--path"]).arg(&project);
+            let mut cmd = package_smoke::run_command(&godot, &project);
             cmd.envs(services.env().iter().map(|(k, v)| (k, v)));
             run_godot(cmd, "the packaged addon's smoke run", tally)?;
         }
