@@ -44,7 +44,7 @@ commands:
           [--libs DIR]         dist/async_net-<version>-symbols.zip (split debug info) and
           [--require K,K...]   dist/async_net-demo-<version>.zip; --libs adds prebuilt libraries
           [--no-demo]          (other platforms) named as the .gdextension lists them; --require
-                               fails unless those [libraries] keys are in the zip
+                               fails unless those [libraries] keys (all: every one) are in the zip
   soak [--seconds N] [--release]
                                every node at once in tests/soak/soak.tscn against real services
                                while redis, the WebSocket server and the radio source are killed

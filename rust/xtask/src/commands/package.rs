@@ -48,7 +48,8 @@ pub struct Options {
     pub build: Vec<Profile>,
     /// A folder (searched recursively) of prebuilt libraries and symbol files.
     pub libs: Option<PathBuf>,
-    /// `[libraries]` keys (e.g. `windows.release.x86_64`) whose library must be in the zip.
+    /// `[libraries]` keys (e.g. `windows.release.x86_64`) whose library must be in the zip;
+    /// `all` stands for every key of the .gdextension.
     pub require: Vec<String>,
     /// Whether to make the demo zip too.
     pub demo: bool,
@@ -67,7 +68,7 @@ pub struct Package {
     pub demo_zip: Option<PathBuf>,
 }
 
-/// `cargo xtask package [--no-build] [--libs DIR] [--require KEY,KEY...] [--no-demo]`.
+/// `cargo xtask package [--no-build] [--libs DIR] [--require KEY,KEY...|all] [--no-demo]`.
 pub fn main(mut args: Args) -> Result<ExitCode> {
     let options = Options {
         build: if args.flag("--no-build") { Vec::new() } else { vec![Profile::Debug, Profile::Release] },
@@ -121,7 +122,12 @@ pub fn package(options: &Options) -> Result<Package> {
     if present.is_empty() {
         bail!("no library to package: build here (without --no-build) or pass --libs DIR");
     }
-    let missing: Vec<&str> = options.require.iter().map(String::as_str).filter(|k| !present.contains(k)).collect();
+    let required: Vec<&str> = if options.require.iter().any(|k| k == "all") {
+        libraries.iter().map(|(key, _)| key.as_str()).collect()
+    } else {
+        options.require.iter().map(String::as_str).collect()
+    };
+    let missing: Vec<&str> = required.into_iter().filter(|k| !present.contains(k)).collect();
     if !missing.is_empty() {
         bail!("required libraries missing: {} (present: {})", missing.join(", "), present.join(", "));
     }
