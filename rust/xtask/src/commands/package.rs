@@ -122,12 +122,7 @@ pub fn package(options: &Options) -> Result<Package> {
     if present.is_empty() {
         bail!("no library to package: build here (without --no-build) or pass --libs DIR");
     }
-    let required: Vec<&str> = if options.require.iter().any(|k| k == "all") {
-        libraries.iter().map(|(key, _)| key.as_str()).collect()
-    } else {
-        options.require.iter().map(String::as_str).collect()
-    };
-    let missing: Vec<&str> = required.into_iter().filter(|k| !present.contains(k)).collect();
+    let missing = missing_libraries(&options.require, &libraries, &present);
     if !missing.is_empty() {
         bail!("required libraries missing: {} (present: {})", missing.join(", "), present.join(", "));
     }
@@ -172,6 +167,16 @@ pub fn checked_version() -> Result<String> {
         );
     }
     Ok(version)
+}
+
+/// The keys of `require` (`all`: every key of `libraries`) that are not `present`.
+fn missing_libraries<'a>(require: &'a [String], libraries: &'a [(String, String)], present: &[&str]) -> Vec<&'a str> {
+    let required: Vec<&str> = if require.iter().any(|k| k == "all") {
+        libraries.iter().map(|(key, _)| key.as_str()).collect()
+    } else {
+        require.iter().map(String::as_str).collect()
+    };
+    required.into_iter().filter(|k| !present.contains(k)).collect()
 }
 
 /// `version="..."` of a plugin.cfg.
@@ -337,6 +342,17 @@ mod tests {
             gdextension_libraries(text),
             [("linux.debug.x86_64".to_string(), "a.so".to_string()), ("macos.release".into(), "b.dylib".into())]
         );
+    }
+
+    #[test]
+    fn requires_listed_keys_or_all() {
+        let libraries =
+            [("linux.debug.x86_64".to_string(), "a.so".to_string()), ("macos.debug".into(), "b.dylib".into())];
+        let present = ["linux.debug.x86_64"];
+        assert_eq!(missing_libraries(&[], &libraries, &present), Vec::<&str>::new());
+        assert_eq!(missing_libraries(&["linux.debug.x86_64".into()], &libraries, &present), Vec::<&str>::new());
+        assert_eq!(missing_libraries(&["windows.debug.x86_64".into()], &libraries, &present), ["windows.debug.x86_64"]);
+        assert_eq!(missing_libraries(&["all".into()], &libraries, &present), ["macos.debug"]);
     }
 
     #[test]
