@@ -1,11 +1,11 @@
 //! End-to-end tests: a real listener on 127.0.0.1:0, real tokio clients, the
-//! server on a current-thread runtime + LocalSet as in the game.
+//! server on a current-thread runtime + LocalSet (and, where answers come
+//! from another thread as in the game, on a multi-thread runtime).
 
-use std::cell::RefCell;
 use std::collections::HashSet;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -25,35 +25,55 @@ enum Ev {
     Rejected(String, String),
 }
 
-type Log = Rc<RefCell<Vec<Ev>>>;
+type Log = Arc<Mutex<Vec<Ev>>>;
 
-/// A handler doing what the glue does: sanitize, make unique, "spawn".
+/// A handler doing what the glue does: sanitize, make unique, "spawn", and
+/// answer at once.
 struct Recorder {
     log: Log,
-    names: HashSet<String>,
-    unique: UniqueNames,
+    names: Mutex<(HashSet<String>, UniqueNames)>,
 }
 
-impl SpawnHandler for Recorder {
-    fn client_connected(&mut self, peer: &str) {
-        self.log.borrow_mut().push(Ev::Connected(peer.into()));
+impl Recorder {
+    fn new(log: Log) -> Self {
+        Recorder { log, names: Mutex::default() }
     }
-    fn line_received(&mut self, peer: &str, line: &str) -> Result<String, String> {
-        self.log.borrow_mut().push(Ev::Line(peer.into(), line.into()));
+
+    fn record(&self, event: Ev) {
+        self.log.lock().unwrap().push(event);
+    }
+
+    /// The answer the glue would give.
+    fn spawn(&self, line: &str) -> Result<String, String> {
         if line == "big" {
             // A long refusal: lets a test pile up replies quickly.
             return Err("x".repeat(4000));
         }
         let base = sanitize_node_name(line, 64).map_err(|e| e.to_string())?;
-        let name = self.unique.name(&base, |n| self.names.contains(n));
-        self.names.insert(name.clone());
+        let mut names = self.names.lock().unwrap();
+        let (taken, unique) = &mut *names;
+        let name = unique.name(&base, |n| taken.contains(n));
+        taken.insert(name.clone());
         Ok(name)
     }
-    fn client_disconnected(&mut self, peer: &str) {
-        self.log.borrow_mut().push(Ev::Disconnected(peer.into()));
+}
+
+impl SpawnHandler for Recorder {
+    type Client = String;
+
+    fn client_connected(&self, peer: &str) -> String {
+        self.record(Ev::Connected(peer.into()));
+        peer.into()
     }
-    fn client_rejected(&mut self, peer: &str, reason: &str) {
-        self.log.borrow_mut().push(Ev::Rejected(peer.into(), reason.into()));
+    fn line_received(&self, peer: &String, line: &str, reply: Reply) {
+        self.record(Ev::Line(peer.clone(), line.into()));
+        reply.send(self.spawn(line));
+    }
+    fn client_disconnected(&self, peer: String) {
+        self.record(Ev::Disconnected(peer));
+    }
+    fn client_rejected(&self, peer: &str, reason: &str) {
+        self.record(Ev::Rejected(peer.into(), reason.into()));
     }
 }
 
@@ -70,7 +90,7 @@ fn local<F: Future>(paused: bool, f: F) -> F::Output {
 
 struct Server {
     addr: SocketAddr,
-    stats: Rc<SpawnerStats>,
+    stats: Arc<SpawnerStats>,
     log: Log,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -79,15 +99,15 @@ impl Server {
     async fn start(config: SpawnerConfig) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let stats = Rc::new(SpawnerStats::default());
+        let stats = Arc::new(SpawnerStats::default());
         let log = Log::default();
-        let handler = Recorder { log: log.clone(), names: HashSet::new(), unique: UniqueNames::default() };
+        let handler = Recorder::new(log.clone());
         let task = tokio::task::spawn_local(serve(listener, config, handler, stats.clone()));
         Server { addr, stats, log, task }
     }
 
     fn events(&self) -> Vec<Ev> {
-        self.log.borrow().clone()
+        self.log.lock().unwrap().clone()
     }
 
     fn rejections(&self) -> Vec<String> {
@@ -503,8 +523,8 @@ fn dropping_the_server_closes_every_client_and_frees_the_port() {
     local(false, async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let stats = Rc::new(SpawnerStats::default());
-        let handler = Recorder { log: Log::default(), names: HashSet::new(), unique: UniqueNames::default() };
+        let stats = Arc::new(SpawnerStats::default());
+        let handler = Recorder::new(Log::default());
         let mut server = Box::pin(serve(listener, config(), handler, stats.clone()));
 
         // Drive the server and the clients in one task, so the drop below
@@ -591,9 +611,150 @@ fn idle_clients_are_not_polled() {
 fn invalid_config_is_an_error() {
     local(false, async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let handler = Recorder { log: Log::default(), names: HashSet::new(), unique: UniqueNames::default() };
+        let handler = Recorder::new(Log::default());
         let bad = SpawnerConfig { max_line_bytes: 0, ..config() };
-        let err = serve(listener, bad, handler, Rc::default()).await.unwrap_err();
+        let err = serve(listener, bad, handler, Arc::default()).await.unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    });
+}
+
+/// Runs `f` on a multi-thread runtime with one worker, like the game's I/O side.
+fn on_worker<F: Future>(f: F) -> F::Output {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    rt.block_on(f)
+}
+
+/// A handler that answers later and from another thread, as the glue does
+/// from the main thread: "drop" is never answered (its reply is dropped),
+/// any other line is answered with itself in upper case.
+struct Later(std::sync::mpsc::Sender<(String, Reply)>);
+
+impl Later {
+    /// The handler, and the thread answering for it (ends when the server does).
+    fn start() -> (Later, std::thread::JoinHandle<()>) {
+        let (lines, answers) = std::sync::mpsc::channel::<(String, Reply)>();
+        let thread = std::thread::spawn(move || {
+            while let Ok((line, reply)) = answers.recv() {
+                // Late enough for the replies made on the spot to be held.
+                std::thread::sleep(Duration::from_millis(10));
+                if line != "drop" {
+                    reply.send(Ok(line.to_uppercase()));
+                }
+            }
+        });
+        (Later(lines), thread)
+    }
+}
+
+impl SpawnHandler for Later {
+    type Client = ();
+    fn client_connected(&self, _peer: &str) {}
+    fn line_received(&self, _client: &(), line: &str, reply: Reply) {
+        let _ = self.0.send((line.to_owned(), reply));
+    }
+    fn client_disconnected(&self, _client: ()) {}
+}
+
+#[test]
+fn answers_from_another_thread_are_written_in_line_order() {
+    let answering = on_worker(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (handler, answering) = Later::start();
+        let config = SpawnerConfig { max_spawns_per_second: 4, ..config() };
+        let server = tokio::spawn(serve(listener, config, handler, Arc::default()));
+
+        // Replies made on the spot wait behind the answers still owed.
+        let mut mixed = Client::connect(addr).await;
+        mixed.send(b"a\n\xff\nb\ndrop\nc\nd\n").await;
+        for reply in ["OK A", "ERR invalid utf-8", "OK B", "ERR server is gone", "OK C", "ERR rate limited"] {
+            mixed.expect(reply).await;
+        }
+        // A fatal error comes after the answers owed, then the close.
+        let mut long = Client::connect(addr).await;
+        long.send(format!("d\n{}", "x".repeat(5000))).await;
+        long.expect("OK D").await;
+        long.expect("ERR line too long").await;
+        long.expect_closed().await;
+        // So does the close after a half-close.
+        let mut done = Client::connect(addr).await;
+        done.send("e\nf\n").await;
+        done.wr.shutdown().await.unwrap();
+        done.expect("OK E").await;
+        done.expect("OK F").await;
+        done.expect_closed().await;
+
+        server.abort();
+        let _ = server.await;
+        answering
+    });
+    // The server (and so the handler) is gone: the answering thread ends.
+    answering.join().unwrap();
+}
+
+/// A [`Recorder`] whose room the test opens and closes.
+#[derive(Clone)]
+struct Gated {
+    recorder: Arc<Recorder>,
+    gate: Arc<Mutex<(bool, Vec<std::task::Waker>)>>,
+}
+
+impl Gated {
+    fn set_open(&self, open: bool) {
+        let wakers = {
+            let mut gate = self.gate.lock().unwrap();
+            gate.0 = open;
+            if open { std::mem::take(&mut gate.1) } else { Vec::new() }
+        };
+        wakers.into_iter().for_each(std::task::Waker::wake);
+    }
+}
+
+impl SpawnHandler for Gated {
+    type Client = String;
+    fn poll_ready(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        let mut gate = self.gate.lock().unwrap();
+        if gate.0 {
+            return std::task::Poll::Ready(());
+        }
+        gate.1.push(cx.waker().clone());
+        std::task::Poll::Pending
+    }
+    fn client_connected(&self, peer: &str) -> String {
+        self.recorder.client_connected(peer)
+    }
+    fn line_received(&self, peer: &String, line: &str, reply: Reply) {
+        self.recorder.line_received(peer, line, reply);
+    }
+    fn client_disconnected(&self, peer: String) {
+        self.recorder.client_disconnected(peer);
+    }
+}
+
+#[test]
+fn a_handler_without_room_holds_lines_and_new_clients_back() {
+    local(false, async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let log = Log::default();
+        let handler = Gated { recorder: Arc::new(Recorder::new(log.clone())), gate: Arc::default() };
+        let _server = tokio::task::spawn_local(serve(listener, config(), handler.clone(), Arc::default()));
+
+        // Closed from the start: the connection waits in the listen backlog.
+        let mut c = Client::connect(addr).await;
+        c.send("x\n").await;
+        assert!(timeout(Duration::from_millis(300), c.line()).await.is_err(), "answered while full");
+        assert!(log.lock().unwrap().is_empty(), "admitted while full: {:?}", log.lock().unwrap());
+        handler.set_open(true);
+        c.expect("OK x").await;
+
+        // Full again: the line waits unread until there is room.
+        handler.set_open(false);
+        c.send("y\n").await;
+        assert!(timeout(Duration::from_millis(300), c.line()).await.is_err(), "answered while full");
+        handler.set_open(true);
+        c.expect("OK y").await;
+        let lines = log.lock().unwrap().iter().filter(|e| matches!(e, Ev::Line(..))).count();
+        assert_eq!(lines, 2);
     });
 }
