@@ -32,6 +32,13 @@ const FLUSH_AT: usize = 8 * 1024;
 /// (rate limited, invalid) must not pile up while a spawn is pending.
 const MAX_HELD_BYTES: usize = 16 * 1024;
 
+/// Lines of one client waiting for their answer past which it is not read
+/// until some come back. This bounds what one client holds (its answers
+/// arrive together, at the main thread's next step) and how much it can
+/// take of the handler's room, while leaving room for thousands of lines a
+/// frame.
+const MAX_UNANSWERED: usize = 4096;
+
 /// How long a closing client may take to receive its last replies (and to
 /// see our FIN) before the socket is dropped regardless.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
@@ -144,6 +151,8 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
     // Once set, input is over: the loop only waits for the answers still
     // owed to earlier lines (they come before the last reply), then ends.
     let mut ending: Option<Close> = None;
+    // The last write found the socket full: the peer is behind.
+    let mut socket_full = false;
 
     let close = 'session: loop {
         if let Some(end) = ending
@@ -151,21 +160,27 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
         {
             break end;
         }
-        // Whether this client waited on us (a full handler, held replies)
-        // rather than the other way round: that is not idleness.
+        // Whether this client waited on us (a full handler, held replies,
+        // answers owed) rather than the other way round: that is not idleness.
         let mut held_back = false;
         let step = poll_fn(|cx| {
             stats.client_polled();
-            if replies.unanswered() > 0 && inbox.0.poll_take(cx, &mut arrived).is_ready() {
+            if replies.len() >= FLUSH_AT {
+                match replies.poll_write_to(cx, &mut writer) {
+                    Poll::Ready(r) => return Poll::Ready(Step::Wrote(r)),
+                    Poll::Pending => socket_full = true,
+                }
+            }
+            if !arrived.is_empty() && (replies.len() < FLUSH_AT || socket_full) {
                 return Poll::Ready(Step::Answers);
             }
-            if replies.len() >= FLUSH_AT
-                && let Poll::Ready(r) = replies.poll_write_to(cx, &mut writer)
-            {
-                return Poll::Ready(Step::Wrote(r));
+            if arrived.is_empty() && replies.unanswered() > 0 && inbox.0.poll_take(cx, &mut arrived).is_ready() {
+                return Poll::Ready(Step::Answers);
             }
             if ending.is_none() {
-                held_back = replies.held_bytes() >= MAX_HELD_BYTES || shared.handler.poll_ready(cx).is_pending();
+                held_back = replies.held_bytes() >= MAX_HELD_BYTES
+                    || replies.unanswered() >= MAX_UNANSWERED
+                    || shared.handler.poll_ready(cx).is_pending();
                 if !held_back {
                     let input = lines.poll_event(cx);
                     let read = lines.bytes_read();
@@ -181,11 +196,11 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
                     }
                 }
             }
-            if !replies.is_empty()
-                && replies.len() < FLUSH_AT
-                && let Poll::Ready(r) = replies.poll_write_to(cx, &mut writer)
-            {
-                return Poll::Ready(Step::Wrote(r));
+            if !replies.is_empty() && replies.len() < FLUSH_AT {
+                match replies.poll_write_to(cx, &mut writer) {
+                    Poll::Ready(r) => return Poll::Ready(Step::Wrote(r)),
+                    Poll::Pending => socket_full = true,
+                }
             }
             if ending.is_none() && idle_enabled && timer.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Step::Timer);
@@ -196,7 +211,10 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
 
         let line = match step {
             Step::Answers => {
-                for ((line, answer), _) in arrived.drain(..) {
+                // A step's worth of answers comes at once: written as they
+                // are placed while the peer takes them, so that a reading
+                // peer never looks like one that does not read.
+                while let Some(((line, answer), _)) = arrived.pop_front() {
                     let accepted = match &answer {
                         Ok(name) => replies.answer(line, "OK", name),
                         Err(reason) => replies.answer(line, "ERR", reason),
@@ -207,10 +225,16 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
                     if !within_backlog(shared, &replies, peer) {
                         break 'session Close::Abort;
                     }
+                    if replies.len() >= FLUSH_AT && !socket_full {
+                        break;
+                    }
                 }
                 continue;
             }
-            Step::Wrote(Ok(_)) => continue,
+            Step::Wrote(Ok(_)) => {
+                socket_full = false;
+                continue;
+            }
             Step::Wrote(Err(_)) | Step::Input(Err(_)) => break Close::Abort,
             Step::Input(Ok(LineEvent::Eof)) => {
                 ending = Some(Close::Finished);

@@ -152,3 +152,71 @@ fn a_handler_without_room_holds_lines_and_new_clients_back() {
         assert_eq!(lines, 2);
     });
 }
+
+/// A handler whose answers come in steps, all lines of a step at once, as
+/// the main thread answers a frame's lines; it records rejections.
+struct InSteps {
+    lines: std::sync::mpsc::Sender<(String, Reply)>,
+    rejected: Log,
+}
+
+impl InSteps {
+    fn start() -> (InSteps, Log, std::thread::JoinHandle<()>) {
+        let (lines, answers) = std::sync::mpsc::channel::<(String, Reply)>();
+        let thread = std::thread::spawn(move || {
+            while let Ok(first) = answers.recv() {
+                // One "frame" of lines, then all their answers together.
+                std::thread::sleep(Duration::from_millis(30));
+                for (line, reply) in std::iter::once(first).chain(answers.try_iter()) {
+                    reply.send(Ok(line));
+                }
+            }
+        });
+        let rejected = Log::default();
+        (InSteps { lines, rejected: rejected.clone() }, rejected, thread)
+    }
+}
+
+impl SpawnHandler for InSteps {
+    type Client = ();
+    fn client_connected(&self, _peer: &str) {}
+    fn line_received(&self, _client: &(), line: &str, reply: Reply) {
+        let _ = self.lines.send((line.to_owned(), reply));
+    }
+    fn client_disconnected(&self, _client: ()) {}
+    fn client_rejected(&self, peer: &str, reason: &str) {
+        self.rejected.lock().unwrap().push(Ev::Rejected(peer.into(), reason.into()));
+    }
+}
+
+#[test]
+fn a_step_of_answers_larger_than_the_reply_backlog_reaches_a_reading_client() {
+    let (rejected, answering) = on_worker(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (handler, rejected, answering) = InSteps::start();
+        let config = SpawnerConfig { max_spawns_per_second: 0, ..config() };
+        let server = tokio::spawn(serve(listener, config, handler, Arc::default()));
+
+        // 20 000 names of 40 bytes: each step answers far more than the
+        // 64 KiB a client that does not read may have waiting.
+        let Client { mut rd, mut wr, .. } = Client::connect(addr).await;
+        let n = 20_000;
+        let name = |i: usize| format!("{i:0>40}");
+        let writer = tokio::spawn(async move {
+            let text: String = (0..n).map(|i| name(i) + "\n").collect();
+            wr.write_all(text.as_bytes()).await.unwrap();
+            wr
+        });
+        for i in 0..n {
+            assert_eq!(reply(&mut rd).await, Some(format!("OK {}", name(i))));
+        }
+        drop(writer.await.unwrap());
+        assert_eq!(reply(&mut rd).await, None);
+        server.abort();
+        let _ = server.await;
+        (rejected, answering)
+    });
+    answering.join().unwrap();
+    assert!(rejected.lock().unwrap().is_empty(), "{:?}", rejected.lock().unwrap());
+}
