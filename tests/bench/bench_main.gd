@@ -1,11 +1,11 @@
 ## The Godot benchmarks of `cargo xtask bench`: TcpSpawnerServer (the release library) against
 ## the same protocol in GDScript on Godot's TCPServer/StreamPeerTCP (bench/gd_line_server.gd),
-## both measured in this run, under load from `xtask loadgen`, a separate process.
+## both measured in this run, under load from `testbed loadgen`, a separate process.
 ##
 ## Prints one line `BENCH {json}` per row, json = {"metric", "unit", "ours", "baseline",
 ## "baseline_name", "lower_is_better", "detail"}, then quits (exit code 1 if a row failed).
 ##
-## User arguments (after `--`): --loadgen=PATH (the release xtask binary), --workdir=DIR (where
+## User arguments (after `--`): --loadgen=PATH (the release testbed binary), --workdir=DIR (where
 ## reports are exchanged), optionally --only=idle,flood,rate,spawn. `cargo xtask bench` passes
 ## the first two.
 ##
@@ -108,7 +108,7 @@ func _run() -> void:
 	var options := Util.options()
 	_loadgen = LoadGen.new(options.get("loadgen", ""), options.get("workdir", ""))
 	if not _loadgen.is_usable():
-		_fail("needs --loadgen=PATH (the release xtask) and --workdir=DIR; run it with `cargo xtask bench`")
+		_fail("needs --loadgen=PATH (the release testbed) and --workdir=DIR; run it with `cargo xtask bench`")
 	else:
 		_only = options.get("only", "idle,flood,rate,spawn").split(",", false)
 		print("bench: Godot %s, %d CPU cores, AsyncHub.max_step_usec = %d" % [

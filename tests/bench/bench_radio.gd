@@ -1,7 +1,7 @@
 ## The RadioStream benchmarks of `cargo xtask bench` (issue 5, item 6), against the project's own
-## local station (`xtask radio-station`, started from the release xtask binary passed as
+## local station (`testbed radio-station`, started from the release testbed binary passed as
 ## --loadgen, on a free loopback port; it bursts about 1 s of audio on connect, as icecast does).
-## The decode-speed row comes from `xtask decode-bench` (rust/xtask/src/commands/decode_bench.rs).
+## The decode-speed row comes from `testbed decode-bench` (rust/testbed/src/decode_bench.rs).
 ##
 ## Rows:
 ## - start: milliseconds from play() to the first audio frame pushed into the generator, with
@@ -72,7 +72,7 @@ func _run() -> void:
 	_workdir = options.get("workdir", "")
 	var only: PackedStringArray = options.get("only", "start,frame").split(",", false)
 	if not FileAccess.file_exists(_program) or not DirAccess.dir_exists_absolute(_workdir):
-		_fail("needs --loadgen=PATH (the release xtask) and --workdir=DIR; run it with `cargo xtask bench --scene radio`")
+		_fail("needs --loadgen=PATH (the release testbed) and --workdir=DIR; run it with `cargo xtask bench --scene radio`")
 	elif await _start_station():
 		print("bench_radio: Godot %s, %d CPU cores, station %s" % [
 			Engine.get_version_info().string, OS.get_processor_count(), _url])
@@ -172,7 +172,7 @@ func _bench_frame() -> void:
 func _start_station() -> bool:
 	var port_file := _workdir.path_join("radio-station.port")
 	var argv := PackedStringArray(["radio-station", "--port", "0", "--port-file", port_file])
-	# The station makes its MP3 with ffmpeg if `cargo xtask bench` has not: allow for that.
+	# The station plays target/media/station.mp3, which `cargo xtask bench` made beforehand.
 	var started := await Util.start_port_server(get_tree(), _program, argv, port_file, 90.0)
 	_server_pid = started[0]
 	if _server_pid <= 0:

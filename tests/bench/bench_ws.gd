@@ -1,8 +1,8 @@
 ## The WsEcho benchmarks of `cargo xtask bench` (issue 6, item 5): WsEcho (the release library)
 ## against Godot's WebSocketPeer polled from GDScript in _process (poll(),
 ## get_available_packet_count(), get_packet()), both against the same echo server in the same run:
-## `xtask ws-echo` (rust/xtask/src/commands/ws_echo.rs), a separate process from the release
-## xtask binary passed as --loadgen, on a free loopback port.
+## `testbed ws-echo` (rust/testbed/src/ws_echo/), a separate process from the release
+## testbed binary passed as --loadgen, on a free loopback port.
 ##
 ## Rows (all at Engine.max_fps = 60):
 ## - rtt: round trip in frames, one message in flight, p50 and p99;
@@ -14,7 +14,7 @@
 ## - large: the largest message echoed intact with default settings.
 ##
 ## Prints one line `BENCH {json}` per row, then quits (exit code 1 if something failed, 2 on
-## the time limit). User arguments (after `--`): --loadgen=PATH (the release xtask binary),
+## the time limit). User arguments (after `--`): --loadgen=PATH (the release testbed binary),
 ## --workdir=DIR; optionally --only=rtt,flood,idle,large.
 ##
 ## Main-thread cost: for ours, the hub's step time (AsyncHub.get_last_step_usec(), read every
@@ -146,7 +146,7 @@ func _run() -> void:
 	_workdir = options.get("workdir", "")
 	var only: PackedStringArray = options.get("only", "rtt,flood,idle,large").split(",", false)
 	if not FileAccess.file_exists(_program) or not DirAccess.dir_exists_absolute(_workdir):
-		_fail("needs --loadgen=PATH (the release xtask) and --workdir=DIR; run it with `cargo xtask bench --scene ws`")
+		_fail("needs --loadgen=PATH (the release testbed) and --workdir=DIR; run it with `cargo xtask bench --scene ws`")
 	elif await _start_server():
 		print("bench_ws: Godot %s, %d CPU cores, AsyncHub.max_step_usec = %d, server %s" % [
 			Engine.get_version_info().string, OS.get_processor_count(), AsyncHub.max_step_usec, _url])
@@ -539,7 +539,7 @@ func _on_ws_error(message: String) -> void:
 
 # --- The echo server -------------------------------------------------------------------------
 
-## Starts `xtask ws-echo` and waits for its port.
+## Starts `testbed ws-echo` and waits for its port.
 func _start_server() -> bool:
 	var port_file := _workdir.path_join("ws-echo.port")
 	_stop_file = _workdir.path_join("ws-echo.stop")

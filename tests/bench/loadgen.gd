@@ -1,4 +1,4 @@
-## Runs the load generator (`xtask loadgen`, a release build passed as --loadgen=PATH) as a
+## Runs the load generator (`testbed loadgen`, a release build passed as --loadgen=PATH) as a
 ## separate process, so the load comes from outside Godot, and waits for its JSON report without
 ## blocking the main thread: the report file is polled once per frame.
 ##

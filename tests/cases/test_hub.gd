@@ -6,6 +6,18 @@ func after_each() -> void:
 	AsyncHub.cancel_all()
 
 
+## Starts an interval whose first tick holds the main thread `msec` ms (a handler runs inside its
+## task's poll) and cancels it; returns whether that tick ran.
+func hold_the_main_thread_in_one_poll(msec: int) -> bool:
+	var ticker := AsyncHub.interval(0.01)
+	var ticked := [false]
+	ticker.ticked.connect(func(_n: int) -> void:
+		OS.delay_msec(msec)
+		ticked[0] = true
+		ticker.cancel(), CONNECT_ONE_SHOT)
+	return await wait_until(func(): return ticked[0])
+
+
 func test_the_autoload_is_the_hub_gdscript_sees() -> void:
 	assert_eq(AsyncHub.get_class(), "AsyncHub")
 	assert_true(AsyncHub.is_inside_tree(), "AsyncHub resolves to the autoload node")
@@ -68,6 +80,7 @@ func test_tasks_lists_id_name_owner_and_age() -> void:
 
 func test_a_failing_task_reports_and_the_game_goes_on() -> void:
 	var hub_failures := watch(AsyncHub, "task_failed")
+	expect_error("task 'interval' of AsyncHub failed: interval: seconds must be")
 	var bad := AsyncHub.interval(0.0)
 	var failed := watch(bad, "failed")
 	assert_true(await failed.wait(), "the task emits failed")
@@ -135,21 +148,23 @@ func test_monitors_report_tasks_and_step_time() -> void:
 	AsyncHub.sleep(10.0)
 	await wait_frames(2)
 	assert_eq(Performance.get_custom_monitor(&"async_net/tasks"), 1)
-	assert_ge(Performance.get_custom_monitor(&"async_net/step_usec"), 0.0)
-	assert_gt(AsyncHub.max_step_usec, 0)
+	assert_eq(AsyncHub.max_step_usec, 2000, "the default step budget")
+	# A step that runs a 5 ms handler takes at least 5 ms: the monitor shows it while that step
+	# is the last one (this frame or one of the next few), then the idle steps after it.
+	var step_usec := func() -> float: return Performance.get_custom_monitor(&"async_net/step_usec")
+	assert_true(await hold_the_main_thread_in_one_poll(5))
+	var longest := 0.0
+	for i in 3:
+		longest = maxf(longest, step_usec.call())
+		await wait_frames(1)
+	assert_ge(longest, 5000.0, "the step that ran the 5 ms handler, in µs")
+	assert_true(await wait_until(func(): return step_usec.call() < 5000.0, 2.0), "then an idle step: %s µs" % step_usec.call())
 
 
 func test_the_slowest_task_of_the_frame_is_named() -> void:
 	await wait_frames(2)
 	assert_eq(AsyncHub.get_slowest_task(), {}, "no task ran in the last frame")
-	var ticker := AsyncHub.interval(0.01)
-	var ticked := [false]
-	# A handler runs inside its task's poll: this one holds the main thread 20 ms.
-	ticker.ticked.connect(func(_n: int) -> void:
-		OS.delay_msec(20)
-		ticked[0] = true
-		ticker.cancel(), CONNECT_ONE_SHOT)
-	assert_true(await wait_until(func(): return ticked[0]))
+	assert_true(await hold_the_main_thread_in_one_poll(20))
 	# The frame that ran it is the last frame now or one of the next few.
 	var seen := {}
 	for i in 3:

@@ -17,6 +17,8 @@
 ## Descriptors, Godot objects and hub tasks have no slack.
 extends "res://runner/test_case.gd"
 
+const Env := preload("res://runner/env.gd")
+
 const CYCLES := 1000
 ## Cycles run before the baseline is taken: lazily made buffers, thread pools, arenas.
 const WARMUP := 50
@@ -103,18 +105,19 @@ func assert_back_to_start(result: Dictionary) -> void:
 # --- 1000 cycles per node -------------------------------------------------------------------------
 
 func test_ws_echo_added_and_freed_a_thousand_times_while_connected() -> void:
-	var url := "ws://127.0.0.1:%s/" % OS.get_environment("ASYNC_NET_TEST_WS_PORT")
+	var url := "ws://127.0.0.1:%s/" % Env.value(Env.WS_PORT)
 	var make := func() -> Node:
 		var ws := WsEcho.new()
 		ws.url = url
-		ws.send_text("in flight when freed")
 		return ws
-	var live := func(ws: WsEcho) -> bool: return ws.state == WsEcho.CONNECTED
+	# Live once connected; the message sent then is still in flight when the node is freed.
+	var live := func(ws: WsEcho) -> bool:
+		return ws.state == WsEcho.CONNECTED and ws.send_text("in flight when freed")
 	assert_back_to_start(await cycle("WsEcho", make, live))
 
 
 func test_redis_subscriber_added_and_freed_a_thousand_times_while_subscribed() -> void:
-	var url := "redis://127.0.0.1:%s" % OS.get_environment("ASYNC_NET_TEST_REDIS_PORT")
+	var url := "redis://127.0.0.1:%s" % Env.value(Env.REDIS_PORT)
 	var make := func() -> Node:
 		var sub := RedisSubscriber.new()
 		sub.url = url
@@ -126,7 +129,7 @@ func test_redis_subscriber_added_and_freed_a_thousand_times_while_subscribed() -
 
 
 func test_radio_stream_added_and_freed_a_thousand_times_while_streaming() -> void:
-	var url := "http://127.0.0.1:%s/stream.mp3" % OS.get_environment("ASYNC_NET_TEST_STATION_PORT")
+	var url := "http://127.0.0.1:%s/stream.mp3" % Env.value(Env.STATION_PORT)
 	var make := func() -> Node:
 		var radio := RadioStream.new()
 		radio.url = url
@@ -166,7 +169,7 @@ func test_tcp_spawner_added_and_freed_a_thousand_times_with_a_client_relistens_o
 
 func test_publishes_pending_when_the_subscriber_is_freed_are_cancelled_not_failed() -> void:
 	var sub := RedisSubscriber.new()
-	sub.url = "redis://127.0.0.1:%s" % OS.get_environment("ASYNC_NET_TEST_REDIS_PORT")
+	sub.url = "redis://127.0.0.1:%s" % Env.value(Env.REDIS_PORT)
 	sub.channels = PackedStringArray(["pending"])
 	add_child(sub)
 	if not assert_true(await wait_until(func(): return sub.state == RedisSubscriber.CONNECTED, CONNECT_LIMIT_SEC)):
@@ -193,7 +196,7 @@ func test_publishes_pending_when_the_subscriber_is_freed_are_cancelled_not_faile
 # --- scene changes and quitting, in a subprocess ------------------------------------------------
 
 func test_changing_scenes_and_quitting_during_traffic_exits_promptly_and_cleanly() -> void:
-	var godot := OS.get_environment("ASYNC_NET_TEST_GODOT")
+	var godot := Env.value(Env.GODOT)
 	if not assert_false(godot.is_empty(), "ASYNC_NET_TEST_GODOT is set (run through `cargo xtask test`)"):
 		return
 	var port := free_port()

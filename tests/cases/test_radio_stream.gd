@@ -1,8 +1,10 @@
 ## RadioStream against a real icecast2 fed by ffmpeg (started by `cargo xtask test` on a free
 ## loopback port, with the generated tone.mp3 looping on /test.mp3), and against the project's own
-## local station (rust/xtask/src/radio_station.rs) for SHOUTcast, playlists and broken streams.
+## local station (rust/testbed/src/radio_station/) for SHOUTcast, playlists and broken streams.
 ## Tests that stop or restart a source run their own ffmpeg onto a mount of their own.
 extends "res://runner/test_case.gd"
+
+const Env := preload("res://runner/env.gd")
 
 var radio: RadioStream
 var icecast_port := 0
@@ -17,12 +19,13 @@ func _init() -> void:
 		"test_main_thread_stalls_cause_no_skips": 30.0,
 		"test_source_stopped_and_restarted_plays_again": 50.0,
 		"test_garbage_mid_stream_resyncs_and_keeps_playing": 20.0,
+		"test_chunked_and_redirected_streams_play": 30.0,
 	}
 
 
 func before_each() -> void:
-	icecast_port = OS.get_environment("ASYNC_NET_TEST_ICECAST_PORT").to_int()
-	station_port = OS.get_environment("ASYNC_NET_TEST_STATION_PORT").to_int()
+	icecast_port = Env.port(Env.ICECAST_PORT)
+	station_port = Env.port(Env.STATION_PORT)
 	assert_gt(icecast_port, 0, "ASYNC_NET_TEST_ICECAST_PORT is set (run through `cargo xtask test`)")
 	assert_gt(station_port, 0, "ASYNC_NET_TEST_STATION_PORT is set")
 	radio = RadioStream.new()
@@ -68,13 +71,13 @@ func start_source(mount := "") -> String:
 	if mount.is_empty():
 		mount_serial += 1
 		mount = "/own-%d-%d.mp3" % [OS.get_process_id(), mount_serial]
-	var password := OS.get_environment("ASYNC_NET_TEST_ICECAST_SOURCE_PASSWORD")
+	var password := Env.value(Env.ICECAST_SOURCE_PASSWORD)
 	var args := [
-		"-hide_banner", "-loglevel", "error", "-re", "-i", OS.get_environment("ASYNC_NET_TEST_RADIO_TONE"),
+		"-hide_banner", "-loglevel", "error", "-re", "-i", Env.value(Env.RADIO_TONE),
 		"-c", "copy", "-content_type", "audio/mpeg", "-f", "mp3",
 		"icecast://source:%s@127.0.0.1:%d%s" % [password, icecast_port, mount],
 	]
-	var pid := OS.create_process(OS.get_environment("ASYNC_NET_TEST_FFMPEG"), args)
+	var pid := OS.create_process(Env.value(Env.FFMPEG), args)
 	assert_gt(pid, 0, "ffmpeg started")
 	ffmpeg_pids.append(pid)
 	var deadline := Time.get_ticks_msec() + 15000
@@ -105,7 +108,9 @@ func http_status(url: String, headers := PackedStringArray()) -> int:
 
 
 func test_plays_icecast_and_reports_the_station() -> void:
+	var before_play_usec := Time.get_ticks_usec()
 	var info := await play_and_wait(icecast())
+	var until_started_msec := (Time.get_ticks_usec() - before_play_usec) / 1000.0
 	assert_false(info.is_empty(), "started: %s" % errors_text())
 	assert_eq(info.sample_rate, 44100)
 	assert_eq(info.channels, 2)
@@ -118,7 +123,9 @@ func test_plays_icecast_and_reports_the_station() -> void:
 	assert_gt(stats.frames_pushed, pushed, "audio keeps flowing")
 	assert_gt(stats.bytes_received, 10000)
 	assert_eq(stats.decode_errors, 0)
-	assert_ge(stats.start_latency_msec, 0.0)
+	# started is emitted with the first audio pushed: the latency (-1 before) is within the wait.
+	assert_gt(stats.start_latency_msec, 0.0, "play() to the first audio pushed")
+	assert_le(stats.start_latency_msec, until_started_msec, "no longer than play() to started")
 	assert_eq(stats.skips, 0, "no skips once playing")
 
 
@@ -127,8 +134,8 @@ func test_title_changes_when_icecast_metadata_is_updated() -> void:
 	assert_false((await play_and_wait(icecast())).is_empty(), errors_text())
 	var title := "Test Title %d — Zoë's \"song\"; part 2" % Time.get_ticks_usec()
 	var auth := "%s:%s" % [
-		OS.get_environment("ASYNC_NET_TEST_ICECAST_ADMIN_USER"),
-		OS.get_environment("ASYNC_NET_TEST_ICECAST_ADMIN_PASSWORD"),
+		Env.value(Env.ICECAST_ADMIN_USER),
+		Env.value(Env.ICECAST_ADMIN_PASSWORD),
 	]
 	var admin := "http://127.0.0.1:%d/admin/metadata?mount=/test.mp3&mode=updinfo&song=%s" % [icecast_port, title.uri_encode()]
 	var status := await http_status(admin, PackedStringArray(["Authorization: Basic " + Marshalls.utf8_to_base64(auth)]))
@@ -148,10 +155,10 @@ func test_recording_matches_ffmpegs_own_decode() -> void:
 	assert_true(radio.stop_recording())
 	assert_false(radio.is_recording())
 	var output := []
-	var code := OS.execute(OS.get_environment("ASYNC_NET_TEST_PYTHON"), [
+	var code := OS.execute(Env.value(Env.PYTHON), [
 		ProjectSettings.globalize_path("res://helpers/wav_compare.py"),
-		"--ffmpeg", OS.get_environment("ASYNC_NET_TEST_FFMPEG"),
-		"--reference", OS.get_environment("ASYNC_NET_TEST_RADIO_TONE"),
+		"--ffmpeg", Env.value(Env.FFMPEG),
+		"--reference", Env.value(Env.RADIO_TONE),
 		"--recording", path,
 	], output, true)
 	assert_eq(code, 0, "wav_compare ran: %s" % output)
@@ -200,8 +207,12 @@ func test_source_stopped_and_restarted_plays_again() -> void:
 	var url := await start_source(mount)
 	var started := watch(radio, "started")
 	assert_false((await play_and_wait(url)).is_empty(), errors_text())
+	expect_error("the stream ended")
+	# Until the source is back, icecast answers each reconnect with 404.
+	expect_error("HTTP 404 File Not Found from %s" % url, ANY)
 	stop_source()
 	assert_true(await wait_until(func(): return radio.state == RadioStream.RECONNECTING, 15.0), "the drop is noticed")
+	assert_true(await wait_until(func(): return errors_text().contains("HTTP 404"), 10.0), "a reconnect while the mount is gone gets 404")
 	await start_source(mount)
 	assert_true(await started.wait(20.0, 2), "started again after the source is back: %s" % errors_text())
 	assert_eq(radio.state, RadioStream.CONNECTED)
@@ -227,31 +238,45 @@ func test_shoutcast_icy_200_ok_plays_with_titles() -> void:
 	assert_eq(info.name, "async-net demo station")
 	assert_eq(info.bitrate, 128)
 	assert_true(await titles.wait(10.0, 1), "a title arrives")
+	# The station's first title (radio_station.rs: TITLES[0]), from the first metadata block.
+	assert_eq(titles.args(0), ["Gentle Chords"])
+	assert_eq(radio.title, "Gentle Chords")
 
 
 func test_chunked_and_redirected_streams_play() -> void:
-	for path in ["/chunked.mp3", "/redirect"]:
-		assert_false((await play_and_wait(station(path))).is_empty(), "%s started: %s" % [path, errors_text()])
+	# Each path, and the stream it must end up playing.
+	var cases := {"/chunked.mp3": "/chunked.mp3", "/redirect": "/stream.mp3"}
+	for path in cases:
+		var info := await play_and_wait(station(path))
+		if assert_false(info.is_empty(), "%s started: %s" % [path, errors_text()]):
+			assert_eq(info.url, station(cases[path]), "%s: the URL that plays" % path)
+			var pushed: int = radio.get_stats().frames_pushed
+			await wait_seconds(1.0)
+			var stats := radio.get_stats()
+			assert_gt(stats.frames_pushed, pushed, "%s: audio keeps flowing" % path)
+			# Chunk sizes never match MP3 frames: any framing left in the audio is a decode error.
+			assert_eq(stats.decode_errors, 0, "%s: decode errors" % path)
 		radio.stop()
 
 
 func test_bad_urls_fail_clearly() -> void:
 	var cases := {
-		station("/missing"): "404",
-		station("/loop"): "redirect",
-		station("/html"): "not an audio stream",
-		"ftp://127.0.0.1/x.mp3": "ftp",
-		"not a url": "invalid url",
+		station("/missing"): "HTTP 404",
+		station("/loop"): "too many redirects",
+		station("/html"): "is not an audio stream",
+		"ftp://127.0.0.1/x.mp3": "unsupported scheme 'ftp'",
+		"not a url": "invalid URL",
 	}
 	for url in cases:
 		var errors := watch(radio, "error")
 		var before := errors.count()
+		expect_error(cases[url])
 		radio.play(url)
 		assert_true(await wait_until(func(): return radio.state == RadioStream.FAILED, 10.0), "%s fails" % url)
 		assert_gt(errors.count(), before, "%s: an error" % url)
 		if errors.count() > before:
 			var message: String = errors.args()[0]
-			assert_true(message.to_lower().contains(cases[url]), "%s: %s mentions %s" % [url, message, cases[url]])
+			assert_true(message.contains(cases[url]), "%s: %s mentions %s" % [url, message, cases[url]])
 		radio.stop()
 
 
@@ -268,6 +293,8 @@ func test_garbage_mid_stream_resyncs_and_keeps_playing() -> void:
 
 func test_truncated_stream_reports_and_reconnects() -> void:
 	var errors := watch(radio, "error")
+	# Each reconnect gets the same two seconds of audio and the same cut.
+	expect_error("the stream ended", ANY)
 	assert_false((await play_and_wait(station("/truncated.mp3"))).is_empty(), errors_text())
 	assert_true(await errors.wait(10.0, 1), "the end of the stream is reported")
 	assert_true(errors_text().contains("ended"), errors_text())
@@ -312,8 +339,10 @@ func test_stop_emits_stopped_and_freeing_while_playing_is_safe() -> void:
 
 func test_record_to_needs_playback_and_a_writable_path() -> void:
 	watch(radio, "error")
+	expect_error("record_to: not playing")
 	assert_false(radio.record_to(OS.get_user_data_dir().path_join("never.wav")), "not playing")
 	assert_true(errors_text().contains("not playing"), errors_text())
 	assert_false((await play_and_wait(icecast())).is_empty(), errors_text())
 	await wait_frames(2)
+	expect_error("cannot create /nonexistent-dir/x/y.wav")
 	assert_false(radio.record_to("/nonexistent-dir/x/y.wav"), "an unwritable path is refused")

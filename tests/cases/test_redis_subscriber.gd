@@ -3,6 +3,8 @@
 ## test runs, kills and restarts a redis-server of its own on a free port.
 extends "res://runner/test_case.gd"
 
+const Env := preload("res://runner/env.gd")
+
 var sub: RedisSubscriber
 var port := 0
 var cli := ""
@@ -18,8 +20,8 @@ func _init() -> void:
 
 
 func before_each() -> void:
-	port = OS.get_environment("ASYNC_NET_TEST_REDIS_PORT").to_int()
-	cli = OS.get_environment("ASYNC_NET_TEST_REDIS_CLI")
+	port = Env.port(Env.REDIS_PORT)
+	cli = Env.value(Env.REDIS_CLI)
 	assert_gt(port, 0, "ASYNC_NET_TEST_REDIS_PORT is set (run through `cargo xtask test`)")
 	sub = RedisSubscriber.new()
 	sub.autostart = false
@@ -54,7 +56,7 @@ func start_and_wait(subscriptions: int) -> bool:
 
 
 func start_own_server(on_port: int) -> bool:
-	var program := OS.get_environment("ASYNC_NET_TEST_REDIS_SERVER")
+	var program := Env.value(Env.REDIS_SERVER)
 	own_server_pid = OS.create_process(program, ["--port", str(on_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", OS.get_temp_dir()])
 	if not assert_gt(own_server_pid, 0, "started %s" % program):
 		return false
@@ -164,6 +166,7 @@ func test_a_message_over_max_message_bytes_closes_the_connection_with_a_clear_er
 		return
 	var errors := watch(sub, "error")
 	var messages := watch(sub, "message_received")
+	expect_error("the server sent a reply larger than max_message_bytes (4096 bytes)")
 	redis_cli(["PUBLISH", "big", "x".repeat(8192)])
 	assert_true(await errors.wait(10.0, 1), "the oversize reply is refused")
 	assert_true("max_message_bytes" in str(errors.args(0)[0]), "the error names the limit: %s" % errors.args(0)[0])
@@ -190,10 +193,14 @@ func test_server_restart_resubscribes_exactly_once() -> void:
 	var errors := watch(sub, "error")
 	var messages := watch(sub, "message_received")
 
+	expect_error("redis://127.0.0.1:%d: connection lost" % own_port)
+	# Until the server is back, each reconnect is refused.
+	expect_error("redis://127.0.0.1:%d: cannot connect: connection refused" % own_port, ANY)
 	OS.kill(own_server_pid)
 	own_server_pid = 0
 	assert_true(await wait_until(func(): return sub.state == RedisSubscriber.RECONNECTING, 10.0), "noticed the server is gone")
 	assert_true(await errors.wait(5.0, 1), "the lost connection is reported")
+	assert_true(await errors.wait(5.0, 2), "a reconnect while the server is down is refused")
 	if not await start_own_server(own_port):
 		return
 	assert_true(await wait_until(func(): return sub.state == RedisSubscriber.CONNECTED and subscribed.count() >= 6, 15.0), "reconnected and resubscribed")
@@ -208,10 +215,11 @@ func test_server_restart_resubscribes_exactly_once() -> void:
 
 
 func test_wrong_password_fails_clearly_without_showing_it() -> void:
-	var auth_port := OS.get_environment("ASYNC_NET_TEST_REDIS_AUTH_PORT").to_int()
-	var password := OS.get_environment("ASYNC_NET_TEST_REDIS_PASSWORD")
+	var auth_port := Env.port(Env.REDIS_AUTH_PORT)
+	var password := Env.value(Env.REDIS_PASSWORD)
 	sub.url = "redis://:not-the-password@127.0.0.1:%d" % auth_port
 	var errors := watch(sub, "error")
+	expect_error("redis://***@127.0.0.1:%d: authentication failed" % auth_port)
 	sub.start()
 	assert_true(await wait_until(func(): return sub.state == RedisSubscriber.FAILED, 10.0), "gave up")
 	var message := String(errors.args(0)[0]) if errors.count() > 0 else ""
@@ -231,6 +239,7 @@ func test_backlog_overflow_is_counted_and_reported_once() -> void:
 		return
 	var errors := watch(sub, "error")
 	var messages := watch(sub, "message_received")
+	expect_error("message backlog full: dropping the oldest messages")
 	for i in 1000:
 		sub.publish("flood", str(i))
 	assert_true(await wait_until(func(): return sub.get_stats().received == 1000, 20.0), "all received")
@@ -262,7 +271,13 @@ func test_nothing_is_dropped_below_the_bound() -> void:
 
 func test_bad_urls_fail_at_start() -> void:
 	var errors := watch(sub, "error")
-	for url in ["not a url", "http://127.0.0.1:6379", "redis://:hunter2@127.0.0.1:99999"]:
+	var cases := {
+		"not a url": "url 'not a url' has no scheme",
+		"http://127.0.0.1:6379": "invalid url 'http://127.0.0.1:6379'",
+		"redis://:hunter2@127.0.0.1:99999": "invalid url 'redis://***@127.0.0.1:99999'",
+	}
+	for url in cases:
+		expect_error(cases[url])
 		sub.url = url
 		sub.start()
 		assert_eq(sub.state, RedisSubscriber.FAILED, url)
@@ -275,6 +290,7 @@ func test_refused_port_and_non_redis_server_are_explained() -> void:
 	sub.url = "redis://127.0.0.1:%d" % free_port()
 	sub.reconnect = false
 	var errors := watch(sub, "error")
+	expect_error("%s: cannot connect: connection refused" % sub.url)
 	sub.start()
 	assert_true(await wait_until(func(): return sub.state == RedisSubscriber.FAILED, 10.0))
 	assert_true(String(errors.args(0)[0]).contains("connection refused"), str(errors.args(0)))
@@ -286,6 +302,8 @@ func test_refused_port_and_non_redis_server_are_explained() -> void:
 	add_child(other)
 	sub.url = "redis://127.0.0.1:%d" % other.get_bound_port()
 	sub.connect_timeout_sec = 2.0
+	# Either message below: what the server answered, or that it answered nothing in time.
+	expect_error("%s: " % sub.url)
 	sub.start()
 	assert_true(await wait_until(func(): return sub.state == RedisSubscriber.FAILED, 10.0))
 	var message := String(errors.args(-1)[0])
@@ -300,6 +318,7 @@ func test_stop_disconnects_and_publish_then_fails() -> void:
 	sub.stop()
 	assert_eq(sub.state, RedisSubscriber.STOPPED)
 	assert_true(await wait_until(func(): return redis_cli(["PUBSUB", "NUMSUB", "bye"]) == PackedStringArray(["bye", "0"]), 5.0), "the connection closed")
+	expect_error("cannot publish: the RedisSubscriber is not started")
 	var task: AsyncTask = sub.publish("bye", "x")
 	var failed := watch(task, "failed")
 	assert_true(await failed.wait())

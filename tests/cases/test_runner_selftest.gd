@@ -1,5 +1,8 @@
-## Self-test of the test runner and test_case.gd helpers; needs no extension.
+## Self-test of the test runner and test_case.gd helpers. Only the cases about errors of the
+## extension need it.
 extends "res://runner/test_case.gd"
+
+const Fixtures := preload("res://runner/selftest_fixtures.gd")
 
 signal pinged(value: int, text: String)
 
@@ -54,7 +57,7 @@ func test_failed_assertions_are_recorded_with_their_line() -> void:
 	assert_eq(recorded.size(), 5, str(recorded))
 	if recorded.size() == 5:
 		assert_true(recorded[0].begins_with("arithmetic: expected 5, got 4"), recorded[0])
-		assert_true(recorded[0].ends_with("(test_runner_selftest.gd:%d)" % 46), recorded[0])
+		assert_true(recorded[0].ends_with("(test_runner_selftest.gd:%d)" % 49), recorded[0])
 		assert_true(recorded[3].begins_with("cannot compare"), recorded[3])
 		assert_true(recorded[4].begins_with("explicit"), recorded[4])
 
@@ -114,9 +117,75 @@ func test_coroutine_result_is_awaited() -> void:
 
 
 func test_logged_errors_are_visible_to_the_test() -> void:
+	expect_error("selftest: a deliberate error")
 	push_error("selftest: a deliberate error")
 	var messages := logged_errors().map(func(e: Dictionary) -> String: return e.message)
 	assert_true("selftest: a deliberate error" in messages, str(messages))
+
+
+# --- which logged errors fail a test: fixtures run and judged as the runner runs a test ---------
+
+## The failures the runner finds when it runs `method` of selftest_fixtures.gd as a test.
+func failures_of(method: String) -> PackedStringArray:
+	var result: Dictionary = await get_parent().run_case(Fixtures, method)
+	return result.failures
+
+
+## Fails unless `failures` is one failure that starts with `start` and contains `detail`.
+func assert_one_failure(failures: PackedStringArray, start: String, detail := "") -> void:
+	if assert_eq(failures.size(), 1, str(failures)):
+		assert_true(failures[0].begins_with(start) and (detail.is_empty() or failures[0].contains(detail)), failures[0])
+
+
+func test_an_unexpected_error_fails_the_test() -> void:
+	assert_one_failure(await failures_of("logs_an_error_it_did_not_announce"),
+		"unexpected error", "selftest: an error nobody announced")
+
+
+func test_an_announced_error_does_not_fail_the_test() -> void:
+	assert_eq(await failures_of("logs_an_error_it_announced"), PackedStringArray())
+
+
+func test_an_announced_error_that_is_not_logged_fails_the_test() -> void:
+	assert_one_failure(await failures_of("announces_an_error_that_is_not_logged"),
+		"expected an error containing \"selftest: never logged\" 1 time(s), logged 0")
+
+
+func test_an_announcement_covers_only_the_errors_after_it() -> void:
+	var failures := await failures_of("logs_an_error_before_announcing_it")
+	assert_eq(failures.size(), 2, str(failures))
+	if failures.size() == 2:
+		assert_true(failures[0].begins_with("unexpected error") and failures[0].contains("too early"), failures[0])
+		assert_true(failures[1].begins_with("expected an error containing \"selftest: too early\""), failures[1])
+
+
+func test_an_announced_error_is_consumed_once_per_announcement() -> void:
+	assert_one_failure(await failures_of("logs_an_error_twice_that_it_announced_once"),
+		"unexpected error", "selftest: twice (2)")
+
+
+func test_any_number_means_at_least_once() -> void:
+	assert_eq(await failures_of("logs_an_error_three_times_announced_as_any_number"), PackedStringArray())
+	assert_one_failure(await failures_of("announces_any_number_of_an_error_that_is_not_logged"),
+		"expected an error containing \"selftest: not even once\" at least once, logged 0")
+
+
+func test_warnings_do_not_fail_the_test() -> void:
+	assert_eq(await failures_of("logs_a_warning"), PackedStringArray())
+
+
+func test_an_error_the_extension_logs_fails_the_test_unless_announced() -> void:
+	assert_one_failure(await failures_of("provokes_an_error_of_the_extension"),
+		"unexpected error", "port must be 0 to 65535, got 70000")
+	assert_eq(await failures_of("provokes_an_announced_error_of_the_extension"), PackedStringArray())
+
+
+func test_errors_of_the_test_around_a_run_stay_its_own() -> void:
+	expect_error("selftest: the outer test's error")
+	push_error("selftest: the outer test's error")
+	assert_eq(await failures_of("logs_a_warning"), PackedStringArray(), "the inner run leaves it alone")
+	var messages := logged_errors().map(func(e: Dictionary) -> String: return e.message)
+	assert_true("selftest: the outer test's error" in messages, "and it stays for this test: %s" % messages)
 
 
 func _emit_later(value: int) -> void:

@@ -120,6 +120,7 @@ func test_a_line_too_long_is_refused_and_closes_the_client() -> void:
 	server.start()
 	var errors := watch(server, "error")
 	var client: StreamPeerTCP = await connect_client()
+	expect_error("line too long")
 	send(client, "x".repeat(65) + "\n")
 	assert_eq(await read_line(client), "ERR line too long")
 	assert_true(await wait_closed(client), "closed after a fatal error")
@@ -144,6 +145,7 @@ func test_too_many_clients() -> void:
 	send(second, "two\n")
 	assert_eq(await read_line(first), "OK one")
 	assert_eq(await read_line(second), "OK two")
+	expect_error("too many clients")
 	var third: StreamPeerTCP = await connect_client()
 	assert_eq(await read_line(third), "ERR too many clients")
 	assert_true(await wait_closed(third))
@@ -157,6 +159,7 @@ func test_token_is_required_when_set() -> void:
 	assert_eq(await read_line(good), "OK authenticated")
 	assert_eq(await read_line(good), "OK Eve")
 	var bad: StreamPeerTCP = await connect_client()
+	expect_error("bad token")
 	send(bad, "guess\nMallory\n")
 	assert_eq(await read_line(bad), "ERR bad token")
 	assert_true(await wait_closed(bad))
@@ -170,6 +173,8 @@ func test_every_rejected_client_emits_error_though_the_log_is_throttled() -> voi
 	server.token = "s3cret"
 	server.start()
 	var errors := watch(server, "error")
+	# What the log shows: at least the first, at most one a second.
+	expect_error("bad token", ANY)
 	for i in 20:
 		var bad: StreamPeerTCP = await connect_client()
 		send(bad, "guess %d\n" % i)
@@ -211,6 +216,7 @@ func test_rate_limit() -> void:
 func test_idle_clients_are_closed() -> void:
 	server.idle_timeout_sec = 0.2
 	server.start()
+	expect_error("idle timeout")
 	var client: StreamPeerTCP = await connect_client()
 	assert_eq(await read_line(client), "ERR idle timeout")
 	assert_true(await wait_closed(client))
@@ -234,6 +240,7 @@ func test_a_busy_port_fails_clearly() -> void:
 	var other := TcpSpawnerServer.new()
 	other.port = server.get_bound_port()
 	var errors := watch(other, "error")
+	expect_error("cannot listen on 127.0.0.1:%d" % other.port)
 	parent.add_child(other)
 	assert_eq(other.state, TcpSpawnerServer.FAILED)
 	assert_eq(errors.count(), 1)
@@ -279,6 +286,7 @@ func test_handlers_may_call_back_into_the_server_from_start_and_stop() -> void:
 	server.error.connect(func(_message: String) -> void: seen.append(["error", server.get_bound_port()]))
 	server.stop()
 	server.port = 70000
+	expect_error("port must be 0 to 65535, got 70000")
 	server.start()
 	assert_eq(seen, [[TcpSpawnerServer.STOPPED, TcpSpawnerServer.STOPPED], ["error", 0],
 		[TcpSpawnerServer.FAILED, TcpSpawnerServer.FAILED]])

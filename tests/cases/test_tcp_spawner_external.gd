@@ -48,6 +48,7 @@ func test_every_limit_answers_its_error_and_others_keep_being_served() -> void:
 	server.max_line_bytes = 32
 	server.max_spawns_per_second = 2
 	server.start()
+	expect_error("line too long")
 	var results := await run_clients([
 		[{"send": "y".repeat(100) + "\n"}, {"read": 1}, {"expect_eof": true}],
 		[{"send_hex": "c328e282a80a"}, {"send": "fine\n"}, {"read": 2}],
@@ -64,14 +65,23 @@ func test_every_limit_answers_its_error_and_others_keep_being_served() -> void:
 func test_too_many_clients_token_and_idle_timeout() -> void:
 	server.max_clients = 1
 	server.token = "letmein"
-	server.idle_timeout_sec = 0.5
+	# Long enough for the second client to connect while the first still holds the slot.
+	server.idle_timeout_sec = 1.5
 	server.start()
-	# The first client takes the only slot; the second is refused.
+	expect_error("too many clients")
+	expect_error("idle timeout")
+	# The first client takes the only slot; a second one connecting while the first is still
+	# there is refused; then the first, idle, is closed.
 	var results := await run_clients([
-		[{"send": "letmein\nHero\n"}, {"read": 2}, {"expect_eof": true}],
+		[{"send": "letmein\nHero\n"}, {"read": 2}, {"set": "hero in"}, {"wait": "refused"}, {"read": 1}, {"expect_eof": true}],
+		[{"wait": "hero in"}, {"read": 1}, {"expect_eof": true}, {"set": "refused"}],
 	])
-	assert_eq(results[0].replies, ["OK authenticated", "OK Hero"])
-	assert_true(results[0].eof, "idle client closed")
+	assert_eq(results[0].replies, ["OK authenticated", "OK Hero", "ERR idle timeout"], str(results[0]))
+	assert_true(results[0].eof, "the idle client is closed")
+	assert_eq(results[1].replies, ["ERR too many clients"], "the second client, at once: %s" % results[1])
+	assert_true(results[1].eof, "and closed")
+	# The slot is free again: a client with the wrong token takes it and is refused.
+	expect_error("bad token")
 	results = await run_clients([[{"send": "wrong\nVillain\n"}, {"read": 1}, {"expect_eof": true}]])
 	assert_eq(results[0].replies, ["ERR bad token"])
 	assert_true(results[0].eof)

@@ -10,6 +10,10 @@ PLAN: {"port": int, "clients": [CLIENT, ...]}. All clients connect first
   {"read": n}             read n reply lines (5 s each)
   {"close": true}         close the socket now (e.g. mid-line)
   {"expect_eof": true}    read until the server closes (5 s)
+  {"set": "name"}         signal the event "name" to the other clients
+  {"wait": "name"}        wait until a client signalled "name" (5 s)
+A client whose first step is a "wait" connects only after it, so it can
+connect while another client is connected (e.g. one over the server's limit).
 OUT: {"clients": [{"replies": [...], "eof": bool, "error": str|null}, ...]}
 Loopback only; every wait is bounded.
 """
@@ -22,16 +26,31 @@ import threading
 TIMEOUT_SEC = 5.0
 
 
-def run_client(port, steps, barrier, result):
+def wait_event(events, name):
+    if not events[name].wait(TIMEOUT_SEC):
+        raise TimeoutError(f"no client signalled {name!r} in {TIMEOUT_SEC} s")
+
+
+def connects_later(steps):
+    return bool(steps) and "wait" in steps[0]
+
+
+def run_client(port, steps, barrier, events, result):
+    later = connects_later(steps)
     try:
+        if later:
+            wait_event(events, steps[0]["wait"])
+            steps = steps[1:]
         sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT_SEC)
     except OSError as e:
         result["error"] = f"connect: {e}"
-        barrier.abort()
+        if not later:
+            barrier.abort()
         return
     buffer = b""
     try:
-        barrier.wait(TIMEOUT_SEC)
+        if not later:
+            barrier.wait(TIMEOUT_SEC)
         for step in steps:
             if "send" in step:
                 sock.sendall(step["send"].encode())
@@ -47,6 +66,10 @@ def run_client(port, steps, barrier, result):
                         buffer += chunk
                     line, buffer = buffer.split(b"\n", 1)
                     result["replies"].append(line.decode("utf-8", "replace"))
+            elif "set" in step:
+                events[step["set"]].set()
+            elif "wait" in step:
+                wait_event(events, step["wait"])
             elif step.get("close"):
                 sock.close()
                 return
@@ -66,9 +89,11 @@ def main():
     plan = json.loads(sys.argv[1])
     clients = plan["clients"]
     results = [{"replies": [], "eof": False, "error": None} for _ in clients]
-    barrier = threading.Barrier(len(clients))
+    barrier = threading.Barrier(max(1, sum(not connects_later(steps) for steps in clients)))
+    names = {step[key] for steps in clients for step in steps for key in ("set", "wait") if key in step}
+    events = {name: threading.Event() for name in names}
     threads = [
-        threading.Thread(target=run_client, args=(plan["port"], steps, barrier, result))
+        threading.Thread(target=run_client, args=(plan["port"], steps, barrier, events, result))
         for steps, result in zip(clients, results)
     ]
     for t in threads:

@@ -9,6 +9,8 @@
 ## `--port=P` is the spawner's fixed port (each copy listens on it again at once).
 extends Node
 
+const Env := preload("res://runner/env.gd")
+
 const SCENE := "res://lifecycle/traffic.tscn"
 const LIMIT_MSEC := 30_000
 
@@ -36,16 +38,16 @@ func _ready() -> void:
 		elif arg.begins_with("--port="):
 			port = arg.trim_prefix("--port=").to_int()
 	ws = WsEcho.new()
-	ws.url = "ws://127.0.0.1:%s/" % OS.get_environment("ASYNC_NET_TEST_WS_PORT")
+	ws.url = "ws://127.0.0.1:%s/" % Env.value(Env.WS_PORT)
 	ws.message_received.connect(func(_text: String) -> void: counts.ws += 1)
 	add_child(ws)
 	sub = RedisSubscriber.new()
-	sub.url = "redis://127.0.0.1:%s" % OS.get_environment("ASYNC_NET_TEST_REDIS_PORT")
+	sub.url = "redis://127.0.0.1:%s" % Env.value(Env.REDIS_PORT)
 	sub.channels = PackedStringArray(["traffic:%d" % OS.get_process_id()])
 	sub.message_received.connect(func(_c: String, _p: String, _pattern: String) -> void: counts.redis += 1)
 	add_child(sub)
 	radio = RadioStream.new()
-	radio.url = "http://127.0.0.1:%s/test.mp3" % OS.get_environment("ASYNC_NET_TEST_ICECAST_PORT")
+	radio.url = "http://127.0.0.1:%s/test.mp3" % Env.value(Env.ICECAST_PORT)
 	add_child(radio)
 	radio.play()
 	server = TcpSpawnerServer.new()

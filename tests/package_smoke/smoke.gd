@@ -4,6 +4,8 @@
 ## Each wait has a deadline only so that a broken build fails instead of hanging.
 extends Node
 
+const Env := preload("res://runner/env.gd")
+
 const AUTOLOAD := "*res://addons/async_net/async_hub.tscn"
 const PLUGIN := "res://addons/async_net/plugin.cfg"
 const DEADLINE_MSEC := 20000
@@ -80,7 +82,7 @@ func _check_tcp_spawner() -> String:
 
 
 func _check_redis() -> String:
-	var port := OS.get_environment("ASYNC_NET_TEST_REDIS_PORT").to_int()
+	var port := Env.port(Env.REDIS_PORT)
 	if port <= 0:
 		return "ASYNC_NET_TEST_REDIS_PORT is not set (run through `cargo xtask test`)"
 	var redis := RedisSubscriber.new()
@@ -107,7 +109,7 @@ func _check_redis() -> String:
 
 
 func _check_ws_echo() -> String:
-	var port := OS.get_environment("ASYNC_NET_TEST_WS_PORT").to_int()
+	var port := Env.port(Env.WS_PORT)
 	if port <= 0:
 		return "ASYNC_NET_TEST_WS_PORT is not set (run through `cargo xtask test`)"
 	var ws := WsEcho.new()
@@ -127,7 +129,7 @@ func _check_ws_echo() -> String:
 
 
 func _check_radio() -> String:
-	var port := OS.get_environment("ASYNC_NET_TEST_ICECAST_PORT").to_int()
+	var port := Env.port(Env.ICECAST_PORT)
 	if port <= 0:
 		return "ASYNC_NET_TEST_ICECAST_PORT is not set (run through `cargo xtask test`)"
 	var player := AudioStreamPlayer.new()

@@ -4,6 +4,8 @@ extends Logger
 
 var _mutex := Mutex.new()
 var _entries: Array[Dictionary] = []
+# Errors logged so far: the sequence number the next one gets.
+var _logged := 0
 
 
 func _log_error(function: String, file: String, line: int, code: String, rationale: String,
@@ -14,11 +16,22 @@ func _log_error(function: String, file: String, line: int, code: String, rationa
 		"where": "%s:%d (%s)" % [file, line, function],
 	}
 	_mutex.lock()
+	entry.seq = _logged
+	_logged += 1
 	_entries.append(entry)
 	_mutex.unlock()
 
 
-## Copy of the entries collected since the last take(): {type: Logger.ErrorType, message, where}.
+## The sequence number the next error will get: an expectation made now covers errors from it on.
+func next_seq() -> int:
+	_mutex.lock()
+	var seq := _logged
+	_mutex.unlock()
+	return seq
+
+
+## Copy of the entries collected since the last take(): {type: Logger.ErrorType, message, where,
+## seq (0, 1, 2, ... in the order they were logged)}.
 func snapshot() -> Array[Dictionary]:
 	_mutex.lock()
 	var copy := _entries.duplicate(true)
@@ -31,6 +44,21 @@ func take() -> Array[Dictionary]:
 	_mutex.lock()
 	var taken := _entries
 	_entries = []
+	_mutex.unlock()
+	return taken
+
+
+## Returns the entries numbered `first` and later and forgets them; earlier ones stay.
+func take_since(first: int) -> Array[Dictionary]:
+	_mutex.lock()
+	var taken: Array[Dictionary] = []
+	var kept: Array[Dictionary] = []
+	for entry in _entries:
+		if entry.seq >= first:
+			taken.append(entry)
+		else:
+			kept.append(entry)
+	_entries = kept
 	_mutex.unlock()
 	return taken
 

@@ -10,6 +10,9 @@ const SignalWatcher := preload("res://runner/signal_watcher.gd")
 
 const _OWN_FILES: Array[String] = ["res://runner/test_case.gd", "res://runner/signal_watcher.gd"]
 
+## expect_error(text, ANY): the error may be logged any number of times, but at least once.
+const ANY := -1
+
 ## Time limit of each test of this script, in seconds.
 var timeout_sec := 10.0
 ## Per-test time limits overriding timeout_sec, e.g. `{"test_reconnect": 30.0}`.
@@ -18,6 +21,8 @@ var timeouts := {}
 # Read by the runner.
 var _failures := PackedStringArray()
 var _expected_panics := PackedStringArray()
+# The errors this test announced: {text, count (or ANY), since (the first error it covers)}.
+var _expected_errors: Array[Dictionary] = []
 # Set by the runner: collects engine errors logged during this test (runner/error_capture.gd).
 var _error_log: Object = null
 var _watchers := {}
@@ -101,9 +106,21 @@ func expect_panic(text: String) -> void:
 	_expected_panics.append(text)
 
 
-## Errors logged since the test started (push_error, script errors, panics), as dictionaries
-## {type: Logger.ErrorType, message: String, where: String}. They do not fail the test by
-## themselves, except script errors and unannounced panics.
+## Announces that this test provokes an error (push_error, or an error the extension logs, as
+## every node does with what its `error` signal reports) whose message contains `text`, logged
+## `count` times (ANY: once or more) from now on. Those errors then do not fail the test; the
+## test fails if they are not logged as often as announced. Any other error fails it: announce
+## an error only when the test provokes it on purpose, never to silence a bug. Printed, so
+## that the log shows the error that follows is on purpose.
+func expect_error(text: String, count := 1) -> void:
+	print("EXPECT-ERROR: %s" % text)
+	var since: int = _error_log.next_seq() if _error_log != null else 0
+	_expected_errors.append({"text": text, "count": count, "since": since})
+
+
+## Errors logged since the test started (push_error, script errors, panics, warnings), as
+## dictionaries {type: Logger.ErrorType, message: String, where: String, seq: int}. The runner
+## judges them when the test ends (see expect_error() and expect_panic()).
 func logged_errors() -> Array[Dictionary]:
 	if _error_log == null:
 		return []

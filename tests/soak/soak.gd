@@ -1,4 +1,4 @@
-## The soak scene of `cargo xtask soak` (rust/xtask/src/commands/soak.rs): every node at once
+## The soak scene of `cargo xtask soak` (rust/xtask/src/commands/soak/): every node at once
 ## against real services while the harness injects faults from outside (kills and restarts
 ## redis-server, the WebSocket server and the icecast source; floods, bursts, slowloris and
 ## garbage on the spawner's port). This scene adds the main-thread stalls itself.
@@ -25,6 +25,8 @@
 ## passes 50 ms. The injected 250 ms stalls happen after the measurement and are in neither.
 ## AsyncHub.get_slowest_task() names the task that held the main thread longest in one go.
 extends Node
+
+const Env := preload("res://runner/env.gd")
 
 const LONG_FRAME_USEC := 50_000
 const STALL_MSEC := 250
@@ -84,12 +86,12 @@ func _ready() -> void:
 	process_priority = 2147483647
 	Engine.max_fps = 60
 	rng.randomize()
-	dir = OS.get_environment("ASYNC_NET_SOAK_DIR")
+	dir = Env.value(Env.SOAK_DIR)
 	if dir.is_empty():
 		printerr("soak: run through `cargo xtask soak`")
 		get_tree().quit(2)
 		return
-	stall_every_sec = maxf(0.5, OS.get_environment("ASYNC_NET_SOAK_STALL_EVERY_SEC").to_float())
+	stall_every_sec = maxf(0.5, Env.value(Env.SOAK_STALL_EVERY_SEC).to_float())
 	var start := FrameStart.new()
 	start.soak = self
 	start.process_priority = -2147483648
@@ -102,8 +104,8 @@ func _ready() -> void:
 
 func _make_nodes() -> void:
 	sub = RedisSubscriber.new()
-	sub.url = "redis://127.0.0.1:%s" % OS.get_environment("ASYNC_NET_SOAK_REDIS_PORT")
-	sub.channels = PackedStringArray([OS.get_environment("ASYNC_NET_SOAK_CHANNEL")])
+	sub.url = "redis://127.0.0.1:%s" % Env.value(Env.SOAK_REDIS_PORT)
+	sub.channels = PackedStringArray([Env.value(Env.SOAK_CHANNEL)])
 	sub.reconnect_min_sec = 0.1
 	sub.reconnect_max_sec = 1.0
 	sub.message_received.connect(_on_redis_message)
@@ -111,7 +113,7 @@ func _make_nodes() -> void:
 	add_child(sub)
 
 	ws = WsEcho.new()
-	ws.url = OS.get_environment("ASYNC_NET_SOAK_WS_URL")
+	ws.url = Env.value(Env.SOAK_WS_URL)
 	ws.reconnect_min_sec = 0.1
 	ws.reconnect_max_sec = 1.0
 	ws.max_queued_messages = 100_000
@@ -122,7 +124,7 @@ func _make_nodes() -> void:
 	var player := AudioStreamPlayer.new()
 	add_child(player)
 	radio = RadioStream.new()
-	radio.url = OS.get_environment("ASYNC_NET_SOAK_RADIO_URL")
+	radio.url = Env.value(Env.SOAK_RADIO_URL)
 	radio.reconnect_min_sec = 0.1
 	radio.reconnect_max_sec = 1.0
 	_watch_errors(radio, "radio")
@@ -130,7 +132,7 @@ func _make_nodes() -> void:
 	radio.play()
 
 	server = TcpSpawnerServer.new()
-	server.port = OS.get_environment("ASYNC_NET_SOAK_TCP_PORT").to_int()
+	server.port = Env.port(Env.SOAK_TCP_PORT)
 	server.max_clients = 1500
 	server.spawn_parent = spawn_parent.get_path()
 	server.spawned.connect(_on_spawned)

@@ -10,6 +10,8 @@ extends DemoScreen
 ## SHOUTcast URL, or a .pls / .m3u playlist, works too. Headless, the demo
 ## plays for a few seconds and prints what happens.
 
+const DemoEnv := preload("res://common/demo_env.gd")
+
 const INFO := {
 	"order": 4,
 	"title": "Internet radio",
@@ -33,7 +35,7 @@ const LIVE_BUFFER_SEC := 1.0
 func _ready() -> void:
 	super()
 	status.watch(_radio, ["buffered_sec", "underruns", "reconnects", "decode_errors"])
-	var url := OS.get_environment("ASYNC_NET_DEMO_RADIO_URL")
+	var url := DemoEnv.value(DemoEnv.RADIO_URL)
 	_url.text = url if not url.is_empty() else _radio.url
 	_radio.started.connect(_on_started)
 	_radio.title_changed.connect(func(title: String) -> void:

@@ -6,6 +6,8 @@ extends DemoScreen
 ## (and for screenshots) the demo publishes a few messages itself, then a score
 ## update every couple of seconds, and prints what it receives.
 
+const DemoEnv := preload("res://common/demo_env.gd")
+
 const INFO := {
 	"order": 3,
 	"title": "Redis feed",
@@ -35,7 +37,7 @@ var _received := 0
 func _ready() -> void:
 	super()
 	status.watch(_subscriber, ["received", "published", "channels", "patterns", "reconnects"])
-	var url := OS.get_environment("ASYNC_NET_DEMO_REDIS_URL")
+	var url := DemoEnv.value(DemoEnv.REDIS_URL)
 	if not url.is_empty():
 		_subscriber.url = url
 	%Server.text = _subscriber.url

@@ -8,6 +8,8 @@ extends DemoScreen
 ## ASYNC_NET_DEMO_WS_URL; the URL field is editable. Headless (and for
 ## screenshots), the demo sends a few lines itself and prints the echoes.
 
+const DemoEnv := preload("res://common/demo_env.gd")
+
 const INFO := {
 	"order": 5,
 	"title": "WebSocket echo",
@@ -28,7 +30,7 @@ var _echoes := 0
 func _ready() -> void:
 	super()
 	status.watch(_ws, ["messages_sent", "messages_received", "queued", "reconnects"])
-	var url := OS.get_environment("ASYNC_NET_DEMO_WS_URL")
+	var url := DemoEnv.value(DemoEnv.WS_URL)
 	_url.text = url if not url.is_empty() else _ws.url
 	_ws.connected.connect(func(_protocol: String) -> void: say("connected to %s" % _ws.url))
 	_ws.message_received.connect(func(text: String) -> void:

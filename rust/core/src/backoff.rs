@@ -1,10 +1,13 @@
-//! Exponential reconnect backoff with full jitter, shared by every client node.
+//! Exponential reconnect backoff with "equal jitter" (half the delay fixed, half random),
+//! shared by every client node.
 
 use std::time::Duration;
 
 /// Delays between reconnect attempts: the ceiling doubles from `min` up to
 /// `max` and each delay is drawn uniformly from `[ceiling / 2, ceiling]`, so
-/// many clients dropped together do not return in lockstep.
+/// many clients dropped together do not return in lockstep, yet none comes
+/// back sooner than half the ceiling (full jitter, `[0, ceiling]`, would let
+/// some retry at once).
 #[derive(Debug, Clone)]
 pub struct Backoff {
     min: Duration,
@@ -14,8 +17,8 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    /// A backoff between `min` and `max` (swapped if given the wrong way round;
-    /// a zero `min` is raised to 1 ms so a failing peer is never hammered).
+    /// A backoff whose ceiling goes from `min` up to `max` (swapped if given the wrong way
+    /// round; a zero `min` is raised to 1 ms so a failing peer is never hammered).
     pub fn new(min: Duration, max: Duration) -> Self {
         let min = min.max(Duration::from_millis(1));
         let (min, max) = if max < min { (max.max(Duration::from_millis(1)), min) } else { (min, max) };
@@ -24,12 +27,6 @@ impl Backoff {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0x9E37_79B9_7F4A_7C15);
         Self { min, max, ceiling: min, rng: seed | 1 }
-    }
-
-    /// Builds one from seconds as GDScript gives them (negative or NaN become 0).
-    pub fn from_secs(min: f64, max: f64) -> Self {
-        let secs = |s: f64| Duration::from_secs_f64(if s.is_finite() && s > 0.0 { s.min(86_400.0) } else { 0.0 });
-        Self::new(secs(min), secs(max))
     }
 
     /// The delay before the next attempt; each call raises the ceiling.
@@ -77,8 +74,9 @@ mod tests {
 
     #[test]
     fn hostile_settings_are_made_sane() {
-        let mut b = Backoff::from_secs(f64::NAN, -3.0);
-        assert!(b.next_delay() <= Duration::from_millis(1));
+        let mut b = Backoff::new(Duration::ZERO, Duration::ZERO);
+        let d = b.next_delay();
+        assert!(d >= Duration::from_micros(500) && d <= Duration::from_millis(1), "{d:?}");
         let mut b = Backoff::new(Duration::from_secs(10), Duration::from_secs(1));
         assert!(b.next_delay() <= Duration::from_secs(1));
     }

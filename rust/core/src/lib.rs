@@ -11,10 +11,15 @@ pub mod log_throttle;
 pub mod pubsub;
 pub mod radio;
 pub mod reactor;
+mod redact;
 pub mod relay;
 pub mod spawner;
 pub mod state;
 pub mod ws;
 
+pub use redact::redact;
+
 #[cfg(test)]
 mod test_pki;
+#[cfg(test)]
+mod test_programs;

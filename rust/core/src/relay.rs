@@ -87,8 +87,7 @@ impl<T> Relay<T> {
     }
 
     fn has_room(&self, state: &State<T>) -> bool {
-        state.queue.is_empty()
-            || (state.queue.len() < self.bounds.messages && state.bytes < self.bounds.bytes)
+        state.queue.is_empty() || (state.queue.len() < self.bounds.messages && state.bytes < self.bounds.bytes)
     }
 
     /// Adds `message` (`bytes` long) and wakes the receiver if it waits.
@@ -133,17 +132,23 @@ impl<T> Relay<T> {
         Ok(())
     }
 
-    /// Adds `message`, dropping the oldest ones while the bounds are passed.
-    pub fn push_dropping_oldest(&self, message: T, bytes: usize) -> Result<Pushed, Closed> {
+    /// Adds `message`, dropping the oldest droppable ones while the bounds
+    /// are passed (others, events that must arrive, keep their place).
+    pub fn push_dropping_oldest(
+        &self,
+        message: T,
+        bytes: usize,
+        droppable: impl Fn(&T) -> bool,
+    ) -> Result<Pushed, Closed> {
         let mut state = self.lock();
         if state.closed {
             return Err(Closed);
         }
         let mut dropped = 0;
-        while !state.queue.is_empty()
-            && (state.queue.len() >= self.bounds.messages || state.bytes + bytes > self.bounds.bytes)
-        {
-            if let Some((_, size)) = state.queue.pop_front() {
+        while state.queue.len() >= self.bounds.messages || state.bytes.saturating_add(bytes) > self.bounds.bytes {
+            // Nearly always the first: events are few.
+            let Some(oldest) = state.queue.iter().position(|(m, _)| droppable(m)) else { break };
+            if let Some((_, size)) = state.queue.remove(oldest) {
                 state.bytes -= size;
                 dropped += 1;
             }
@@ -153,10 +158,10 @@ impl<T> Relay<T> {
         Ok(Pushed { dropped, waiting })
     }
 
-    /// Takes everything waiting, in order, into `into` (which is cleared
-    /// first); or, with nothing waiting, registers `cx` to be woken by the
-    /// next message. `Ready(false)` once closed.
-    pub fn poll_take(&self, cx: &mut Context<'_>, into: &mut VecDeque<(T, usize)>) -> Poll<bool> {
+    /// Takes what is waiting, in order and at most `limit` messages, into
+    /// `into` (which is cleared first); or, with nothing waiting, registers
+    /// `cx` to be woken by the next message. `Ready(false)` once closed.
+    pub fn poll_take(&self, cx: &mut Context<'_>, into: &mut VecDeque<(T, usize)>, limit: usize) -> Poll<bool> {
         into.clear();
         let mut state = self.lock();
         if state.closed {
@@ -169,8 +174,13 @@ impl<T> Relay<T> {
             }
             return Poll::Pending;
         }
-        std::mem::swap(&mut state.queue, into);
-        state.bytes = 0;
+        if state.queue.len() <= limit {
+            std::mem::swap(&mut state.queue, into);
+            state.bytes = 0;
+        } else {
+            into.extend(state.queue.drain(..limit));
+            state.bytes -= into.iter().map(|(_, bytes)| bytes).sum::<usize>();
+        }
         let senders = std::mem::take(&mut state.senders);
         drop(state);
         senders.into_iter().for_each(Waker::wake);
@@ -179,7 +189,7 @@ impl<T> Relay<T> {
 
     /// Waits for messages and takes all of them into `into`; false once closed.
     pub async fn take(&self, into: &mut VecDeque<(T, usize)>) -> bool {
-        std::future::poll_fn(|cx| self.poll_take(cx, into)).await
+        std::future::poll_fn(|cx| self.poll_take(cx, into, usize::MAX)).await
     }
 
     /// Messages waiting.
@@ -248,15 +258,15 @@ mod tests {
         let waker = Waker::from(count.clone());
         let mut cx = Context::from_waker(&waker);
         let mut batch = VecDeque::new();
-        assert!(relay.poll_take(&mut cx, &mut batch).is_pending());
+        assert!(relay.poll_take(&mut cx, &mut batch, usize::MAX).is_pending());
         for i in 0..5 {
             relay.push_now(i, 1).unwrap();
         }
         assert_eq!(count.0.load(Ordering::SeqCst), 1, "one wake for five messages");
-        assert_eq!(relay.poll_take(&mut cx, &mut batch), Poll::Ready(true));
+        assert_eq!(relay.poll_take(&mut cx, &mut batch, usize::MAX), Poll::Ready(true));
         assert_eq!(items(&batch), [0, 1, 2, 3, 4]);
         assert!(relay.is_empty());
-        assert!(relay.poll_take(&mut cx, &mut batch).is_pending());
+        assert!(relay.poll_take(&mut cx, &mut batch, usize::MAX).is_pending());
         relay.push_now(9, 1).unwrap();
         assert_eq!(count.0.load(Ordering::SeqCst), 2);
     }
@@ -265,14 +275,18 @@ mod tests {
     fn dropping_oldest_keeps_both_bounds_and_counts_what_it_dropped() {
         let relay = Relay::new(bounds(3, 10));
         for i in 0..3 {
-            assert_eq!(relay.push_dropping_oldest(i, 2).unwrap().dropped, 0);
+            assert_eq!(relay.push_dropping_oldest(i, 2, |_| true).unwrap().dropped, 0);
         }
-        assert_eq!(relay.push_dropping_oldest(3, 2).unwrap(), Pushed { dropped: 1, waiting: 3 });
-        assert_eq!(relay.push_dropping_oldest(4, 8).unwrap(), Pushed { dropped: 2, waiting: 2 });
-        assert_eq!(relay.push_dropping_oldest(5, 50).unwrap(), Pushed { dropped: 2, waiting: 1 }, "alone it passes");
+        assert_eq!(relay.push_dropping_oldest(3, 2, |_| true).unwrap(), Pushed { dropped: 1, waiting: 3 });
+        assert_eq!(relay.push_dropping_oldest(4, 8, |_| true).unwrap(), Pushed { dropped: 2, waiting: 2 });
+        assert_eq!(
+            relay.push_dropping_oldest(5, 50, |_| true).unwrap(),
+            Pushed { dropped: 2, waiting: 1 },
+            "alone it passes"
+        );
         let mut batch = VecDeque::new();
         let waker = Waker::noop();
-        let _ = relay.poll_take(&mut Context::from_waker(waker), &mut batch);
+        let _ = relay.poll_take(&mut Context::from_waker(waker), &mut batch, usize::MAX);
         assert_eq!(items(&batch), [5]);
     }
 
@@ -311,6 +325,31 @@ mod tests {
     }
 
     #[test]
+    fn a_limited_take_leaves_the_rest_in_order() {
+        let relay = Relay::new(bounds(10, 100));
+        for i in 0..5 {
+            relay.push_now(i, 3).unwrap();
+        }
+        let mut batch = VecDeque::new();
+        let mut cx = Context::from_waker(Waker::noop());
+        assert_eq!(relay.poll_take(&mut cx, &mut batch, 2), Poll::Ready(true));
+        assert_eq!(items(&batch), [0, 1]);
+        assert_eq!(relay.poll_take(&mut cx, &mut batch, 10), Poll::Ready(true));
+        assert_eq!(items(&batch), [2, 3, 4]);
+    }
+
+    #[test]
+    fn only_droppable_messages_are_dropped() {
+        let relay = Relay::new(bounds(2, 100));
+        relay.push_now(100, 0).unwrap();
+        relay.push_dropping_oldest(1, 1, |m| *m < 100).unwrap();
+        assert_eq!(relay.push_dropping_oldest(2, 1, |m| *m < 100).unwrap().dropped, 1);
+        let mut batch = VecDeque::new();
+        let _ = relay.poll_take(&mut Context::from_waker(Waker::noop()), &mut batch, usize::MAX);
+        assert_eq!(items(&batch), [100, 2]);
+    }
+
+    #[test]
     fn poll_ready_waits_for_room() {
         let relay = Relay::new(bounds(1, 10));
         let count = Arc::new(Count::default());
@@ -319,7 +358,7 @@ mod tests {
         assert!(relay.poll_ready(&mut cx).is_ready());
         relay.push_now(1u32, 1).unwrap();
         assert!(relay.poll_ready(&mut cx).is_pending());
-        let _ = relay.poll_take(&mut cx, &mut VecDeque::new());
+        let _ = relay.poll_take(&mut cx, &mut VecDeque::new(), usize::MAX);
         assert_eq!(count.0.load(Ordering::SeqCst), 1, "taking made room and woke the sender");
         assert!(relay.poll_ready(&mut cx).is_ready());
     }

@@ -24,24 +24,9 @@ pub enum NetState {
 }
 
 impl NetState {
-    /// Every state, in numeric order.
-    pub const ALL: [NetState; 6] = [
-        NetState::Stopped,
-        NetState::Connecting,
-        NetState::Connected,
-        NetState::Listening,
-        NetState::Reconnecting,
-        NetState::Failed,
-    ];
-
     /// The state's number, as GDScript sees it.
     pub fn code(self) -> i32 {
         self as i32
-    }
-
-    /// The state with this number, if any.
-    pub fn from_code(code: i32) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.code() == code)
     }
 
     /// The constant's name, e.g. `"LISTENING"`.
@@ -68,12 +53,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_round_trip_and_are_stable() {
-        for (i, state) in NetState::ALL.into_iter().enumerate() {
-            assert_eq!(state.code(), i as i32);
-            assert_eq!(NetState::from_code(state.code()), Some(state));
+    fn codes_and_names_are_stable() {
+        let states = [
+            (NetState::Stopped, "STOPPED"),
+            (NetState::Connecting, "CONNECTING"),
+            (NetState::Connected, "CONNECTED"),
+            (NetState::Listening, "LISTENING"),
+            (NetState::Reconnecting, "RECONNECTING"),
+            (NetState::Failed, "FAILED"),
+        ];
+        for (code, (state, name)) in states.into_iter().enumerate() {
+            assert_eq!(state.code(), code as i32);
+            assert_eq!(state.to_string(), name);
         }
-        assert_eq!(NetState::from_code(6), None);
-        assert_eq!(NetState::Listening.to_string(), "LISTENING");
     }
 }

@@ -9,7 +9,11 @@ use godot::{
     prelude::*,
 };
 
-use crate::{async_task::AsyncTask, runtime};
+use crate::{async_task::AsyncTask, runtime, settings};
+
+/// The shortest `interval()` period: a millisecond (a shorter one would only
+/// tick once per frame anyway, with every missed tick skipped).
+const MIN_INTERVAL_SEC: f64 = 0.001;
 
 /// Drives every async_net node: one tokio runtime, stepped once per frame.
 ///
@@ -76,7 +80,7 @@ impl AsyncHub {
     /// [/codeblock]
     #[func]
     pub fn sleep(&self, seconds: f64) -> Gd<AsyncTask> {
-        let duration = duration_from_secs(seconds, 0.0);
+        let duration = settings::seconds("seconds", seconds, 0.0);
         AsyncTask::start("sleep", move |_| async move {
             let duration = duration.map_err(|e| format!("sleep: {e}"))?;
             tokio::time::sleep(duration).await;
@@ -84,11 +88,12 @@ impl AsyncHub {
         })
     }
 
-    /// A task that emits [signal AsyncTask.ticked] every [param seconds] until
-    /// cancelled. Ticks missed during a long frame are skipped, not bunched.
+    /// A task that emits [signal AsyncTask.ticked] every [param seconds] (at
+    /// least 0.001) until cancelled. Ticks missed during a long frame are
+    /// skipped, not bunched.
     #[func]
     pub fn interval(&self, seconds: f64) -> Gd<AsyncTask> {
-        let period = duration_from_secs(seconds, f64::MIN_POSITIVE);
+        let period = settings::seconds("seconds", seconds, MIN_INTERVAL_SEC);
         AsyncTask::start("interval", move |task| async move {
             let period = period.map_err(|e| format!("interval: {e}"))?;
             let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -175,14 +180,4 @@ impl AsyncHub {
     fn budget(&self) -> Duration {
         Duration::from_micros(self.max_step_usec.max(1) as u64)
     }
-}
-
-/// Seconds from GDScript as a duration: finite, at least `min`, at most a year.
-fn duration_from_secs(seconds: f64, min: f64) -> Result<Duration, String> {
-    const YEAR: f64 = 365.0 * 86_400.0;
-    if !seconds.is_finite() || seconds < min || seconds > YEAR {
-        let bound = if min > 0.0 { "greater than 0" } else { "0 or more" };
-        return Err(format!("seconds must be a finite number {bound} and at most a year, got {seconds}"));
-    }
-    Ok(Duration::from_secs_f64(seconds))
 }

@@ -93,7 +93,7 @@ impl NetNode {
         name: &str,
         relay: Arc<Relay<E>>,
         io: impl Future<Output = TaskResult> + Send + 'static,
-        emit: impl FnMut(E) -> Flow + 'static,
+        emit: impl Emit<E> + 'static,
     ) {
         let Some(io) = runtime::with_reactor(|r| r.spawn_io(io)) else {
             return; // The engine is quitting.
@@ -185,21 +185,40 @@ pub enum Flow {
     Stop,
 }
 
+/// The main-thread side of a node: turns the messages its I/O work relays
+/// into signals.
+pub trait Emit<E> {
+    /// Emits one message.
+    fn emit(&mut self, message: E) -> Flow;
+
+    /// Whether another message may be emitted this frame (a per-frame cap);
+    /// when not, the rest waits for the next frame. The default is yes.
+    fn ready(&mut self) -> bool {
+        true
+    }
+
+    /// Most messages taken from the relay at once (what is taken is no
+    /// longer the relay's to drop when it is full). The default is all.
+    fn take_limit(&self) -> usize {
+        usize::MAX
+    }
+
+    /// The messages taken together are emitted, or the rest waits for the
+    /// next frame: what a batch signal collected goes out now.
+    fn batch_done(&mut self) {}
+}
+
 /// How many messages are emitted between two looks at the step's clock.
 const MESSAGES_PER_BUDGET_CHECK: u32 = 16;
 
 /// The main-thread half of a node's work: hands what `io` relays to `emit`
 /// until `io` ends, then what it relayed before ending, then its result.
-async fn deliver<E>(
-    relay: Arc<Relay<E>>,
-    io: IoTask<TaskResult>,
-    mut emit: impl FnMut(E) -> Flow,
-) -> TaskResult {
+async fn deliver<E>(relay: Arc<Relay<E>>, io: IoTask<TaskResult>, mut emit: impl Emit<E>) -> TaskResult {
     let mut io = pin!(io);
     let mut batch = VecDeque::new();
     loop {
         let ended = poll_fn(|cx| {
-            match relay.poll_take(cx, &mut batch) {
+            match relay.poll_take(cx, &mut batch, emit.take_limit()) {
                 Poll::Ready(true) => return Poll::Ready(None),
                 Poll::Ready(false) => return Poll::Ready(Some(Ok(()))),
                 Poll::Pending => {}
@@ -209,7 +228,7 @@ async fn deliver<E>(
         .await;
         if let Some(result) = ended {
             // Whatever `io` relayed before it ended is still waiting.
-            let _ = relay.poll_take(&mut Context::from_waker(Waker::noop()), &mut batch);
+            let _ = relay.poll_take(&mut Context::from_waker(Waker::noop()), &mut batch, usize::MAX);
             emit_batch(&mut batch, &mut emit).await;
             return result;
         }
@@ -219,23 +238,29 @@ async fn deliver<E>(
     }
 }
 
-/// Emits a batch in order; past the step's budget, the rest waits for the next step.
-async fn emit_batch<E>(batch: &mut VecDeque<(E, usize)>, emit: &mut impl FnMut(E) -> Flow) -> Flow {
+/// Emits a batch in order. Past the step's budget or the emitter's
+/// per-frame cap, the rest waits for the next step.
+async fn emit_batch<E>(batch: &mut VecDeque<(E, usize)>, emit: &mut impl Emit<E>) -> Flow {
     let mut until_check = MESSAGES_PER_BUDGET_CHECK;
-    while let Some((message, _)) = batch.pop_front() {
+    while !batch.is_empty() {
+        until_check -= 1;
+        let budget_spent = until_check == 0 && {
+            until_check = MESSAGES_PER_BUDGET_CHECK;
+            over_budget()
+        };
+        if budget_spent || !emit.ready() {
+            emit.batch_done();
+            next_step().await;
+            continue;
+        }
+        let Some((message, _)) = batch.pop_front() else { break };
         // A handler may have stopped the node: this task is then cancelled.
-        if emit(message) == Flow::Stop || cancelled() {
+        if emit.emit(message) == Flow::Stop || cancelled() {
             batch.clear();
             return Flow::Stop;
         }
-        until_check -= 1;
-        if until_check == 0 {
-            until_check = MESSAGES_PER_BUDGET_CHECK;
-            if over_budget() && !batch.is_empty() {
-                next_step().await;
-            }
-        }
     }
+    emit.batch_done();
     Flow::Continue
 }
 

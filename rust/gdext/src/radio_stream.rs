@@ -263,7 +263,7 @@ impl RadioStream {
         let shared = Rc::new(RefCell::new(Shared::default()));
         let stats = Rc::new(RadioStats::default());
         let glue = Glue { node: self.to_gd(), link: link.clone(), shared: shared.clone() };
-        let name = format!("RadioStream {}", async_net_core::radio::http::redact(config.url.trim()));
+        let name = format!("RadioStream {}", async_net_core::redact(config.url.trim()));
         let (session_pcm, session_stats) = (pcm.clone(), stats.clone());
         self.net.spawn(&link, &name, async move {
             radio::run(config, session_pcm, glue, session_stats).await;

@@ -49,8 +49,6 @@ struct MainThread {
     hub: Cell<Option<InstanceId>>,
     /// The engine frame of the last per-frame step.
     last_stepped_frame: Cell<u64>,
-    /// A node method queued work that should go out before the frame ends.
-    flush_wanted: Cell<bool>,
     warned_no_hub: Cell<bool>,
     monitors: Cell<bool>,
     frames: FrameProfile,
@@ -76,7 +74,6 @@ fn with_main<R>(f: impl FnOnce(&MainThread) -> R) -> Option<R> {
             in_use: Cell::new(0),
             hub: Cell::new(None),
             last_stepped_frame: Cell::new(u64::MAX),
-            flush_wanted: Cell::new(false),
             warned_no_hub: Cell::new(false),
             monitors: Cell::new(false),
             frames: FrameProfile::default(),
@@ -156,6 +153,11 @@ pub fn step_once_per_frame(budget: Duration) -> Option<StepReport> {
     .flatten()
 }
 
+/// The engine frame of the last per-frame step (what a per-frame cap counts in).
+pub fn current_frame() -> u64 {
+    with_main(|main| main.last_stepped_frame.get()).unwrap_or(0)
+}
+
 /// Steps now, whatever the frame (a manual `AsyncHub.step()`, a flush).
 pub fn step_now(budget: Duration) -> Option<StepReport> {
     with_main(|main| step(main, budget)).flatten()
@@ -163,7 +165,6 @@ pub fn step_now(budget: Duration) -> Option<StepReport> {
 
 /// Steps the reactor if one exists (stepping never creates it).
 fn step(main: &MainThread, budget: Duration) -> Option<StepReport> {
-    main.flush_wanted.set(false);
     let report = main.reactor.get()?.step(budget);
     main.frames.add_step(&report, budget);
     Some(report)
@@ -181,14 +182,6 @@ pub fn last_step_usec() -> f64 {
     with_main(|main| main.frames.last_step_usec()).unwrap_or(0.0)
 }
 
-/// Asks for one more step at the end of this frame, after every `_process`:
-/// what a node method started (a request whose answer a main-thread task
-/// awaits) then begins this frame instead of at the next frame's step.
-/// Frames that ask for nothing pay nothing.
-pub fn flush_at_frame_end() {
-    with_main(|main| main.flush_wanted.set(true));
-}
-
 /// The main-loop hook: steps when no hub did, and says once, in a game, that
 /// the autoload is missing.
 pub fn on_main_loop_frame() {
@@ -196,11 +189,7 @@ pub fn on_main_loop_frame() {
         return; // Nothing ever used the runtime: stay free.
     }
     if step_once_per_frame(DEFAULT_STEP_BUDGET).is_none() {
-        // The hub stepped during `_process`; run what scripts started since.
-        if with_main(|main| main.flush_wanted.get()) == Some(true) {
-            step_now(DEFAULT_STEP_BUDGET);
-        }
-        return;
+        return; // The hub stepped during `_process`.
     }
     with_main(|main| {
         let busy = main.reactor.get().is_some_and(|r| r.task_count() > 0);
@@ -263,7 +252,9 @@ pub fn owner_label(owner: OwnerId) -> String {
     match Gd::<Object>::try_from_instance_id(id) {
         Ok(object) => match object.try_cast::<Node>() {
             Ok(node) if node.is_inside_tree() => node.get_path().to_string(),
-            Ok(node) => node.get_name().to_string(),
+            // A node out of the tree: its name, or its class when it has none yet.
+            Ok(node) if !node.get_name().is_empty() => node.get_name().to_string(),
+            Ok(node) => node.get_class().to_string(),
             Err(object) => object.get_class().to_string(),
         },
         Err(_) => format!("freed object {owner}"),

@@ -9,7 +9,9 @@ use godot::{classes::ProjectSettings, obj::Singleton};
 /// timer arithmetic far from overflow.
 const MAX_SECONDS: f64 = 86_400.0 * 365.0;
 
-/// A property in seconds that must be a number of at least `min`.
+/// Seconds from GDScript (a property or an argument) that must be a number
+/// of at least `min`; more than a year counts as a year. The one check of
+/// every duration the nodes and the hub take.
 pub fn seconds(name: &str, value: f64, min: f64) -> Result<Duration, String> {
     if value.is_finite() && value >= min {
         Ok(Duration::from_secs_f64(value.min(MAX_SECONDS)))

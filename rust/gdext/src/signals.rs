@@ -7,8 +7,6 @@
 
 use godot::{classes::Object, prelude::*};
 
-use crate::net_node::NodeLink;
-
 /// One signal of a node that fires per network message or line. The typed
 /// `signals()` API builds a signal object and interns its name on every call,
 /// which a flood makes the largest cost; this interns the name once, and builds
@@ -62,7 +60,7 @@ impl HotSignal {
 
     /// Emits the arguments `args` makes, if anything is connected (`args`
     /// only runs then), and says whether it did: only then can a handler have
-    /// freed the node. The node must exist on entry ([`NodeLink::is_alive`]).
+    /// freed the node. The node must exist on entry.
     pub fn emit<const N: usize>(&mut self, args: impl FnOnce() -> [Variant; N]) -> bool {
         let connected = self.is_connected();
         if connected {
@@ -79,10 +77,10 @@ impl HotSignal {
 
 /// What a node's glue may trust from one message of a burst to the next. While
 /// a burst is delivered (the messages a WebSocket session had ready at once, or
-/// one Redis delivery round) GDScript runs only inside the glue's own
-/// emissions, so a check that found the node alive or a signal unconnected
-/// still holds until the glue emits something or the burst ends. This saves two
-/// engine calls per message when only a batch signal is connected. The glue
+/// one batch a Redis subscriber took) GDScript runs only inside the glue's own
+/// emissions, so a check that found a signal unconnected still holds until
+/// the glue emits something or the burst ends. This saves an engine call per
+/// message when only a batch signal is connected. The glue
 /// must call [`script_ran`](Self::script_ran) after every emission of its own
 /// that is not made through [`HotSignal::emit_in`], and
 /// [`end_round`](Self::end_round) at every burst's end.
@@ -91,22 +89,9 @@ pub struct Burst {
     generation: u64,
     /// Counts bursts (delivery rounds).
     round: u64,
-    alive_in: Option<u64>,
 }
 
 impl Burst {
-    /// Whether the node exists, checked once per generation.
-    pub fn alive(&mut self, link: &NodeLink) -> bool {
-        if self.alive_in == Some(self.generation) {
-            return true;
-        }
-        let alive = link.is_alive();
-        if alive {
-            self.alive_in = Some(self.generation);
-        }
-        alive
-    }
-
     /// GDScript may have run (an emission): forget every check.
     pub fn script_ran(&mut self) {
         self.generation += 1;

@@ -26,7 +26,7 @@ use godot::{
 };
 
 use crate::{
-    net_node::{Flow, NetNode, NodeLink, unbound},
+    net_node::{Emit, Flow, NetNode, NodeLink, unbound},
     settings::positive,
     signals::HotSignal,
 };
@@ -217,7 +217,7 @@ impl TcpSpawnerServer {
         self.stats = Arc::default();
         let relay = Arc::new(Relay::new(Bounds { messages: RELAY_MESSAGES, bytes: RELAY_BYTES }));
         let forwarder = Forwarder { relay: relay.clone(), max_name_chars: config.max_name_chars };
-        let mut emitter = self.emitter(link.clone(), port);
+        let emitter = self.emitter(link.clone(), port);
         let (stats, bound_port) = (self.stats.clone(), self.bound_port.clone());
         let io = async move {
             let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| format!("cannot listen: {e}"))?;
@@ -226,7 +226,7 @@ impl TcpSpawnerServer {
             bound_port.store(0, Relaxed);
             result.map_err(|e| format!("server stopped: {e}"))
         };
-        self.net.start(&link, &format!("TcpSpawnerServer :{port}"), relay, io, move |event| emitter.emit(event));
+        self.net.start(&link, &format!("TcpSpawnerServer :{port}"), relay, io, emitter);
         unbound(self, || link.set_state(NetState::Connecting));
     }
 
@@ -415,7 +415,7 @@ struct Emitter {
     spawned: HotSignal,
 }
 
-impl Emitter {
+impl Emit<SpawnEvent> for Emitter {
     fn emit(&mut self, event: SpawnEvent) -> Flow {
         // Each emission may run a script that frees the node: checked before
         // every event, and before every emission within one.
@@ -440,7 +440,9 @@ impl Emitter {
         }
         if self.link.is_alive() { Flow::Continue } else { Flow::Stop }
     }
+}
 
+impl Emitter {
     /// Emits `line_received`, spawns, answers, and emits `spawned`.
     fn line(&mut self, peer: GString, line: GString, name: Result<String, NameError>, reply: Reply) {
         if self.line_received.emit(|| [peer.to_variant(), line.to_variant()]) && !self.link.is_alive() {

@@ -9,7 +9,7 @@ use std::{
 };
 
 use async_net_core::{
-    pubsub::redact,
+    redact,
     relay::{Bounds, Relay},
     state::NetState,
     ws::{self, OutgoingText, WsConfig, WsControl, WsHandler, WsStats},
@@ -21,7 +21,7 @@ use godot::{
 };
 
 use crate::{
-    net_node::{Flow, NetNode, NodeLink, unbound},
+    net_node::{Emit, Flow, NetNode, NodeLink, unbound},
     settings::{self, positive, seconds},
     signals::{BatchSignal, Burst, HotSignal},
 };
@@ -213,7 +213,7 @@ impl WsEcho {
         self.stats = Arc::default();
         let relay = Arc::new(Relay::new(Bounds { messages: RECEIVE_WINDOW_MESSAGES, bytes: RECEIVE_WINDOW_BYTES }));
         let node: Gd<Node> = self.to_gd().upcast();
-        let mut emitter = Emitter {
+        let emitter = Emitter {
             node: self.to_gd(),
             link: link.clone(),
             message_received: HotSignal::new(&node, "message_received"),
@@ -229,7 +229,7 @@ impl WsEcho {
             ws::run(config, control, forwarder, stats).await;
             Ok(())
         };
-        self.net.start(&link, &name, relay, io, move |event| emitter.emit(event));
+        self.net.start(&link, &name, relay, io, emitter);
         // Sends made right after start() are queued, not refused.
         self.reentrant(|link| link.set_state(NetState::Connecting));
     }
@@ -298,12 +298,15 @@ impl WsEcho {
     /// Counters since the last start: connects, reconnects, connect_failures,
     /// messages_sent, messages_received, bytes_sent, bytes_received, queued,
     /// send_refused, pings_sent, pongs_received, rtt_usec (last heartbeat round trip), state.
+    /// [code]reconnects[/code] counts, as in every node, the times a lost
+    /// connection or a failed attempt was followed by another attempt
+    /// (the state went RECONNECTING).
     #[func]
     pub fn get_stats(&self) -> VarDictionary {
         let s = self.stats.snapshot();
         vdict! {
             "connects" => s.connects as i64,
-            "reconnects" => s.connects.saturating_sub(1) as i64,
+            "reconnects" => s.reconnects as i64,
             "connect_failures" => s.connect_failures as i64,
             "messages_sent" => s.messages_sent as i64,
             "messages_received" => s.messages_received as i64,
@@ -457,7 +460,7 @@ struct Emitter {
     burst: Burst,
 }
 
-impl Emitter {
+impl Emit<WsEvent> for Emitter {
     fn emit(&mut self, event: WsEvent) -> Flow {
         let ran_script = match event {
             WsEvent::State(state) => {
@@ -486,7 +489,9 @@ impl Emitter {
         };
         if ran_script && !self.link.is_alive() { Flow::Stop } else { Flow::Continue }
     }
+}
 
+impl Emitter {
     /// Emits the texts collected so far; false if a handler freed the node.
     fn flush_texts(&mut self) -> bool {
         !self.messages_received.flush(&mut self.burst, |texts| [PackedStringArray::from(texts).to_variant()])
@@ -505,10 +510,8 @@ impl Emitter {
         if !self.link.is_alive() || !self.flush_binaries() {
             return true;
         }
-        if self.message_received.emit_in(&mut self.burst, || [text.to_variant()]) {
-            if !self.link.is_alive() {
-                return true;
-            }
+        if self.message_received.emit_in(&mut self.burst, || [text.to_variant()]) && !self.link.is_alive() {
+            return true;
         }
         self.messages_received.push(Vec::new, |texts| texts.push(text));
         false

@@ -1,5 +1,6 @@
 //! Reading test logs: cargo's `test result:` lines, and the Godot runner's output with the
-//! engine errors that must fail a run (script errors, extension load errors, unexpected panics).
+//! engine errors that must fail a run (script errors, extension load errors, unexpected panics,
+//! and errors logged where no test runner judged them).
 
 /// Passed and failed test counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -53,21 +54,31 @@ pub struct GodotReport {
     pub failures: Vec<String>,
     /// Engine output that fails the run even when every test passed.
     pub problems: Vec<String>,
+    /// `ERROR:` lines outside the test runner's span (see [`RUNNER_START`]), which no test
+    /// announced: a problem in a run that should log none (tests, the packaged addon), but
+    /// not in one that provokes errors on purpose (the soak).
+    pub errors: Vec<String>,
 }
 
 /// Marker the runner prints when a test announces a Rust panic it provokes on purpose.
 const EXPECT_PANIC: &str = "EXPECT-PANIC: ";
+
+/// What tests/runner/runner.gd prints before its first test. From there to its summary line it
+/// judges every logged error itself, against the errors each test announced (`expect_error`).
+const RUNNER_START: &str = "RUNNING tests in ";
 
 /// Text that shows the extension did not load.
 const LOAD_ERRORS: [&str; 2] = ["Can't open dynamic library", "Error loading extension"];
 
 /// Reads the Godot runner's log: the summary, FAIL lines, and problems: `SCRIPT ERROR`s,
 /// extension load errors, and Rust panics no test announced (a panic is expected when an
-/// `EXPECT-PANIC: <text>` line of the same test precedes it and `<text>` occurs in its report).
+/// `EXPECT-PANIC: <text>` line of the same test precedes it and `<text>` occurs in its report);
+/// and the other `ERROR:` lines logged outside the runner's tests.
 pub fn godot_report(log: &str) -> GodotReport {
     let lines: Vec<String> = log.lines().map(|l| strip_ansi(l).trim_end().to_string()).collect();
     let mut report = GodotReport::default();
     let mut expected: Vec<&str> = Vec::new();
+    let mut in_runner = false;
     for (i, line) in lines.iter().enumerate() {
         let context = || {
             let next = lines.get(i + 1).map(|l| l.trim()).filter(|l| l.starts_with("at:"));
@@ -78,6 +89,9 @@ pub fn godot_report(log: &str) -> GodotReport {
         };
         if let Some(counts) = parse_summary(line) {
             report.summary = Some(counts);
+            in_runner = false;
+        } else if line.starts_with(RUNNER_START) {
+            in_runner = true;
         } else if line.starts_with("PASS ") || line.starts_with("FAIL ") {
             if line.starts_with("FAIL ") {
                 report.failures.push(line.clone());
@@ -100,9 +114,18 @@ pub fn godot_report(log: &str) -> GodotReport {
                 }
                 report.problems.push(format!("unexpected Rust panic: {shown}"));
             }
+        } else if !in_runner && is_error_line(line) {
+            report.errors.push(context());
         }
     }
     report
+}
+
+/// A line Godot prints for an error (`ERROR: ...`, `SCRIPT ERROR: ...`, `USER ERROR: ...`).
+pub fn is_error_line(line: &str) -> bool {
+    let line = strip_ansi(line);
+    let line = line.trim_start();
+    ["ERROR:", "SCRIPT ERROR:", "USER ERROR:"].iter().any(|e| line.starts_with(e))
 }
 
 /// gdext reports panics as `[panic file:line]`; Rust's default hook as `thread '…' panicked at`.
@@ -171,6 +194,29 @@ mod tests {
         let r = godot_report(log);
         assert_eq!(r.problems.len(), 2, "{:?}", r.problems);
         assert!(r.problems[0].contains("res://t.gd:11"));
+    }
+
+    #[test]
+    fn errors_outside_the_runners_tests_are_reported() {
+        let log = "ERROR: before the runner\n   at: f (a.cpp:1)\nRUNNING tests in res://cases\n\
+                   EXPECT-ERROR: refused\nERROR: refused\nPASS a.gd::test_x (1 ms)\n\
+                   ERROR: between tests, the runner's to judge\nWARNING: slow poll\n1 passed, 0 failed\n\
+                   \u{1b}[1;31mERROR:\u{1b}[0m at exit\n";
+        let r = godot_report(log);
+        assert_eq!(r.errors, ["ERROR: before the runner (at: f (a.cpp:1))", "ERROR: at exit"]);
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        // Without the runner (the editor tests, the packaged addon) every error line counts.
+        let r = godot_report("PASS editor.gd::test_y\nERROR: oops\n1 passed, 0 failed\n");
+        assert_eq!(r.errors, ["ERROR: oops"]);
+    }
+
+    #[test]
+    fn recognizes_error_lines() {
+        assert!(is_error_line("ERROR: Failed to load"));
+        assert!(is_error_line("\u{1b}[1;31mERROR:\u{1b}[0m x"));
+        assert!(is_error_line("  SCRIPT ERROR: Parse Error"));
+        assert!(!is_error_line("PASS package::ws_echo"));
+        assert!(!is_error_line("WARNING: something"));
     }
 
     #[test]

@@ -3,16 +3,15 @@
 mod apt;
 mod cli;
 mod commands;
+mod env_contract;
 mod godot;
 mod log_check;
 mod media;
 mod paths;
 mod process;
 mod python;
-mod radio_station;
 mod services;
-mod soak_load;
-mod ws_echo_server;
+mod testbed;
 
 use std::process::ExitCode;
 
@@ -36,8 +35,9 @@ commands:
   screenshots [--out DIR]      the menu and each demo in a window on a virtual X server (Xvfb,
        [--size WxH]            software OpenGL), once each shows live data; PNGs into DIR
                                (default docs/screenshots, 1280x720), each checked not blank
-  bench [-- ARGS...]           release builds, then `microbench` and tests/bench/bench_main.tscn
-                               (ARGS go to the scene, e.g. --only=idle,flood,rate,spawn);
+  bench [--scene SUBSTR]       release builds (library and testbed), then the testbed's
+        [-- ARGS...]           `microbench` and `decode-bench` and the scenes tests/bench/bench_*.tscn
+                               (ARGS go to each scene, e.g. --only=idle,flood,rate,spawn);
                                prints a table and writes target/bench.json
   package [--no-build]         release + debug builds, then dist/async_net-<version>.zip (the addon),
           [--libs DIR]         dist/async_net-<version>-symbols.zip (split debug info) and
@@ -50,19 +50,16 @@ commands:
                                and restarted, with TCP bursts, slowloris and garbage (default 120 s);
                                checks lost messages and descriptors, writes target/soak.json;
                                --release runs the optimized library (the frame times a game sees)
+  radio-station [--port N]     the project's local internet-radio station on 127.0.0.1 (default
+       [--file MP3]            port 8000; ICY metadata, playlists, redirects, broken streams),
+       [--port-file FILE]      playing the generated demo music; prints its URLs
   godot [ARGS...]              run the Godot that xtask uses, with ARGS
   fuzz [--seconds N]           run each cargo-fuzz target in fuzz/ for N seconds (default 60;
        [--target NAME]         installs nightly and cargo-fuzz when missing); prints execs,
        [-- LIBFUZZER_ARGS]     exec/s, coverage and crashes (crash inputs: fuzz/artifacts/)
 
-helpers that `bench` runs from a release build of xtask:
-  microbench                   the idle reactor step against a bare tokio step (BENCH rows)
-  loadgen idle|flood|rate ...  loopback TCP load generator (see rust/xtask/src/commands/loadgen.rs)
-  ws-echo --port-file FILE     loopback WebSocket echo server of the WsEcho benchmarks
-                               (see rust/xtask/src/commands/ws_echo.rs)
-  radio-station [--port N]     the local internet-radio station on 127.0.0.1 (default port 8000;
-       [--file MP3]            ICY metadata, playlists, redirects, broken streams); prints its URLs
-       [--port-file FILE]      (see rust/xtask/src/radio_station.rs)
+The test peers, load generators and micro-benchmarks that these commands start are the
+testbed's (rust/testbed): `cargo run -p testbed -- help`.
 
 Godot is taken from $GODOT, else a `godot`/`godot4` 4.5+ on PATH, else (Debian/apt)
 a private copy of Debian's godot package fetched into target/godot/.";
@@ -84,11 +81,7 @@ fn main() -> ExitCode {
         "soak" => commands::soak::main(Args::new(args)),
         "godot" => commands::godot_passthrough(args),
         "fuzz" => commands::fuzz::main(Args::new(args)),
-        "microbench" => commands::microbench::main(Args::new(args)),
-        "loadgen" => commands::loadgen::main(args),
-        "ws-echo" => commands::ws_echo::main(Args::new(args)),
         "radio-station" => commands::radio_station::main(Args::new(args)),
-        "decode-bench" => commands::decode_bench::main(Args::new(args)),
         other => {
             eprintln!("xtask: unknown command `{other}`\n\n{USAGE}");
             return ExitCode::from(2);

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::apt::{self, Requirement};
-use crate::radio_station::{self, Station};
-use crate::{media, paths, process, python};
+use crate::commands::build::Profile;
+use crate::env_contract as env;
+use crate::{media, paths, process, python, testbed};
 
 /// System packages the test services need (probe, Debian package).
 pub const TEST_REQUIREMENTS: &[Requirement] = &[REDIS, ICECAST, FFMPEG, MPG123];
@@ -138,13 +139,11 @@ impl Drop for Service {
 }
 
 /// The services of one `cargo xtask test` run and the environment that tells Godot where they are
-/// (e.g. `ASYNC_NET_TEST_REDIS_PORT`). Services stop when this is dropped.
+/// ([`crate::env_contract`]). Services stop when this is dropped.
 #[derive(Default)]
 pub struct TestServices {
     services: Vec<Service>,
     env: Vec<(String, String)>,
-    /// The project's own radio station, served from this process.
-    station: Option<Station>,
 }
 
 impl TestServices {
@@ -153,7 +152,7 @@ impl TestServices {
     pub fn start() -> Result<Self> {
         let mut services = TestServices::default();
         let python = python::venv(TEST_PYTHON_PACKAGES)?;
-        services.env.push(("ASYNC_NET_TEST_PYTHON".into(), python.display().to_string()));
+        services.env.push((env::TEST_PYTHON.into(), python.display().to_string()));
         services.start_redis()?;
         services.start_ws(&python)?;
         services.start_radio()?;
@@ -164,14 +163,13 @@ impl TestServices {
     /// and redis-cli, so a test can run (and kill, and restart) its own on a free port.
     fn start_redis(&mut self) -> Result<()> {
         let (plain, port) = start_redis("redis", None)?;
-        self.add(plain, "ASYNC_NET_TEST_REDIS_PORT", port);
+        self.add(plain, env::TEST_REDIS_PORT, port);
         let (auth, port) = start_redis("redis-auth", Some(REDIS_TEST_PASSWORD))?;
-        self.add(auth, "ASYNC_NET_TEST_REDIS_AUTH_PORT", port);
-        self.env.push(("ASYNC_NET_TEST_REDIS_PASSWORD".into(), REDIS_TEST_PASSWORD.into()));
-        for program in ["redis-server", "redis-cli"] {
+        self.add(auth, env::TEST_REDIS_AUTH_PORT, port);
+        self.env.push((env::TEST_REDIS_PASSWORD.into(), REDIS_TEST_PASSWORD.into()));
+        for (var, program) in [(env::TEST_REDIS_SERVER, "redis-server"), (env::TEST_REDIS_CLI, "redis-cli")] {
             let path = find_program(program).with_context(|| format!("{program} is not installed"))?;
-            let var = format!("ASYNC_NET_TEST_{}", program.to_uppercase().replace('-', "_"));
-            self.env.push((var, path.display().to_string()));
+            self.env.push((var.into(), path.display().to_string()));
         }
         Ok(())
     }
@@ -190,9 +188,9 @@ impl TestServices {
         let mut service = Service::start("ws-echo", cmd)?;
         // The TLS port opens after the certificates are written.
         service.wait_for_port(tls_port, Duration::from_secs(60))?;
-        self.add(service, "ASYNC_NET_TEST_WS_PORT", port);
-        self.env.push(("ASYNC_NET_TEST_WSS_PORT".into(), tls_port.to_string()));
-        for (var, file) in [("ASYNC_NET_TEST_WS_CA", "ca.pem"), ("ASYNC_NET_TEST_WS_WRONG_CA", "wrong-ca.pem")] {
+        self.add(service, env::TEST_WS_PORT, port);
+        self.env.push((env::TEST_WSS_PORT.into(), tls_port.to_string()));
+        for (var, file) in [(env::TEST_WS_CA, "ca.pem"), (env::TEST_WS_WRONG_CA, "wrong-ca.pem")] {
             self.env.push((var.into(), cert_dir.join(file).display().to_string()));
         }
         Ok(())
@@ -208,18 +206,17 @@ impl TestServices {
         let (mut icecast, port) = start_icecast("icecast")?;
         let mut source = start_icecast_source("icecast-source", &tone, port, ICECAST_TEST_MOUNT)?;
         wait_for_mount(port, ICECAST_TEST_MOUNT, &mut [&mut icecast, &mut source])?;
-        self.add(icecast, "ASYNC_NET_TEST_ICECAST_PORT", port);
+        self.add(icecast, env::TEST_ICECAST_PORT, port);
         self.services.push(source);
 
-        let station = radio_station::start(&tone)?;
-        self.env.push(("ASYNC_NET_TEST_STATION_PORT".into(), station.port().to_string()));
-        self.station = Some(station);
+        let (station, port) = testbed::start_station(&testbed::build(Profile::Debug)?, "station", &tone)?;
+        self.add(station, env::TEST_STATION_PORT, port);
         let vars = [
-            ("ASYNC_NET_TEST_ICECAST_SOURCE_PASSWORD", ICECAST_SOURCE_PASSWORD.to_string()),
-            ("ASYNC_NET_TEST_ICECAST_ADMIN_USER", ICECAST_ADMIN_USER.to_string()),
-            ("ASYNC_NET_TEST_ICECAST_ADMIN_PASSWORD", ICECAST_ADMIN_PASSWORD.to_string()),
-            ("ASYNC_NET_TEST_FFMPEG", absolute(&ffmpeg).display().to_string()),
-            ("ASYNC_NET_TEST_RADIO_TONE", absolute(&tone).display().to_string()),
+            (env::TEST_ICECAST_SOURCE_PASSWORD, ICECAST_SOURCE_PASSWORD.to_string()),
+            (env::TEST_ICECAST_ADMIN_USER, ICECAST_ADMIN_USER.to_string()),
+            (env::TEST_ICECAST_ADMIN_PASSWORD, ICECAST_ADMIN_PASSWORD.to_string()),
+            (env::TEST_FFMPEG, absolute(&ffmpeg).display().to_string()),
+            (env::TEST_RADIO_TONE, absolute(&tone).display().to_string()),
         ];
         self.env.extend(vars.map(|(k, v)| (k.to_string(), v)));
         Ok(())

@@ -2,15 +2,23 @@
 //! client supports, and redacted wherever it is shown (a password never
 //! reaches a log line or an `error` signal).
 
-use std::path::{Path, PathBuf};
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+};
 
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, ProtocolVersion};
+
+use crate::redact;
 
 /// Default of [`RedisAddress::max_message_bytes`]: 16 MiB, like WsEcho's `max_message_bytes`.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
+/// The address a subscriber uses when none is given: a local server on Redis's port.
+pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
+
 /// A parsed, supported Redis address with its display form, and how to talk to it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RedisAddress {
     info: ConnectionInfo,
     shown: String,
@@ -91,48 +99,26 @@ impl RedisAddress {
         &self.info
     }
 
-    /// The url with its password replaced by `***`, for messages.
+    /// The url with its credentials replaced by `***` ([`crate::redact`]), for messages.
     pub fn shown(&self) -> &str {
         &self.shown
     }
 }
 
-/// `url` with any password replaced by `***` (`redis://user:***@host`).
-/// Works on garbage too: whatever sits between `://` and the last `@` of the
-/// authority is treated as credentials.
-pub fn redact(url: &str) -> String {
-    let (scheme, rest) = match url.find("://") {
-        Some(i) => url.split_at(i + 3),
-        None => ("", url),
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let Some(at) = authority.rfind('@') else {
-        return url.to_string();
-    };
-    let (userinfo, host) = authority.split_at(at);
-    let user = match userinfo.split_once(':') {
-        Some((user, _)) => format!("{user}:***"),
-        // `redis://secret@host` is how the crate reads a bare password.
-        None if !userinfo.is_empty() => "***".to_string(),
-        None => String::new(),
-    };
-    format!("{scheme}{user}{host}{tail}")
+/// Shows the redacted url only: the crate's settings and `password` hold the password.
+impl fmt::Debug for RedisAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisAddress")
+            .field("url", &self.shown)
+            .field("ca_file", &self.ca_file)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(redact("redis://:hunter2@127.0.0.1:6379/0"), "redis://:***@127.0.0.1:6379/0");
-        assert_eq!(redact("rediss://bob:p@ss:w@rd@cache.example/1"), "rediss://bob:***@cache.example/1");
-        assert_eq!(redact("redis://hunter2@localhost"), "redis://***@localhost");
-        assert_eq!(redact("redis://localhost:6379"), "redis://localhost:6379");
-        assert_eq!(redact("garbage:secret@host"), "garbage:***@host");
-        assert_eq!(redact("redis://host/path@x"), "redis://host/path@x", "an @ after the authority is not credentials");
-    }
 
     #[test]
     fn scrub_removes_the_password_from_any_text() {
@@ -147,12 +133,14 @@ mod tests {
     #[test]
     fn urls_parse_or_say_why_without_the_password() {
         let address = RedisAddress::parse("redis://u:topsecret@127.0.0.1:7000/2").unwrap();
-        assert_eq!(address.shown(), "redis://u:***@127.0.0.1:7000/2");
+        assert_eq!(address.shown(), "redis://***@127.0.0.1:7000/2");
         assert_eq!(address.info().redis_settings().db(), 2);
         assert_eq!(address.info().redis_settings().protocol(), ProtocolVersion::RESP3);
         assert!(matches!(address.info().addr(), ConnectionAddr::Tcp(h, 7000) if h == "127.0.0.1"));
         let tls = RedisAddress::parse("rediss://cache.example/#insecure").unwrap();
         assert!(matches!(tls.info().addr(), ConnectionAddr::TcpTls { insecure: true, port: 6379, .. }));
+        let debug = format!("{address:?}");
+        assert!(debug.contains("redis://***@127.0.0.1:7000/2") && !debug.contains("topsecret"), "{debug}");
 
         for bad in [
             "",
@@ -161,6 +149,8 @@ mod tests {
             "http://127.0.0.1",
             "redis://:topsecret@127.0.0.1:99999",
             "redis://:topsecret@h/notadb",
+            "redis://topsecret@127.0.0.1:99999",
+            "topsecret@127.0.0.1:6379",
             "::::",
         ] {
             let error = RedisAddress::parse(bad).unwrap_err();

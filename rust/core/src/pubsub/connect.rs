@@ -22,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
     address::RedisAddress,
-    inbox::{Inbox, InboxSender},
+    inbox::{InboxSender, MessageSink},
     limit::RespLimit,
     tap::PushTap,
 };
@@ -30,7 +30,7 @@ use super::{
 /// The future that reads and writes the connection's socket. It ends when the
 /// connection closes, with the reason when we closed it (a reply over
 /// `max_message_bytes`); dropping it closes the socket.
-pub type Driver = Pin<Box<dyn Future<Output = Option<String>>>>;
+pub type Driver = Pin<Box<dyn Future<Output = Option<String>> + Send>>;
 
 /// A byte stream the redis crate can run a connection over.
 trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -58,7 +58,7 @@ impl std::fmt::Display for ConnectError {
 pub async fn connect(
     address: &RedisAddress,
     timeout: Duration,
-    inbox: Option<Arc<Inbox>>,
+    inbox: Option<Arc<dyn MessageSink>>,
 ) -> Result<(MultiplexedConnection, Driver), ConnectError> {
     let attempt = async {
         // The bound sits under the tap too: the tap also holds a frame until it is whole.

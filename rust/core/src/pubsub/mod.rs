@@ -1,16 +1,18 @@
 //! RedisSubscriber's engine-free half: Redis pub/sub on the `redis` crate,
 //! with reconnection that restores every subscription exactly once, a
-//! separate connection for `publish`, and bounded, per-frame delivery.
+//! separate connection for `publish`, and a bounded backlog toward the game.
+//! All of it runs on the I/O worker; the glue takes the messages from the
+//! [`Inbox`]'s relay on the main thread.
 //!
-//! Layout: [`address`] (url parsing and redaction), [`connect`] (one RESP3
+//! Layout: [`address`] (url parsing), [`connect`] (one RESP3
 //! connection whose driver the caller owns), [`limit`] (the reply size bound
 //! under everything that parses), [`tap`] (the messages' fast lane past the
-//! crate's parser), [`inbox`] (the bounded backlog
-//! and per-frame [`deliver`]), [`session`] (the reconnect loop, [`run`]) and
+//! crate's parser), [`inbox`] (the bounded backlog, converting messages as
+//! they arrive), [`session`] (the reconnect loop, [`run`]) and
 //! [`publisher`] ([`run_publisher`]).
 //!
 //! ```no_run
-//! use std::{rc::Rc, sync::Arc};
+//! use std::sync::Arc;
 //! use async_net_core::{pubsub::*, state::NetState};
 //!
 //! struct Log;
@@ -24,12 +26,17 @@
 //! # async fn example() -> Result<(), String> {
 //! let mut config = SessionConfig::new(RedisAddress::parse("redis://127.0.0.1:6379")?);
 //! config.channels.push("news".into());
-//! let inbox = Arc::new(Inbox::new(100_000));
+//! let inbox = Arc::new(Inbox::new(100_000, Unconverted));
 //! let (_commands, receiver) = tokio::sync::mpsc::unbounded_channel();
-//! let frames = FrameGate::default();
-//! let session = run(config, inbox.clone(), receiver, Log, Rc::default());
-//! let delivery = deliver(&inbox, &frames, || 1000, |d| println!("{d:?}"));
-//! tokio::select! { r = session => r, () = delivery => Ok(()) }
+//! let session = run(config, inbox.clone(), receiver, Log, Arc::default());
+//! let relay = inbox.relay();
+//! let printing = async {
+//!     let mut batch = std::collections::VecDeque::new();
+//!     while relay.take(&mut batch).await {
+//!         batch.drain(..).for_each(|(message, _)| println!("{message:?}"));
+//!     }
+//! };
+//! tokio::select! { r = session => r, () = printing => Ok(()) }
 //! # }
 //! ```
 
@@ -44,8 +51,8 @@ pub mod tap;
 #[cfg(test)]
 mod tests;
 
-pub use address::{DEFAULT_MAX_MESSAGE_BYTES, RedisAddress, redact};
+pub use address::{DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_URL, RedisAddress};
 pub use connect::ConnectError;
-pub use inbox::{Delivery, FrameGate, Inbox, InboxStats, Message, deliver};
+pub use inbox::{Convert, DEFAULT_MAX_BACKLOG, Inbox, InboxStats, Message, MessageSink, Unconverted};
 pub use publisher::{PublishRequest, PublishStats, run_publisher};
 pub use session::{Command, Kind, SessionConfig, SessionEvents, SessionStats, run};

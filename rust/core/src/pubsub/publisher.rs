@@ -3,7 +3,10 @@
 //! first publish, kept open, reopened on the next publish after a failure;
 //! publishes go out pipelined and in order.
 
-use std::rc::Rc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering::Relaxed},
+};
 
 use futures_util::FutureExt;
 use redis::aio::MultiplexedConnection;
@@ -25,13 +28,13 @@ pub struct PublishRequest {
     pub reply: oneshot::Sender<Result<i64, String>>,
 }
 
-/// Counters of the publisher.
+/// Counters of the publisher, written on the I/O worker and read anywhere.
 #[derive(Debug, Default)]
 pub struct PublishStats {
     /// Publishes answered by the server.
-    pub published: std::cell::Cell<u64>,
+    pub published: AtomicU64,
     /// Publishes that failed.
-    pub failed: std::cell::Cell<u64>,
+    pub failed: AtomicU64,
 }
 
 /// Most publishes sent in one pipeline.
@@ -44,11 +47,11 @@ pub async fn run_publisher(
     address: RedisAddress,
     connect_timeout: std::time::Duration,
     mut requests: UnboundedReceiver<PublishRequest>,
-    stats: Rc<PublishStats>,
+    stats: Arc<PublishStats>,
 ) {
     let answer = |request: PublishRequest, result: Result<i64, String>| {
         let counter = if result.is_ok() { &stats.published } else { &stats.failed };
-        counter.set(counter.get() + 1);
+        counter.fetch_add(1, Relaxed);
         let _ = request.reply.send(result);
     };
     let mut connection: Option<(MultiplexedConnection, Driver)> = None;

@@ -6,7 +6,14 @@
 //! connection: each new connection is given the whole set once, in one
 //! SUBSCRIBE and one PSUBSCRIBE, so a restored subscription is never doubled.
 
-use std::{cell::Cell, future::Future, rc::Rc, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed},
+    },
+    time::Duration,
+};
 
 use redis::aio::MultiplexedConnection;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -14,7 +21,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::{
     address::RedisAddress,
     connect::{ConnectError, Driver, connect, describe},
-    inbox::Inbox,
+    inbox::MessageSink,
 };
 use crate::{backoff::Backoff, state::NetState};
 
@@ -59,9 +66,10 @@ pub struct SessionConfig {
     pub patterns: Vec<String>,
     /// Reconnect after a lost connection or a failed attempt.
     pub reconnect: bool,
-    /// Shortest wait before reconnecting.
+    /// Ceiling of the first wait before reconnecting; each wait is drawn from the upper half of
+    /// a ceiling that doubles from here ([`Backoff`](crate::backoff::Backoff)).
     pub reconnect_min: Duration,
-    /// Longest wait before reconnecting.
+    /// Largest ceiling, so the longest wait before reconnecting.
     pub reconnect_max: Duration,
     /// Limit of one connection attempt, handshake included.
     pub connect_timeout: Duration,
@@ -86,17 +94,17 @@ impl SessionConfig {
     }
 }
 
-/// Counters of a session.
+/// Counters of a session, written on the I/O worker and read anywhere.
 #[derive(Debug, Default)]
 pub struct SessionStats {
     /// Connections made (the first one included).
-    pub connects: Cell<u64>,
+    pub connects: AtomicU64,
     /// Connections lost or attempts failed, each followed by a retry.
-    pub reconnects: Cell<u64>,
+    pub reconnects: AtomicU64,
     /// Channels subscribed now (wanted, whether or not connected).
-    pub channels: Cell<usize>,
+    pub channels: AtomicUsize,
     /// Patterns subscribed now.
-    pub patterns: Cell<usize>,
+    pub patterns: AtomicUsize,
 }
 
 /// The wanted subscriptions, in the order they were asked for, no duplicates.
@@ -133,8 +141,8 @@ impl Wanted {
     }
 
     fn count(&self, stats: &SessionStats) {
-        stats.channels.set(self.channels.len());
-        stats.patterns.set(self.patterns.len());
+        stats.channels.store(self.channels.len(), Relaxed);
+        stats.patterns.store(self.patterns.len(), Relaxed);
     }
 }
 
@@ -151,10 +159,10 @@ enum Ended {
 /// Messages go to `inbox`; everything else to `events`.
 pub async fn run(
     config: SessionConfig,
-    inbox: Arc<Inbox>,
+    inbox: Arc<dyn MessageSink>,
     mut commands: UnboundedReceiver<Command>,
     mut events: impl SessionEvents,
-    stats: Rc<SessionStats>,
+    stats: Arc<SessionStats>,
 ) -> Result<(), String> {
     let mut wanted = Wanted::default();
     for name in &config.channels {
@@ -172,7 +180,7 @@ pub async fn run(
             None => Ended::Stopped,
             Some(Err(error)) => Ended::Lost(error),
             Some(Ok((connection, driver))) => {
-                stats.connects.set(stats.connects.get() + 1);
+                stats.connects.fetch_add(1, Relaxed);
                 online(&config, connection, driver, &mut commands, &mut wanted, &mut events, &stats, &mut backoff).await
             }
         };
@@ -181,7 +189,7 @@ pub async fn run(
             Ended::Lost(error) if error.fatal || !config.reconnect => return Err(error.message),
             Ended::Lost(error) => error,
         };
-        stats.reconnects.set(stats.reconnects.get() + 1);
+        stats.reconnects.fetch_add(1, Relaxed);
         let delay = backoff.next_delay();
         events.state_changed(NetState::Reconnecting);
         events.error(&format!("{}; reconnecting in {:.1} s", error.message, delay.as_secs_f64()));

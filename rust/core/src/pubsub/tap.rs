@@ -28,7 +28,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::io::poll_read_buf;
 
-use super::inbox::{Inbox, Message};
+use super::inbox::{Message, MessageSink};
 
 /// Longest header line (type byte, length or simple string) the scanner
 /// reads; a longer one ends the fast lane for the connection.
@@ -219,7 +219,7 @@ fn length(digits: &[u8]) -> Option<usize> {
 /// the inbox. Writes pass straight through.
 pub struct PushTap<S> {
     inner: S,
-    inbox: Arc<Inbox>,
+    inbox: Arc<dyn MessageSink>,
     /// Read from the socket, not yet sorted.
     unsorted: BytesMut,
     resume: Resume,
@@ -232,7 +232,7 @@ pub struct PushTap<S> {
 
 impl<S> PushTap<S> {
     /// Wraps `inner`, delivering messages to `inbox`.
-    pub fn new(inner: S, inbox: Arc<Inbox>) -> Self {
+    pub fn new(inner: S, inbox: Arc<dyn MessageSink>) -> Self {
         PushTap {
             inner,
             inbox,
@@ -329,6 +329,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for PushTap<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pubsub::inbox::{Inbox, Unconverted};
 
     fn scan_all(buf: &[u8]) -> Scan {
         scan(buf, &mut Resume::default())
@@ -399,8 +400,8 @@ mod tests {
     /// Reads `reader` to its end through a tap: what reached the crate, and the inbox.
     async fn through_tap(reader: impl AsyncRead + Unpin) -> (Vec<u8>, Arc<Inbox>) {
         use tokio::io::AsyncReadExt;
-        let inbox = Arc::new(Inbox::new(100));
-        let mut tap = PushTap::new(reader, inbox.clone());
+        let inbox = Arc::new(Inbox::new(100, Unconverted));
+        let mut tap = PushTap::new(reader, inbox.clone() as Arc<dyn MessageSink>);
         let mut for_crate = Vec::new();
         tap.read_to_end(&mut for_crate).await.unwrap();
         (for_crate, inbox)
@@ -418,7 +419,7 @@ mod tests {
         let (for_crate, inbox) = through_tap(client).await;
         writer.await.unwrap();
         assert_eq!(for_crate, b"+OK\r\n>3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n");
-        let got: Vec<_> = std::iter::from_fn(|| inbox.pop()).collect();
+        let got = inbox.take_all();
         assert_eq!(
             got,
             [

@@ -13,7 +13,10 @@ pub struct RadioConfig {
     pub metadata: bool,
     /// Reconnect when the stream drops.
     pub reconnect: bool,
+    /// Ceiling of the first wait before reconnecting; each wait is drawn from the upper half of
+    /// a ceiling that doubles from here ([`Backoff`](crate::backoff::Backoff)).
     pub reconnect_min: Duration,
+    /// Largest ceiling, so the longest wait before reconnecting.
     pub reconnect_max: Duration,
     /// Connect, TLS and response head, per hop.
     pub connect_timeout: Duration,

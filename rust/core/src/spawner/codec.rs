@@ -102,7 +102,8 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     }
 
     /// Bytes held right now, waiting for the rest of their line.
-    pub fn buffered(&self) -> usize {
+    #[cfg(test)]
+    fn buffered(&self) -> usize {
         self.buf.len() - self.start
     }
 

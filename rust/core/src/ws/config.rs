@@ -10,7 +10,7 @@ use tokio_tungstenite::tungstenite::{
     http::{HeaderName, HeaderValue, header},
 };
 
-use crate::pubsub::redact;
+use crate::redact;
 
 /// Everything a [`run`](super::run) session needs to know.
 ///
@@ -36,9 +36,10 @@ pub struct WsConfig {
     pub max_queued_messages: usize,
     /// Connect again with backoff after a failed connect or a lost connection.
     pub reconnect: bool,
-    /// First reconnect delay (the ceiling doubles from here).
+    /// Ceiling of the first wait before reconnecting; each wait is drawn from the upper half of
+    /// a ceiling that doubles from here ([`Backoff`](crate::backoff::Backoff)).
     pub reconnect_min: Duration,
-    /// Longest reconnect delay.
+    /// Largest ceiling, so the longest wait before reconnecting.
     pub reconnect_max: Duration,
     /// PEM file of the certificate authorities to trust for `wss://` instead
     /// of the public ones (a private CA). `None`: the Mozilla root set.
@@ -172,7 +173,7 @@ mod tests {
         assert!(bad(WsConfig { url: "ws://".into(), ..Default::default() }).contains("invalid url"));
         // Credentials in a bad url stay out of the message.
         let error = bad(WsConfig { url: "http://bob:hunter2@x".into(), ..Default::default() });
-        assert!(error.contains("bob:***@x") && !error.contains("hunter2"), "{error}");
+        assert!(error.contains("'http://***@x/'") && !error.contains("bob") && !error.contains("hunter2"), "{error}");
         let error = bad(WsConfig { url: "ws://bob:hunter2@".into(), ..Default::default() });
         assert!(!error.contains("hunter2"), "{error}");
         assert!(bad(WsConfig { subprotocols: vec!["a b".into()], ..Default::default() }).contains("subprotocol"));

@@ -13,7 +13,7 @@ use tokio_tungstenite::{
 
 use super::config::WsConfig;
 use super::tls;
-use crate::pubsub::redact;
+use crate::redact;
 
 /// An open WebSocket, plain or TLS.
 pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -34,7 +34,7 @@ const READ_BUFFER_BYTES: usize = 16 * 1024;
 /// The tungstenite limits for `config`: both the message and any single
 /// frame are capped, so an oversize length header is refused before the
 /// payload is buffered.
-pub fn protocol_config(config: &WsConfig) -> WebSocketConfig {
+fn protocol_config(config: &WsConfig) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(Some(config.max_message_bytes))

@@ -125,6 +125,7 @@ pub async fn run<T: OutgoingText, H: WsHandler>(
             handler.state_changed(if clean { NetState::Stopped } else { NetState::Failed });
             return;
         }
+        stats.reconnecting();
         handler.state_changed(NetState::Reconnecting);
         let delay = backoff.next_delay();
         tokio::select! {
@@ -328,7 +329,9 @@ impl<T: OutgoingText> Pump<'_, T> {
             if self.control.is_stopped() {
                 return Some(End::Stopped);
             }
-            if self.control.close_requested() || !handler.poll_ready(&mut Context::from_waker(std::task::Waker::noop())).is_ready() {
+            if self.control.close_requested()
+                || !handler.poll_ready(&mut Context::from_waker(std::task::Waker::noop())).is_ready()
+            {
                 break;
             }
             match stream.next().now_or_never() {

@@ -9,6 +9,7 @@ use std::time::Duration;
 pub struct WsStats {
     connects: AtomicU64,
     connect_failures: AtomicU64,
+    reconnects: AtomicU64,
     messages_sent: AtomicU64,
     messages_received: AtomicU64,
     bytes_sent: AtomicU64,
@@ -26,6 +27,9 @@ pub struct WsStatsSnapshot {
     pub connects: u64,
     /// Connect attempts that failed.
     pub connect_failures: u64,
+    /// Times a lost connection or a failed attempt was followed by another
+    /// attempt (the state went RECONNECTING), as every node counts them.
+    pub reconnects: u64,
     /// Text and binary messages handed to the socket.
     pub messages_sent: u64,
     /// Text and binary messages delivered.
@@ -54,6 +58,7 @@ impl WsStats {
         WsStatsSnapshot {
             connects: self.connects.load(Relaxed),
             connect_failures: self.connect_failures.load(Relaxed),
+            reconnects: self.reconnects.load(Relaxed),
             messages_sent: self.messages_sent.load(Relaxed),
             messages_received: self.messages_received.load(Relaxed),
             bytes_sent: self.bytes_sent.load(Relaxed),
@@ -75,6 +80,9 @@ impl WsStats {
     }
     pub(crate) fn connect_failed(&self) {
         bump(&self.connect_failures, 1);
+    }
+    pub(crate) fn reconnecting(&self) {
+        bump(&self.reconnects, 1);
     }
     pub(crate) fn sent(&self, bytes: usize) {
         bump(&self.messages_sent, 1);

@@ -2,16 +2,17 @@
 //! would use instead, measured in the same run; prints a table and writes `target/bench.json`.
 //!
 //! Sources of `BENCH {json}` rows:
-//! - `xtask microbench` from a release build of xtask: the idle reactor step against a bare
-//!   tokio step (see microbench.rs for why this one is measured in Rust);
-//! - `xtask decode-bench` from the same binary: RadioStream's decoding pipeline against ffmpeg
+//! - `testbed microbench` from a release build of the testbed (rust/testbed): the idle reactor
+//!   step against a bare tokio step (see its microbench.rs for why this one is measured in Rust);
+//! - `testbed decode-bench` from the same binary: RadioStream's decoding pipeline against ffmpeg
 //!   and mpg123 on a generated 5-minute MP3;
 //! - the scenes `res://bench/bench_*.tscn` of the tests project, run headless with the release
 //!   library against load or servers started from the same release binary (`loadgen`,
-//!   `ws-echo`, `radio-station`) or real ones (redis-server).
+//!   `ws-echo`, `radio-station`; the scenes get its path as `--loadgen=PATH`) or real ones
+//!   (redis-server).
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -22,7 +23,7 @@ use super::build::{self, Profile};
 use crate::apt::{self, Requirement};
 use crate::cli::Args;
 use crate::paths::{self, Project};
-use crate::{godot, media, process};
+use crate::{godot, media, process, testbed};
 
 /// System packages the benchmarks need (probe, Debian package): bench_redis.tscn starts its own
 /// redis-server and floods it with redis-benchmark, against redis-cli as a subscriber.
@@ -57,7 +58,7 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
     apt::ensure(REQUIREMENTS)?;
     let godot = godot::find()?;
     build::build(Profile::Release, &[], &godot)?;
-    let helper = build_helper()?;
+    let helper = testbed::build(Profile::Release)?;
 
     let mut rows = Vec::new();
     let mut problems = Vec::new();
@@ -70,7 +71,7 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
             Ok(found) => rows.extend(found),
             Err(err) => problems.push(format!("decode-bench: {err:#}")),
         }
-        // Made now, so the radio scene's station does not spend its time limit on ffmpeg.
+        // The radio scene's station (`testbed radio-station` without --file) plays it.
         media::station_mp3()?;
     }
 
@@ -137,19 +138,6 @@ fn scenes(wanted: Option<&str>) -> Result<Vec<String>> {
         bail!("no bench scene in {} matches {:?}", dir.display(), wanted.unwrap_or("*"));
     }
     Ok(found)
-}
-
-/// Builds xtask itself in release mode, with the `microbench` feature, and returns the binary:
-/// the microbenchmark and the load generator must not run as the debug build `cargo xtask` is.
-fn build_helper() -> Result<PathBuf> {
-    let mut cargo = process::cargo();
-    cargo.args(["build", "--release", "-p", "xtask", "--features", "microbench"]).current_dir(paths::root());
-    process::run(&mut cargo)?;
-    let helper = paths::target_dir()?.join("release").join(format!("xtask{}", std::env::consts::EXE_SUFFIX));
-    if !process::is_executable(&helper) {
-        bail!("cargo built xtask but {} is not there", helper.display());
-    }
-    Ok(helper)
 }
 
 /// Runs `helper microbench` and returns its rows.

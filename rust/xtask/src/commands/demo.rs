@@ -1,6 +1,7 @@
 //! `cargo xtask demo`: build, then run the demo project `godot_project/` (in a window when a
 //! display exists, else headless) for a given number of seconds.
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -9,9 +10,10 @@ use anyhow::{Result, bail};
 use super::build::{self, Profile};
 use crate::apt::{self, Requirement};
 use crate::cli::Args;
+use crate::env_contract as env;
 use crate::paths::Project;
-use crate::radio_station::{self, Station};
-use crate::{godot, media, process, services, ws_echo_server};
+use crate::services::Service;
+use crate::{godot, media, process, services, testbed};
 
 /// System packages the demo needs (probe, Debian package).
 const REQUIREMENTS: &[Requirement] = &[];
@@ -21,6 +23,10 @@ const HEADLESS_SECONDS: u64 = 10;
 
 /// Grace time after which a demo that did not quit by itself is killed.
 const GRACE: Duration = Duration::from_secs(30);
+
+/// The port WsEcho's default `url` points at; the demo's echo server takes a free one when it is
+/// taken.
+const WS_ECHO_PORT: u16 = 8765;
 
 /// `cargo xtask demo [--seconds N] [--headless] [-- DEMO ARGS]`.
 pub fn main(mut args: Args) -> Result<ExitCode> {
@@ -52,29 +58,33 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
 }
 
 /// The local services of the demos, stopped when this drops: a redis-server (when installed) for
-/// the Redis feed, our WebSocket echo server, and our radio station. Their URLs reach Godot in
+/// the Redis feed, the testbed's WebSocket echo server and radio station. Their URLs reach Godot in
 /// `ASYNC_NET_DEMO_*` environment variables; a demo whose service did not start says so itself.
 pub struct DemoServices {
-    _redis: Option<services::Service>,
-    _station: Option<Station>,
+    _services: Vec<Service>,
 }
 
 impl DemoServices {
     /// Starts every service it can and tells `cmd` (the Godot command) where they are.
     pub fn start(cmd: &mut std::process::Command) -> Self {
-        let redis = redis_for_demo(cmd);
-        ws_echo_for_demo(cmd);
-        let station = radio_for_demo(cmd);
-        DemoServices { _redis: redis, _station: station }
+        let mut services: Vec<Service> = redis_for_demo(cmd).into_iter().collect();
+        match testbed::build(Profile::Debug) {
+            Ok(testbed) => {
+                services.extend(ws_echo_for_demo(&testbed, cmd));
+                services.extend(radio_for_demo(&testbed, cmd));
+            }
+            Err(err) => eprintln!("xtask: no local WebSocket echo server nor radio station for the demo: {err:#}"),
+        }
+        DemoServices { _services: services }
     }
 }
 
 /// Starts a redis-server on a free port for the Redis feed demo and tells it the URL
 /// (`ASYNC_NET_DEMO_REDIS_URL`); without redis-server the demo says how to get one.
-fn redis_for_demo(cmd: &mut std::process::Command) -> Option<services::Service> {
+fn redis_for_demo(cmd: &mut std::process::Command) -> Option<Service> {
     match services::start_redis("demo-redis", None) {
         Ok((service, port)) => {
-            cmd.env("ASYNC_NET_DEMO_REDIS_URL", format!("redis://127.0.0.1:{port}"));
+            cmd.env(env::DEMO_REDIS_URL, format!("redis://127.0.0.1:{port}"));
             Some(service)
         }
         Err(err) => {
@@ -84,27 +94,38 @@ fn redis_for_demo(cmd: &mut std::process::Command) -> Option<services::Service> 
     }
 }
 
-/// Starts the local WebSocket echo server for the WsEcho demo and tells it the URL
-/// (`ASYNC_NET_DEMO_WS_URL`); without it the demo uses its default URL.
-fn ws_echo_for_demo(cmd: &mut std::process::Command) {
-    match ws_echo_server::start() {
-        Ok(url) => {
+/// Starts the testbed's WebSocket echo server (on [`WS_ECHO_PORT`] when it is free) for the WsEcho
+/// demo and tells it the URL (`ASYNC_NET_DEMO_WS_URL`); without it the demo uses its default URL.
+fn ws_echo_for_demo(testbed: &Path, cmd: &mut std::process::Command) -> Option<Service> {
+    let start = |port: u16| {
+        let mut server = testbed::command(testbed, "ws-echo");
+        server.args(["--port", &port.to_string()]);
+        testbed::start_server("demo-ws-echo", server)
+    };
+    match start(WS_ECHO_PORT).or_else(|_| start(0)) {
+        Ok((service, port)) => {
+            let url = format!("ws://127.0.0.1:{port}");
             eprintln!("xtask: WebSocket echo server for the demo at {url}");
-            cmd.env("ASYNC_NET_DEMO_WS_URL", url);
+            cmd.env(env::DEMO_WS_URL, url);
+            Some(service)
         }
-        Err(err) => eprintln!("xtask: no local WebSocket echo server for the demo: {err:#}"),
+        Err(err) => {
+            eprintln!("xtask: no local WebSocket echo server for the demo: {err:#}");
+            None
+        }
     }
 }
 
-/// Starts the local radio station (playing the generated `target/media/station.mp3`) for the
+/// Starts the testbed's radio station (playing the generated `target/media/station.mp3`) for the
 /// RadioStream demo and tells it the URL (`ASYNC_NET_DEMO_RADIO_URL`); without ffmpeg to make
 /// the music the demo uses its default URL.
-fn radio_for_demo(cmd: &mut std::process::Command) -> Option<Station> {
-    match media::station_mp3().and_then(|mp3| radio_station::start(&mp3)) {
-        Ok(station) => {
-            eprintln!("xtask: radio station for the demo at {}", station.url());
-            cmd.env("ASYNC_NET_DEMO_RADIO_URL", station.url());
-            Some(station)
+fn radio_for_demo(testbed: &Path, cmd: &mut std::process::Command) -> Option<Service> {
+    match media::station_mp3().and_then(|mp3| testbed::start_station(testbed, "demo-station", &mp3)) {
+        Ok((service, port)) => {
+            let url = format!("http://127.0.0.1:{port}/stream.mp3");
+            eprintln!("xtask: radio station for the demo at {url}");
+            cmd.env(env::DEMO_RADIO_URL, url);
+            Some(service)
         }
         Err(err) => {
             eprintln!("xtask: no local radio station for the demo ({err:#})");

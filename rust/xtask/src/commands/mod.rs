@@ -2,20 +2,14 @@
 
 pub mod bench;
 pub mod build;
-#[cfg(feature = "microbench")]
-pub mod decode_bench;
 pub mod demo;
 pub mod fuzz;
-pub mod loadgen;
-#[cfg(feature = "microbench")]
-pub mod microbench;
 pub mod package;
 pub mod package_smoke;
 pub mod radio_station;
 pub mod screenshots;
 pub mod soak;
 pub mod test;
-pub mod ws_echo;
 
 use std::process::ExitCode;
 
@@ -37,39 +31,5 @@ pub fn exit_code(status: std::process::ExitStatus) -> ExitCode {
         Some(0) => ExitCode::SUCCESS,
         Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         None => ExitCode::FAILURE,
-    }
-}
-
-/// `xtask decode-bench` in a build without the `microbench` feature.
-#[cfg(not(feature = "microbench"))]
-pub mod decode_bench {
-    use std::process::ExitCode;
-
-    use anyhow::{Result, bail};
-
-    use crate::cli::Args;
-
-    /// Says how to get a build that has it.
-    pub fn main(_args: Args) -> Result<ExitCode> {
-        bail!(
-            "this xtask was built without the `microbench` feature: run `cargo run --release -p xtask --features microbench -- decode-bench`"
-        )
-    }
-}
-
-/// `xtask microbench` in a build without the `microbench` feature.
-#[cfg(not(feature = "microbench"))]
-pub mod microbench {
-    use std::process::ExitCode;
-
-    use anyhow::{Result, bail};
-
-    use crate::cli::Args;
-
-    /// Says how to get a build that has it.
-    pub fn main(_args: Args) -> Result<ExitCode> {
-        bail!(
-            "this xtask was built without the `microbench` feature: run `cargo run --release -p xtask --features microbench -- microbench`"
-        )
     }
 }

@@ -14,10 +14,15 @@ use anyhow::{Context, Result, bail};
 use super::build;
 use super::package::{self, Options};
 use crate::godot::Godot;
-use crate::{log_check, paths, process};
+use crate::paths::{self, Project};
+use crate::{log_check, process};
 
 /// The template of the new project (with a `.gdignore`, so the tests project skips it).
 const TEMPLATE: &str = "tests/package_smoke";
+
+/// The tests project's environment constants, which smoke.gd reads the services' ports through;
+/// copied to the same `res://` path in the new project.
+const ENV_SCRIPT: &str = "runner/env.gd";
 
 /// What the plugin writes under `[autoload]` of project.godot.
 const AUTOLOAD_LINE: &str = "AsyncHub=\"*res://addons/async_net/async_hub.tscn\"";
@@ -38,6 +43,10 @@ pub fn prepare(godot: &Godot, zip: Option<&Path>) -> Result<PathBuf> {
         fs::remove_dir_all(&project).with_context(|| format!("removing {}", project.display()))?;
     }
     copy_template(&paths::root().join(TEMPLATE), &project)?;
+    let env_script = project.join(ENV_SCRIPT);
+    fs::create_dir_all(env_script.parent().unwrap_or(&project))?;
+    fs::copy(Project::Tests.dir().join(ENV_SCRIPT), &env_script)
+        .with_context(|| format!("copying {ENV_SCRIPT} into {}", project.display()))?;
     package::unzip(&zip, &project)?;
     let bin = project.join("addons/async_net/bin");
     let libraries = fs::read_dir(&bin).with_context(|| format!("{} is not in the zip", bin.display()))?.count();
@@ -61,18 +70,11 @@ fn enable_plugin(cmd: Command) -> Result<()> {
     let what = process::describe(&cmd);
     eprintln!("xtask: {what}");
     let run = process::capture(cmd, Some(EDITOR_LIMIT))?;
-    let errors: Vec<&str> = run.log.lines().filter(|l| is_error_line(l)).collect();
+    let errors: Vec<&str> = run.log.lines().filter(|l| log_check::is_error_line(l)).collect();
     if !run.success() || !errors.is_empty() || !run.log.contains("async_net plugin enabled: true") {
         bail!("`{what}` {} enabling the plugin; it printed:\n{}", run.describe(), run.log.trim_end());
     }
     Ok(())
-}
-
-/// A line Godot prints for an error (`ERROR: ...`, `SCRIPT ERROR: ...`, `USER ERROR: ...`).
-pub fn is_error_line(line: &str) -> bool {
-    let line = log_check::strip_ansi(line);
-    let line = line.trim_start();
-    ["ERROR:", "SCRIPT ERROR:", "USER ERROR:"].iter().any(|e| line.starts_with(e))
 }
 
 /// Copies the template project (without its `.gdignore` and README) to `to`.
@@ -92,18 +94,4 @@ fn copy_template(from: &Path, to: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recognizes_error_lines() {
-        assert!(is_error_line("ERROR: Failed to load"));
-        assert!(is_error_line("\u{1b}[1;31mERROR:\u{1b}[0m x"));
-        assert!(is_error_line("  SCRIPT ERROR: Parse Error"));
-        assert!(!is_error_line("PASS package::ws_echo"));
-        assert!(!is_error_line("WARNING: something"));
-    }
 }

@@ -1,7 +1,6 @@
-//! The local WebSocket echo server, in one place for the WsEcho demo (`cargo xtask demo`,
-//! in-process, so the demo works without the internet) and the WsEcho benchmarks (`xtask
-//! ws-echo`, a separate release process, so the server is neither the bottleneck nor on
-//! Godot's main thread). Loopback only.
+//! The local WebSocket echo server, in one place for the WsEcho demo (`cargo xtask demo` starts
+//! it, so the demo works without the internet) and the WsEcho benchmarks (a release build, so the
+//! server is neither the bottleneck nor on Godot's main thread). Loopback only.
 //!
 //! Every connection has its own thread (a demo has a handful, the benchmarks at most a few
 //! hundred) with Nagle off. A text or binary message is echoed at once (one write and flush per
@@ -12,7 +11,7 @@
 //! client measures receiving alone. Messages up to [`MAX_MESSAGE_BYTES`] are taken, above the
 //! clients' 16 MiB default so the server is never the limit.
 
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
@@ -20,9 +19,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use tungstenite::{Message, WebSocket, protocol::WebSocketConfig};
-
-/// The port WsEcho's default `url` points at; the demo uses a free one when it is taken.
-pub const DEFAULT_PORT: u16 = 8765;
 
 /// Largest message or frame accepted (the clients' default limit is 16 MiB).
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -32,17 +28,6 @@ const MAX_CLIENTS: usize = 512;
 
 /// Most messages one flood command may push, all ticks together.
 const MAX_FLOOD_MESSAGES: u64 = 10_000_000;
-
-/// Starts the demo's server on 127.0.0.1 (port 8765 if free) and returns its `ws://` URL; it
-/// lives until xtask exits.
-pub fn start() -> Result<String> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, DEFAULT_PORT))
-        .or_else(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
-        .context("binding the demo's WebSocket echo server")?;
-    let port = listener.local_addr()?.port();
-    serve(listener)?;
-    Ok(format!("ws://127.0.0.1:{port}"))
-}
 
 /// Serves `listener` from a thread of its own, a thread per connection.
 pub fn serve(listener: TcpListener) -> Result<()> {
@@ -60,12 +45,12 @@ fn accept(listener: TcpListener, clients: Arc<AtomicUsize>) {
         let clients = clients.clone();
         let spawned = thread::Builder::new().name("ws-echo".into()).spawn(move || {
             if let Err(err) = serve_connection(stream) {
-                eprintln!("xtask ws-echo: connection ended: {err:#}");
+                eprintln!("testbed ws-echo: connection ended: {err:#}");
             }
             clients.fetch_sub(1, Ordering::Relaxed);
         });
         if spawned.is_err() {
-            eprintln!("xtask ws-echo: cannot start a connection thread");
+            eprintln!("testbed ws-echo: cannot start a connection thread");
         }
     }
 }
@@ -136,6 +121,8 @@ fn flood(socket: &mut WebSocket<TcpStream>, command: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
 
     fn serve_one() -> String {
@@ -143,14 +130,6 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         serve(listener).unwrap();
         format!("ws://127.0.0.1:{port}")
-    }
-
-    #[test]
-    fn the_demo_server_echoes() {
-        let (mut client, _) = tungstenite::connect(start().unwrap()).unwrap();
-        client.send(Message::text("hello")).unwrap();
-        assert_eq!(client.read().unwrap(), Message::text("hello"));
-        client.close(None).unwrap();
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The load side of `cargo xtask soak`: real clients from outside Godot, each on its own thread
+//! The clients of `testbed soak-load`: real clients from outside Godot, each on its own thread
 //! until a shared stop flag is set. Every wait is bounded; each client returns what it saw.
 //!
 //! - [`publisher`]: `PUBLISH`es numbered messages to the soak channel; a reply ≥ 1 means Redis
@@ -16,6 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use rand::Rng;
 
 /// How long one connect, read or write may take before a client gives up on it.
 const IO_LIMIT: Duration = Duration::from_secs(10);
@@ -45,38 +47,6 @@ fn connect(port: u16) -> std::io::Result<TcpStream> {
     stream.set_read_timeout(Some(IO_LIMIT))?;
     stream.set_write_timeout(Some(IO_LIMIT))?;
     Ok(stream)
-}
-
-/// A tiny xorshift generator: the garbage and the timing jitter need no crate.
-pub struct Rng(u64);
-
-impl Rng {
-    /// Seeded from the clock and `salt`.
-    pub fn new(salt: u64) -> Self {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos());
-        Rng((nanos as u64 ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1)
-    }
-
-    /// The next 64 random bits.
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// A duration between `low` and `high`.
-    pub fn between(&mut self, low: Duration, high: Duration) -> Duration {
-        let span = high.saturating_sub(low).as_micros().max(1) as u64;
-        low + Duration::from_micros(self.next() % span)
-    }
-
-    fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            let bits = self.next().to_le_bytes();
-            chunk.copy_from_slice(&bits[..chunk.len()]);
-        }
-    }
 }
 
 // --- Redis publisher ------------------------------------------------------------------------------
@@ -268,7 +238,7 @@ pub struct Garbage {
 pub fn garbage(port: u16, total: u64, over: Duration, stop: Flag) -> Garbage {
     const CHUNK: usize = 64 * 1024;
     let mut out = Garbage::default();
-    let mut rng = Rng::new(u64::from(port));
+    let mut rng = rand::rng();
     let mut buf = vec![0u8; CHUNK];
     let start = Instant::now();
     let mut conn: Option<(TcpStream, thread::JoinHandle<BTreeMap<String, u64>>)> = None;
@@ -292,7 +262,7 @@ pub fn garbage(port: u16, total: u64, over: Duration, stop: Flag) -> Garbage {
                 }
             }
         }
-        rng.fill(&mut buf);
+        rng.fill_bytes(&mut buf);
         let (stream, _) = conn.as_mut().expect("connected above");
         match stream.write(&buf) {
             Ok(n) => out.bytes += n as u64,
@@ -340,16 +310,6 @@ fn count_replies(stream: TcpStream) -> BTreeMap<String, u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rng_fills_and_spans() {
-        let mut rng = Rng::new(7);
-        let mut buf = [0u8; 13];
-        rng.fill(&mut buf);
-        assert!(buf.iter().any(|&b| b != 0));
-        let d = rng.between(Duration::from_millis(10), Duration::from_millis(20));
-        assert!(d >= Duration::from_millis(10) && d < Duration::from_millis(20));
-    }
 
     #[test]
     fn replies_are_sorted_into_acks_and_errors() {

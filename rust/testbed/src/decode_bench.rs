@@ -1,6 +1,7 @@
-//! `xtask decode-bench [--file PATH] [--runs N]`: RadioStream's decoding pipeline against ffmpeg
+//! `testbed decode-bench --file PATH [--runs N]`: RadioStream's decoding pipeline against ffmpeg
 //! and mpg123, decoding the same MP3 file in the same run. `cargo xtask bench` runs it from a
-//! release build of xtask (the `microbench` feature) and reads its `BENCH` rows.
+//! release build of the testbed (the `microbench` feature) on its 5-minute bench MP3
+//! (`target/media/bench.mp3`) and reads its `BENCH` rows.
 //!
 //! What is timed, best of N interleaved runs each (so that noise from other processes hits all
 //! alike), wall clock from start to the last frame:
@@ -16,12 +17,11 @@
 //!   is symphonia's cost plus our conversion to interleaved `f32`.
 //!
 //! The rows are realtime factors (audio seconds per second of decoding, higher is better), so the
-//! ratio `cargo xtask bench` prints is how many times faster than the tool we decode. Without
-//! `--file`, a 5-minute 128 kbit/s 44.1 kHz stereo MP3 (pink noise and a tone per channel) is
-//! made with ffmpeg into `target/media/bench_5min.mp3` (kept for the next run).
+//! ratio `cargo xtask bench` prints is how many times faster than the tool we decode.
 
-use std::fs::{self, File};
-use std::io::Read;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
@@ -33,10 +33,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use async_net_core::radio::decode::{PcmSink, decode};
 use async_net_core::radio::source::ChannelReader;
 use async_net_core::radio::{Codec, PcmEvent, PcmFormat, PcmQueue};
+use lexopt::prelude::*;
 use serde_json::json;
-
-use crate::cli::Args;
-use crate::{paths, process};
 
 /// Chunks the reader thread sends, as a network read would.
 const CHUNK: usize = 16 * 1024;
@@ -50,35 +48,35 @@ const QUEUE_FRAMES: usize = 88_200;
 /// Frames the consumer pops at most at a time: what the glue takes per frame at 60 fps and 44.1 kHz.
 const POP_FRAMES: usize = 735;
 
-pub fn main(mut args: Args) -> Result<ExitCode> {
-    let file = args.value("--file")?.map(PathBuf::from);
-    let runs = args.number("--runs")?.unwrap_or(5).max(1) as usize;
-    args.finish()?;
+/// `testbed decode-bench --file PATH [--runs N]` (see the module docs).
+pub fn main(args: Vec<OsString>) -> Result<ExitCode> {
+    let (mut path, mut runs) = (None, 5usize);
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("file") => path = Some(PathBuf::from(parser.value()?)),
+            Long("runs") => runs = parser.value()?.parse::<usize>()?.max(1),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let path = path.context("--file is required")?;
+    if !path.is_file() {
+        bail!("{} is not a file", path.display());
+    }
     if cfg!(debug_assertions) {
         eprintln!(
-            "decode-bench: warning: this is a debug build; run `cargo run --release -p xtask --features microbench -- decode-bench`"
+            "decode-bench: warning: this is a debug build; run `cargo run --release -p testbed --features microbench -- decode-bench`"
         );
     }
-    let ffmpeg = tool("ffmpeg", "ffmpeg")?;
-    let mpg123 = tool("mpg123", "mpg123")?;
-    let path = match file {
-        Some(path) => {
-            if !path.is_file() {
-                bail!("{} is not a file", path.display());
-            }
-            path
-        }
-        None => generate(&ffmpeg)?,
-    };
     let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
 
     let ffmpeg_cmd = || {
-        let mut cmd = Command::new(&ffmpeg);
+        let mut cmd = Command::new("ffmpeg");
         cmd.args(["-hide_banner", "-loglevel", "error", "-threads", "1", "-i"]).arg(&path).args(["-f", "null", "-"]);
         cmd
     };
     let mpg123_cmd = || {
-        let mut cmd = Command::new(&mpg123);
+        let mut cmd = Command::new("mpg123");
         cmd.args(["-q", "-t"]).arg(&path);
         cmd
     };
@@ -153,26 +151,22 @@ fn round(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// The program `name`, or an error naming the Debian package that provides it.
-fn tool(name: &str, package: &str) -> Result<PathBuf> {
-    process::which(name).ok_or_else(|| {
-        anyhow!("`{name}` is not installed; it is the baseline of this benchmark (Debian: `apt-get install {package}`)")
-    })
-}
-
-/// Runs `cmd` (output discarded) and returns its wall-clock seconds; fails unless it succeeds.
+/// Runs `cmd` (output discarded) and returns its wall-clock seconds; fails unless it succeeds,
+/// naming the Debian package of a baseline that is not installed.
 fn time(cmd: &mut Command) -> Result<f64> {
-    let what = process::describe(cmd);
+    let program = cmd.get_program().to_string_lossy().into_owned();
     let start = Instant::now();
-    let status = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .status()
-        .with_context(|| format!("could not start `{what}`"))?;
+    let status = match cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit()).status() {
+        Err(err) if err.kind() == ErrorKind::NotFound => {
+            bail!(
+                "`{program}` is not installed; it is a baseline of this benchmark (Debian: `apt-get install {program}`)"
+            )
+        }
+        status => status.with_context(|| format!("could not start {cmd:?}"))?,
+    };
     let seconds = start.elapsed().as_secs_f64();
     if !status.success() {
-        bail!("`{what}` failed ({})", process::exit_text(status));
+        bail!("{cmd:?} failed ({status})");
     }
     Ok(seconds)
 }
@@ -276,29 +270,4 @@ fn decode_alone(path: &Path) -> Result<f64> {
     let seconds = start.elapsed().as_secs_f64();
     std::hint::black_box(sink.0);
     Ok(seconds)
-}
-
-/// Makes (once) the default bench file: 5 minutes of 128 kbit/s 44.1 kHz stereo MP3, pink noise
-/// plus a 440 Hz (left) / 660 Hz (right) tone, as a stream has it (no ID3 tag, no Xing frame).
-fn generate(ffmpeg: &Path) -> Result<PathBuf> {
-    let dir = paths::target_dir()?.join("media");
-    let path = dir.join("bench_5min.mp3");
-    if path.is_file() {
-        return Ok(path);
-    }
-    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let part = dir.join(format!("bench_5min.mp3.{}.part", std::process::id()));
-    let graph = "anoisesrc=c=pink:a=0.2:d=300:r=44100:seed=1[n1];anoisesrc=c=pink:a=0.2:d=300:r=44100:seed=2[n2];\
-                 sine=f=440:d=300:r=44100[s1];sine=f=660:d=300:r=44100[s2];\
-                 [n1][s1]amix=inputs=2:normalize=0[l];[n2][s2]amix=inputs=2:normalize=0[r];\
-                 [l][r]amerge=inputs=2[out]";
-    eprintln!("decode-bench: making {}", path.display());
-    let mut cmd = Command::new(ffmpeg);
-    cmd.args(["-hide_banner", "-loglevel", "error", "-y", "-filter_complex", graph, "-map", "[out]"])
-        .args(["-c:a", "libmp3lame", "-b:a", "128k", "-ar", "44100", "-ac", "2"])
-        .args(["-write_xing", "0", "-id3v2_version", "0", "-map_metadata", "-1", "-f", "mp3"])
-        .arg(&part);
-    process::run(&mut cmd).context("making the bench MP3 (is ffmpeg built with libmp3lame?)")?;
-    fs::rename(&part, &path).with_context(|| format!("renaming {} to {}", part.display(), path.display()))?;
-    Ok(path)
 }

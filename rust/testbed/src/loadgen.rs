@@ -1,4 +1,4 @@
-//! `xtask loadgen`: the load generator of the benchmarks, a separate process so that the load
+//! `testbed loadgen`: the load generator of the benchmarks, a separate process so that the load
 //! comes from outside Godot. Plain std threads and blocking sockets, loopback only, bounded in
 //! connections, lines and time; it always exits by itself.
 //!
@@ -13,19 +13,20 @@
 //!   `OK`/`ERR` and the wall time from the first send to the last reply.
 //! - `rate --clients C --rate R --seconds D [--drain-ms MS] [--max-lag-ms M]`: C clients send R
 //!   lines per second in total, on a fixed schedule, for D seconds, then wait up to MS
-//!   milliseconds for the last replies. Each reply's lag is measured from its line's scheduled send time, so a
-//!   server that stops reading shows up as lag even when TCP backpressure stalls the sender.
+//!   milliseconds for the last replies. Each reply's lag is measured from its line's scheduled
+//!   send time, so a server that stops reading shows up as lag even when TCP backpressure stalls
+//!   the sender.
 //!   `kept_up` is true when every line was answered and the median lag of the last 20 % of the
 //!   schedule is at most M ms (a server that falls behind has a lag that grows with time).
 //!
 //! Every mode also takes `--max-sec S` (default 120, at most 600): past it the process writes a
 //! failure report and exits, whatever happened. Counts are capped too ([`MAX_CLIENTS`],
-//! [`MAX_LINES`]). Errors, bad options included, are reported in the JSON (`"ok": false`). Clients connect one after the other with a pause
-//! (`--connect-pause-us`, default 3000): Godot's `TCPServer` listens with a backlog of 8 and
-//! accepts once per frame, and a connection that overflows the backlog waits a whole second for
-//! the kernel to retry its handshake.
+//! [`MAX_LINES`]). Errors, bad options included, are reported in the JSON (`"ok": false`).
+//! Clients connect one after the other with a pause (`--connect-pause-us`, default 3000): Godot's
+//! `TCPServer` listens with a backlog of 8 and accepts once per frame, and a connection that
+//! overflows the backlog waits a whole second for the kernel to retry its handshake.
 
-use std::fs;
+use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -35,9 +36,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use lexopt::prelude::*;
 use serde_json::{Value, json};
 
-use crate::cli::Args;
+use crate::files::write_atomically;
 
 /// How often a rate-mode sender wakes up to send the lines that fell due.
 const RATE_TICK: Duration = Duration::from_millis(2);
@@ -57,60 +59,121 @@ pub const MAX_LINES: u64 = 20_000_000;
 /// Longest a run may last.
 const MAX_RUN: Duration = Duration::from_secs(600);
 
-/// `xtask loadgen MODE OPTIONS...` (see the module docs).
-pub fn main(mut raw: Vec<String>) -> Result<ExitCode> {
-    if raw.is_empty() {
-        bail!("usage: xtask loadgen idle|flood|rate --port P --out FILE [options] (see loadgen.rs)");
+/// `testbed loadgen MODE OPTIONS...` (see the module docs).
+pub fn main(mut args: Vec<OsString>) -> Result<ExitCode> {
+    if args.is_empty() {
+        bail!("usage: testbed loadgen idle|flood|rate --port P --out FILE [options] (see loadgen.rs)");
     }
-    let mode = raw.remove(0);
-    let mut args = Args::new(raw);
-    let out = PathBuf::from(args.value("--out")?.context("--out is required")?);
-    let report =
-        run(&mode, args, &out).unwrap_or_else(|err| json!({"mode": mode, "ok": false, "error": format!("{err:#}")}));
+    let mode = args.remove(0).to_string_lossy().into_owned();
+    let out = out_file(&args).context("--out is required")?;
+    let report = Options::parse(&mode, args)
+        .and_then(|options| run(&mode, &options, &out))
+        .unwrap_or_else(|err| json!({"mode": mode, "ok": false, "error": format!("{err:#}")}));
     write_report(&out, &report)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Parses the options of `mode` and runs it; the JSON report.
-fn run(mode: &str, mut args: Args, out: &Path) -> Result<Value> {
-    let port = u16::try_from(args.number("--port")?.context("--port is required")?).context("--port")?;
-    let max = Duration::from_secs(args.number("--max-sec")?.unwrap_or(120)).min(MAX_RUN);
-    let pause = Duration::from_micros(args.number("--connect-pause-us")?.unwrap_or(3000));
+/// `--out FILE` or `--out=FILE`, wherever it is among `args`: the report of bad options goes there.
+fn out_file(args: &[OsString]) -> Option<PathBuf> {
+    args.iter().enumerate().find_map(|(i, arg)| {
+        let arg = arg.to_str()?;
+        match arg.strip_prefix("--out=") {
+            Some(value) => Some(PathBuf::from(value)),
+            None if arg == "--out" => args.get(i + 1).map(PathBuf::from),
+            None => None,
+        }
+    })
+}
+
+/// The options of one run, with their defaults.
+#[derive(Debug, PartialEq)]
+struct Options {
+    port: Option<u16>,
+    max: Duration,
+    pause: Duration,
+    clients: u64,
+    /// `idle`.
+    hold: Duration,
+    stop_file: Option<PathBuf>,
+    /// `flood`.
+    lines: u64,
+    /// `rate`.
+    rate: Option<f64>,
+    seconds: f64,
+    drain: Duration,
+    max_lag_ms: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            port: None,
+            max: Duration::from_secs(120),
+            pause: Duration::from_micros(3000),
+            clients: 10,
+            hold: Duration::from_secs(60),
+            stop_file: None,
+            lines: 1000,
+            rate: None,
+            seconds: 3.0,
+            drain: Duration::from_millis(1500),
+            max_lag_ms: 200.0,
+        }
+    }
+}
+
+impl Options {
+    /// Parses the options of `mode`; an option of another mode is an error.
+    fn parse(mode: &str, args: Vec<OsString>) -> Result<Options> {
+        let mut o = Options::default();
+        let mut parser = lexopt::Parser::from_args(args);
+        while let Some(arg) = parser.next()? {
+            match (mode, arg) {
+                (_, Long("out")) => drop(parser.value()?),
+                (_, Long("port")) => o.port = Some(parser.value()?.parse()?),
+                (_, Long("max-sec")) => o.max = Duration::from_secs(parser.value()?.parse()?).min(MAX_RUN),
+                (_, Long("connect-pause-us")) => o.pause = Duration::from_micros(parser.value()?.parse()?),
+                (_, Long("clients")) => o.clients = parser.value()?.parse()?,
+                ("idle", Long("hold-sec")) => o.hold = Duration::from_secs(parser.value()?.parse()?),
+                ("idle", Long("stop-file")) => o.stop_file = Some(PathBuf::from(parser.value()?)),
+                ("flood", Long("lines")) => o.lines = parser.value()?.parse()?,
+                ("rate", Long("rate")) => o.rate = Some(parser.value()?.parse::<u64>()? as f64),
+                ("rate", Long("seconds")) => o.seconds = parser.value()?.parse::<u64>()? as f64,
+                ("rate", Long("drain-ms")) => o.drain = Duration::from_millis(parser.value()?.parse()?),
+                ("rate", Long("max-lag-ms")) => o.max_lag_ms = parser.value()?.parse::<u64>()? as f64,
+                (_, arg) => return Err(arg.unexpected().into()),
+            }
+        }
+        Ok(o)
+    }
+}
+
+/// Runs `mode` with `o`; the JSON report.
+fn run(mode: &str, o: &Options, out: &Path) -> Result<Value> {
+    let port = o.port.context("--port is required")?;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let deadline = Instant::now() + max;
-    watchdog(max, out.to_path_buf(), mode.to_string());
-    let clients = args.number("--clients")?.unwrap_or(10);
-    if !(1..=MAX_CLIENTS).contains(&clients) {
+    let deadline = Instant::now() + o.max;
+    watchdog(o.max, out.to_path_buf(), mode.to_string());
+    if !(1..=MAX_CLIENTS).contains(&o.clients) {
         bail!("--clients must be 1 to {MAX_CLIENTS}");
     }
-    let clients = clients as usize;
+    let clients = o.clients as usize;
 
     match mode {
-        "idle" => {
-            let hold = Duration::from_secs(args.number("--hold-sec")?.unwrap_or(60));
-            let stop = args.value("--stop-file")?.map(PathBuf::from);
-            args.finish()?;
-            idle(addr, clients, pause, hold.min(max), stop.as_deref(), out)
-        }
+        "idle" => idle(addr, clients, o.pause, o.hold.min(o.max), o.stop_file.as_deref(), out),
         "flood" => {
-            let lines = args.number("--lines")?.unwrap_or(1000);
-            args.finish()?;
-            if lines.saturating_mul(clients as u64) > MAX_LINES {
+            if o.lines.saturating_mul(clients as u64) > MAX_LINES {
                 bail!("--clients x --lines must be at most {MAX_LINES}");
             }
-            flood(addr, clients, lines as usize, pause, deadline)
+            flood(addr, clients, o.lines as usize, o.pause, deadline)
         }
         "rate" => {
-            let rate = args.number("--rate")?.context("--rate is required")? as f64;
-            let seconds = args.number("--seconds")?.unwrap_or(3) as f64;
-            let drain = Duration::from_millis(args.number("--drain-ms")?.unwrap_or(1500));
-            let max_lag = args.number("--max-lag-ms")?.unwrap_or(200) as f64;
-            args.finish()?;
-            if rate * seconds > MAX_LINES as f64 {
+            let rate = o.rate.context("--rate is required")?;
+            if rate * o.seconds > MAX_LINES as f64 {
                 bail!("--rate x --seconds must be at most {MAX_LINES}");
             }
-            let plan = RatePlan { clients, rate, seconds, drain, max_lag_ms: max_lag };
-            rate_mode(addr, &plan, pause, deadline)
+            let plan = RatePlan { clients, rate, seconds: o.seconds, drain: o.drain, max_lag_ms: o.max_lag_ms };
+            rate_mode(addr, &plan, o.pause, deadline)
         }
         other => bail!("unknown loadgen mode `{other}` (idle, flood or rate)"),
     }
@@ -127,11 +190,9 @@ fn watchdog(max: Duration, out: PathBuf, mode: String) {
     });
 }
 
-/// Writes `report` to `out` atomically (temporary file, then rename).
+/// Writes `report` to `out` as one line of JSON, atomically.
 fn write_report(out: &Path, report: &Value) -> Result<()> {
-    let tmp = out.with_extension("tmp");
-    fs::write(&tmp, report.to_string() + "\n").with_context(|| format!("writing {}", tmp.display()))?;
-    fs::rename(&tmp, out).with_context(|| format!("renaming {} to {}", tmp.display(), out.display()))
+    write_atomically(out, &(report.to_string() + "\n"))
 }
 
 /// Opens `count` connections one after the other, `pause` apart.
@@ -436,6 +497,22 @@ mod tests {
         r.feed(b" thing\n", || lines += 1);
         assert_eq!((r.ok, r.err, lines), (2, 1, 3));
         assert_eq!(r.first_err.as_deref(), Some("ERR bad thing"));
+    }
+
+    fn os(args: &str) -> Vec<OsString> {
+        args.split_whitespace().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn options_belong_to_their_mode() {
+        let args = os("--port 9 --out r.json --clients=3 --lines 5 --max-sec 9000");
+        assert_eq!(out_file(&args), Some(PathBuf::from("r.json")));
+        let o = Options::parse("flood", args).unwrap();
+        assert_eq!((o.port, o.clients, o.lines, o.max), (Some(9), 3, 5, MAX_RUN));
+        assert!(Options::parse("idle", os("--port 9 --lines 5")).is_err(), "--lines is flood's");
+        assert!(Options::parse("rate", os("--rate x")).is_err());
+        assert_eq!(out_file(&os("--bogus --out=x.json")), Some(PathBuf::from("x.json")));
+        assert_eq!(out_file(&os("--port 9")), None);
     }
 
     #[test]

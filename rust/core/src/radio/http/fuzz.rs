@@ -14,12 +14,13 @@ use tokio::io::{AsyncRead, ReadBuf};
 use url::Url;
 
 use super::{
-    Codec, IcyShim, Next, OpenOptions, StreamHead, Transport, build_request, next_step, playlist_entry, redact,
-    request_on,
+    Codec, Next, OpenOptions, StreamHead, build_request, icy_shim::IcyShim, next_step, playlist_entry, request_on,
+    transport::Transport,
 };
 use crate::{
     fuzzing::MemoryIo,
     radio::icy::{IcyDemuxer, IcyPart},
+    redact,
 };
 
 /// The URL every fuzzed response answers (never resolved: the transport is in memory).

@@ -322,7 +322,7 @@ async fn a_redirect_loop_is_a_permanent_error() {
     let error = open_with(&url, &options()).await.map(|_| ()).unwrap_err();
     assert!(error.is_permanent());
     let text = error.to_string();
-    assert_eq!(text, format!("too many redirects (more than 5) starting at http://user:***@{}/one", server.addr));
+    assert_eq!(text, format!("too many redirects (more than 5) starting at http://***@{}/one", server.addr));
     assert_eq!(server.requests().len(), 6, "the first request and 5 redirects");
     assert!(!text.contains("hunter2"));
 }
@@ -446,7 +446,7 @@ async fn a_refused_port_is_transient() {
 #[tokio::test]
 async fn bad_urls_are_permanent() {
     for (url, expected) in [
-        ("ftp://user:pw@example.com/x", "unsupported scheme 'ftp' in ftp://user:***@example.com/x"),
+        ("ftp://user:pw@example.com/x", "unsupported scheme 'ftp' in ftp://***@example.com/x"),
         ("not a url", "invalid URL 'not a url'"),
         ("http://", "invalid URL 'http://'"),
     ] {
@@ -462,10 +462,16 @@ async fn basic_auth_is_sent_and_the_password_never_shown() {
     let url = format!("http://alice:s3cr%40t@{}/private", server.addr);
     let error = open_err(&url).await;
     let text = error.to_string();
-    assert_eq!(text, format!("HTTP 404 Not Found from http://alice:***@{}/private", server.addr));
+    assert_eq!(text, format!("HTTP 404 Not Found from http://***@{}/private", server.addr));
     let request = &server.requests()[0];
-    let expected = format!("authorization: Basic {}", base64(b"alice:s3cr@t"));
-    assert_eq!(header_line(request, "authorization").map(|l| l.to_ascii_lowercase()), Some(expected.to_lowercase()));
+    // Base64 of `alice:s3cr@t`: the password percent-decoded.
+    assert_eq!(header_line(request, "authorization"), Some("Authorization: Basic YWxpY2U6czNjckB0"));
+
+    // A token written as the user name alone is a secret too.
+    let error = open_err(&format!("http://sekrit-token@{}/private", server.addr)).await;
+    assert_eq!(error.to_string(), format!("HTTP 404 Not Found from http://***@{}/private", server.addr));
+    // Base64 of `sekrit-token:`.
+    assert_eq!(header_line(&server.requests()[1], "authorization"), Some("Authorization: Basic c2Vrcml0LXRva2VuOg=="));
 
     // Also when the connection fails.
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -477,10 +483,7 @@ async fn basic_auth_is_sent_and_the_password_never_shown() {
     let quick = OpenOptions { timeout: Duration::from_millis(200), ..options() };
     let error = open_with(&format!("http://bob:topsecret@{addr}/x"), &quick).await.map(|_| ()).unwrap_err();
     assert!(!error.is_permanent());
-    assert_eq!(
-        error.to_string(),
-        format!("timed out after 0.2 s waiting for the response from http://bob:***@{addr}/x")
-    );
+    assert_eq!(error.to_string(), format!("timed out after 0.2 s waiting for the response from http://***@{addr}/x"));
     hang.abort();
 }
 
@@ -559,66 +562,8 @@ async fn https_with_the_right_ca_streams_and_with_public_roots_fails_clearly() {
     assert!(error.is_permanent() && error.to_string().contains("cannot open"), "{error}");
 }
 
-/// A reader handing out its bytes one at a time.
-struct OneByte(Vec<u8>, usize);
-
-impl AsyncRead for OneByte {
-    fn poll_read(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if let Some(&byte) = this.0.get(this.1) {
-            buf.put_slice(&[byte]);
-            this.1 += 1;
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
-/// What the shim makes of `input` read one byte at a time, read `step` bytes at a time.
-async fn through_shim(input: &[u8], step: usize) -> (Vec<u8>, bool) {
-    let flag = Arc::new(AtomicBool::new(false));
-    let mut shim = IcyShim::new(OneByte(input.to_vec(), 0), flag.clone());
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; step];
-    loop {
-        let n = shim.read(&mut buf).await.unwrap();
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-    (out, flag.load(Ordering::Relaxed))
-}
-
-#[tokio::test]
-async fn the_shim_rewrites_only_a_leading_icy_status() {
-    for step in [1, 2, 3, 64] {
-        let rewritten = (b"HTTP/1.0 200 OK\r\n\r\nICY body".to_vec(), true);
-        assert_eq!(through_shim(b"ICY 200 OK\r\n\r\nICY body", step).await, rewritten, "step {step}");
-        let plain = b"HTTP/1.1 200 OK\r\n\r\nICY ".to_vec();
-        assert_eq!(through_shim(&plain, step).await, (plain.clone(), false));
-        for short in [&b""[..], b"I", b"IC", b"ICY", b"ICX 200", b"icy 200"] {
-            assert_eq!(through_shim(short, step).await, (short.to_vec(), false), "{short:?}");
-        }
-    }
-}
-
-#[test]
-fn redaction() {
-    assert_eq!(redact("http://user:pw@host/p"), "http://user:***@host/p");
-    assert_eq!(redact("http://user:p@w@host:80/p?q=@:x"), "http://user:***@host:80/p?q=@:x");
-    assert_eq!(redact("https://user@host/"), "https://user@host/");
-    assert_eq!(redact("http://host/a:b@c"), "http://host/a:b@c");
-    assert_eq!(redact("http://:pw@host"), "http://:***@host");
-    assert_eq!(redact("no scheme:pw@x"), "no scheme:pw@x");
-}
-
 #[test]
 fn helpers() {
-    for (input, output) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg==")] {
-        assert_eq!(base64(input.as_bytes()), output);
-    }
-    assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
-    assert_eq!(percent_decode("a%40b%3a%zz%4"), b"a@b:%zz%4");
     assert_eq!(first_number("128,128"), Some(128));
     assert_eq!(first_number(" 64 kbps"), Some(64));
     assert_eq!(first_number("none"), None);

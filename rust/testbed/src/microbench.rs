@@ -1,24 +1,24 @@
-//! `xtask microbench`: the idle hub step measured in Rust, against a bare tokio step, in one
-//! process. `cargo xtask bench` runs it from a release build of xtask and reads its `BENCH` rows.
+//! `testbed microbench`: the idle hub step measured in Rust, against a bare tokio step, in one
+//! process. `cargo xtask bench` runs it from a release build of the testbed and reads its `BENCH`
+//! rows.
 //!
 //! Why in Rust rather than inside Godot: the row compares the reactor's step with tokio's own
 //! minimal step, and only Rust can run that baseline; measuring both with the same clock, in the
-//! same process and interleaved, makes the ratio meaningful. Why a separate release binary:
-//! `cargo xtask` itself is a debug build (the alias is `cargo run -p xtask`), and a debug tokio
-//! is several times slower than the release library Godot loads.
+//! same process and interleaved, makes the ratio meaningful. Why a release build: a debug tokio is
+//! several times slower than the release library Godot loads.
 //!
 //! Two rows: steps back to back (hot caches: the cost of the code itself), and steps 16.7 ms
 //! apart (as in a game at 60 fps, where every step starts with cold caches and, on a VM, often
 //! a sleeping vCPU). The Godot side of the same cost is the scene's "0 idle TCP clients" row.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use async_net_core::reactor::Reactor;
+use lexopt::prelude::*;
 use serde_json::json;
-
-use crate::cli::Args;
 
 /// The step budget the hub gives the reactor by default (`AsyncHub.max_step_usec`).
 const BUDGET: Duration = Duration::from_micros(2000);
@@ -26,16 +26,22 @@ const BUDGET: Duration = Duration::from_micros(2000);
 /// One frame at 60 fps: the pause between steps of the paced measurement.
 const FRAME: Duration = Duration::from_micros(16_667);
 
-/// `xtask microbench [--rounds N] [--steps N] [--paced-steps N]`: prints two `BENCH {json}`
+/// `testbed microbench [--rounds N] [--steps N] [--paced-steps N]`: prints two `BENCH {json}`
 /// rows: back-to-back steps (hot caches), and steps one frame apart (as in a game at 60 fps).
-pub fn main(mut args: Args) -> Result<ExitCode> {
-    let rounds = args.number("--rounds")?.unwrap_or(100) as usize;
-    let steps = args.number("--steps")?.unwrap_or(1000) as usize;
-    let paced = args.number("--paced-steps")?.unwrap_or(200) as usize;
-    args.finish()?;
+pub fn main(args: Vec<OsString>) -> Result<ExitCode> {
+    let (mut rounds, mut steps, mut paced) = (100usize, 1000usize, 200usize);
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("rounds") => rounds = parser.value()?.parse()?,
+            Long("steps") => steps = parser.value()?.parse()?,
+            Long("paced-steps") => paced = parser.value()?.parse()?,
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
     if cfg!(debug_assertions) {
         eprintln!(
-            "microbench: warning: this is a debug build; run `cargo run --release -p xtask --features microbench -- microbench`"
+            "microbench: warning: this is a debug build; run `cargo run --release -p testbed --features microbench -- microbench`"
         );
     }
 

@@ -1,0 +1,17 @@
+## The environment variables through which `cargo xtask demo` (and `screenshots`) tells the demos
+## where its local services are, one constant each; a demo without one uses its default URL.
+## rust/xtask/src/env_contract.rs names the same variables, and a Rust test keeps the two lists
+## equal.
+extends RefCounted
+
+## URL of the local redis-server of the Redis feed demo.
+const REDIS_URL := "ASYNC_NET_DEMO_REDIS_URL"
+## URL of the local WebSocket echo server of the WsEcho demo.
+const WS_URL := "ASYNC_NET_DEMO_WS_URL"
+## URL of the local radio station's stream for the RadioStream demo.
+const RADIO_URL := "ASYNC_NET_DEMO_RADIO_URL"
+
+
+## The value of `variable`; "" when it is not set.
+static func value(variable: String) -> String:
+	return OS.get_environment(variable)

@@ -1,0 +1,79 @@
+//! `testbed`: the project's own test peers, load generators and micro-benchmarks, one binary
+//! with a subcommand each. `cargo xtask` builds it and starts it for the Godot tests, the bench
+//! scenes, the soak and the demo; it depends on neither Godot nor xtask.
+
+mod files;
+mod lifetime;
+mod loadgen;
+mod radio_station;
+mod soak_load;
+mod ws_echo;
+
+#[cfg(feature = "microbench")]
+mod decode_bench;
+#[cfg(feature = "microbench")]
+mod microbench;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+
+const USAGE: &str = "\
+usage: testbed <command> [options]   (started by `cargo xtask`; see each module's docs)
+
+test peers:
+  radio-station [--port N] [--file MP3] [--port-file F] [--parent PID]
+                               the local internet-radio station on 127.0.0.1 (ICY metadata,
+                               SHOUTcast, chunked, playlists, redirects, broken streams)
+  ws-echo --port-file F [--port P] [--max-sec S] [--stop-file F] [--parent PID]
+                               the WebSocket echo and flood server on 127.0.0.1
+
+load generators:
+  loadgen idle|flood|rate --port P --out FILE ...
+                               loopback TCP load for TcpSpawnerServer (JSON report in FILE)
+  soak-load --out FILE --stop-file F --pause-file F ...
+                               the outside load of `cargo xtask soak` (Redis publisher, TCP
+                               bursts, slowloris, garbage; JSON report in FILE)
+
+micro-benchmarks (built with `--features microbench`, in release):
+  microbench [--rounds N] [--steps N] [--paced-steps N]
+                               the idle reactor step against a bare tokio step (BENCH rows)
+  decode-bench --file MP3 [--runs N]
+                               RadioStream's decoder against ffmpeg and mpg123 (BENCH rows)";
+
+fn main() -> ExitCode {
+    let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if args.is_empty() || matches!(args[0].to_str(), Some("help" | "-h" | "--help")) {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let command = args.remove(0).to_string_lossy().into_owned();
+    let result = run(&command, args);
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("testbed {command}: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: &str, args: Vec<OsString>) -> Result<ExitCode> {
+    match command {
+        "radio-station" => radio_station::command::main(args),
+        "ws-echo" => ws_echo::main(args),
+        "loadgen" => loadgen::main(args),
+        "soak-load" => soak_load::main(args),
+        #[cfg(feature = "microbench")]
+        "microbench" => microbench::main(args),
+        #[cfg(feature = "microbench")]
+        "decode-bench" => decode_bench::main(args),
+        #[cfg(not(feature = "microbench"))]
+        "microbench" | "decode-bench" => bail!(
+            "this testbed was built without the `microbench` feature: run \
+             `cargo run --release -p testbed --features microbench -- {command}`"
+        ),
+        other => bail!("unknown command `{other}`\n\n{USAGE}"),
+    }
+}
