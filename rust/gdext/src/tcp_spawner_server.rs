@@ -6,10 +6,11 @@
 //! and hands each line's answer back to the worker.
 
 use std::{
+    collections::HashMap,
     net::SocketAddr,
     sync::{
         Arc,
-        atomic::{AtomicU16, Ordering::Relaxed},
+        atomic::{AtomicU16, AtomicU64, Ordering::Relaxed},
     },
     task::{Context, Poll},
     time::Duration,
@@ -28,7 +29,7 @@ use godot::{
 use crate::{
     net_node::{Emit, Flow, NetNode, NodeLink, unbound},
     settings::positive,
-    signals::HotSignal,
+    signals::{Burst, HotSignal},
 };
 
 /// Default of `max_nodes`: plenty for a game, and a bound a flood of clients cannot pass.
@@ -216,7 +217,8 @@ impl TcpSpawnerServer {
 
         self.stats = Arc::default();
         let relay = Arc::new(Relay::new(Bounds { messages: RELAY_MESSAGES, bytes: RELAY_BYTES }));
-        let forwarder = Forwarder { relay: relay.clone(), max_name_chars: config.max_name_chars };
+        let forwarder =
+            Forwarder { relay: relay.clone(), max_name_chars: config.max_name_chars, clients: AtomicU64::new(0) };
         let emitter = self.emitter(link.clone(), port);
         let (stats, bound_port) = (self.stats.clone(), self.bound_port.clone());
         let io = async move {
@@ -283,6 +285,7 @@ impl TcpSpawnerServer {
             server: self.to_gd(),
             link,
             port,
+            peers: HashMap::new(),
             spawn_nodes: self.spawn_nodes,
             spawner: Spawner {
                 server: node.clone(),
@@ -296,6 +299,7 @@ impl TcpSpawnerServer {
             client_disconnected: HotSignal::new(&node, "client_disconnected"),
             line_received: HotSignal::new(&node, "line_received"),
             spawned: HotSignal::new(&node, "spawned"),
+            burst: Burst::default(),
         }
     }
 
@@ -336,17 +340,23 @@ impl TcpSpawnerServer {
     }
 }
 
+/// Which client an event is about: a number given when it connects. A line
+/// carries it rather than the peer's string, so that string is made and sent
+/// once per client, not per line.
+type ClientId = u64;
+
 /// What the server reports, as the main thread will act on it; strings are
 /// made on the I/O worker.
 enum SpawnEvent {
     /// The listener is up.
     Listening,
-    Connected(GString),
-    Disconnected(GString),
-    /// A line to spawn for: who sent it, the line, the node name made of it
+    /// A client connected: its number and its peer (`ip:port`).
+    Connected(ClientId, GString),
+    Disconnected(ClientId),
+    /// A line to spawn for: whose it is, the line, the node name made of it
     /// (or why none can be), and where its answer goes.
     Line {
-        peer: GString,
+        client: ClientId,
         line: GString,
         name: Result<String, NameError>,
         reply: Reply,
@@ -358,6 +368,8 @@ enum SpawnEvent {
 struct Forwarder {
     relay: Arc<Relay<SpawnEvent>>,
     max_name_chars: usize,
+    /// Clients numbered so far.
+    clients: AtomicU64,
 }
 
 impl Forwarder {
@@ -369,27 +381,26 @@ impl Forwarder {
 }
 
 impl SpawnHandler for Forwarder {
-    /// The peer, as the signals carry it.
-    type Client = GString;
+    type Client = ClientId;
 
     fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
         self.relay.poll_ready(cx)
     }
 
-    fn client_connected(&self, peer: &str) -> GString {
-        let peer = GString::from(peer);
-        self.send(SpawnEvent::Connected(peer.clone()), 0);
-        peer
+    fn client_connected(&self, peer: &str) -> ClientId {
+        let client = self.clients.fetch_add(1, Relaxed);
+        self.send(SpawnEvent::Connected(client, peer.into()), 0);
+        client
     }
 
-    fn line_received(&self, peer: &GString, line: &str, reply: Reply) {
+    fn line_received(&self, client: &ClientId, line: &str, reply: Reply) {
         let name = spawner::sanitize_node_name(line, self.max_name_chars);
-        let event = SpawnEvent::Line { peer: peer.clone(), line: line.into(), name, reply };
+        let event = SpawnEvent::Line { client: *client, line: line.into(), name, reply };
         self.send(event, line.len());
     }
 
-    fn client_disconnected(&self, peer: GString) {
-        self.send(SpawnEvent::Disconnected(peer), 0);
+    fn client_disconnected(&self, client: ClientId) {
+        self.send(SpawnEvent::Disconnected(client), 0);
     }
 
     fn client_rejected(&self, peer: &str, reason: &str) {
@@ -407,12 +418,16 @@ struct Emitter {
     server: Gd<TcpSpawnerServer>,
     link: NodeLink,
     port: u16,
+    /// The peer of each client connected.
+    peers: HashMap<ClientId, GString>,
     spawn_nodes: bool,
     spawner: Spawner,
     client_connected: HotSignal,
     client_disconnected: HotSignal,
     line_received: HotSignal,
     spawned: HotSignal,
+    /// Spares the per-line signals a connection check per line (see [`Burst`]).
+    burst: Burst,
 }
 
 impl Emit<SpawnEvent> for Emitter {
@@ -423,29 +438,44 @@ impl Emit<SpawnEvent> for Emitter {
             return Flow::Stop;
         }
         match event {
+            SpawnEvent::Line { client, line, name, reply } => self.line(client, line, name, reply),
             SpawnEvent::Listening => {
                 self.link.set_state(NetState::Listening);
                 if self.link.is_alive() {
                     self.server.signals().listening().emit(self.port as i64);
                 }
+                self.burst.script_ran();
             }
-            SpawnEvent::Connected(peer) => {
+            SpawnEvent::Connected(client, peer) => {
                 self.client_connected.emit(|| [peer.to_variant()]);
+                self.peers.insert(client, peer);
+                self.burst.script_ran();
             }
-            SpawnEvent::Disconnected(peer) => {
+            SpawnEvent::Disconnected(client) => {
+                let peer = self.peers.remove(&client).unwrap_or_default();
                 self.client_disconnected.emit(|| [peer.to_variant()]);
+                self.burst.script_ran();
             }
-            SpawnEvent::Line { peer, line, name, reply } => self.line(peer, line, name, reply),
-            SpawnEvent::Error(message) => self.link.error(message),
+            SpawnEvent::Error(message) => {
+                self.link.error(message);
+                self.burst.script_ran();
+            }
         }
         if self.link.is_alive() { Flow::Continue } else { Flow::Stop }
+    }
+
+    fn batch_done(&mut self) {
+        // Scripts run between batches: nothing checked in this one holds after it.
+        self.burst.end_round();
     }
 }
 
 impl Emitter {
     /// Emits `line_received`, spawns, answers, and emits `spawned`.
-    fn line(&mut self, peer: GString, line: GString, name: Result<String, NameError>, reply: Reply) {
-        if self.line_received.emit(|| [peer.to_variant(), line.to_variant()]) && !self.link.is_alive() {
+    fn line(&mut self, client: ClientId, line: GString, name: Result<String, NameError>, reply: Reply) {
+        let peers = &self.peers;
+        let peer = || peers.get(&client).map_or_else(Variant::nil, GString::to_variant);
+        if self.line_received.emit_in(&mut self.burst, || [peer(), line.to_variant()]) && !self.link.is_alive() {
             return reply.send(Err("server is gone".into()));
         }
         let name = match name {
@@ -455,13 +485,16 @@ impl Emitter {
         if !self.spawn_nodes {
             return reply.send(Ok(name));
         }
-        match self.spawner.spawn(&name) {
+        let spawned = self.spawner.spawn(&name);
+        // Instancing and adding the node ran its scripts.
+        self.burst.script_ran();
+        match spawned {
             Ok(node) => {
                 // The tree may have renamed it (a name taken meanwhile).
                 reply.send(Ok(node.get_name().to_string()));
-                // Adding it ran its scripts, which may have freed the server.
+                // Those scripts may have freed the server.
                 if self.link.is_alive() {
-                    self.spawned.emit(|| [node.to_variant(), peer.to_variant()]);
+                    self.spawned.emit_in(&mut self.burst, || [node.to_variant(), peer()]);
                 }
             }
             Err(reason) => reply.send(Err(reason)),

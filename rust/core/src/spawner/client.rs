@@ -174,7 +174,10 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
             if !arrived.is_empty() && (replies.len() < FLUSH_AT || socket_full) {
                 return Poll::Ready(Step::Answers);
             }
-            if arrived.is_empty() && replies.unanswered() > 0 && inbox.0.poll_take(cx, &mut arrived, usize::MAX).is_ready() {
+            if arrived.is_empty()
+                && replies.unanswered() > 0
+                && inbox.0.poll_take(cx, &mut arrived, usize::MAX).is_ready()
+            {
                 return Poll::Ready(Step::Answers);
             }
             if ending.is_none() {

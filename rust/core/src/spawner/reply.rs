@@ -44,7 +44,11 @@ fn format_reply(out: &mut Vec<u8>, status: &str, text: &str) {
     out.extend_from_slice(status.as_bytes());
     if !text.is_empty() {
         out.push(b' ');
-        out.extend(text.bytes().map(|b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
+        if memchr::memchr2(b'\n', b'\r', text.as_bytes()).is_none() {
+            out.extend_from_slice(text.as_bytes());
+        } else {
+            out.extend(text.bytes().map(|b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
+        }
     }
     out.push(b'\n');
 }
