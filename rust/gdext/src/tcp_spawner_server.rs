@@ -393,10 +393,10 @@ impl SpawnHandler for Forwarder {
         client
     }
 
-    fn line_received(&self, client: &ClientId, line: &str, reply: Reply) {
-        let name = spawner::sanitize_node_name(line, self.max_name_chars);
-        let event = SpawnEvent::Line { client: *client, line: line.into(), name, reply };
-        self.send(event, line.len());
+    fn line_received(&self, client: &ClientId, line: String, reply: Reply) {
+        let (bytes, text) = (line.len(), GString::from(&line));
+        let name = spawner::into_node_name(line, self.max_name_chars);
+        self.send(SpawnEvent::Line { client: *client, line: text, name, reply }, bytes);
     }
 
     fn client_disconnected(&self, client: ClientId) {

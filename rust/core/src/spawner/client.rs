@@ -291,7 +291,7 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
             // No clock read per line when unlimited (the flood benchmark).
             if unlimited || bucket.try_take(Instant::now()) {
                 let reply = Reply::new(inbox.0.clone(), replies.await_answer());
-                shared.handler.line_received(client, &text, reply);
+                shared.handler.line_received(client, text, reply);
             } else {
                 error_reply(stats, &mut replies, "rate limited");
             }

@@ -35,10 +35,10 @@ pub trait SpawnHandler: Send + Sync {
     fn client_connected(&self, peer: &str) -> Self::Client;
 
     /// A non-empty line arrived (after the token, within the rate limit).
-    /// `line` is the raw text without its terminator; sanitizing it into a
-    /// node name is the handler's job. The client's replies to later lines
-    /// wait for this one's, given through `reply`.
-    fn line_received(&self, client: &Self::Client, line: &str, reply: Reply);
+    /// `line` is the raw text without its terminator, the handler's to keep;
+    /// sanitizing it into a node name is the handler's job. The client's
+    /// replies to later lines wait for this one's, given through `reply`.
+    fn line_received(&self, client: &Self::Client, line: String, reply: Reply);
 
     /// A client's connection is closed, whatever the reason. Called once for
     /// every `client_connected`, with what it made.

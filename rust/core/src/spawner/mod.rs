@@ -29,8 +29,8 @@
 //! impl SpawnHandler for Names {
 //!     type Client = ();
 //!     fn client_connected(&self, _peer: &str) {}
-//!     fn line_received(&self, _client: &(), line: &str, reply: Reply) {
-//!         reply.send(spawner::sanitize_node_name(line, 64).map_err(|e| e.to_string()));
+//!     fn line_received(&self, _client: &(), line: String, reply: Reply) {
+//!         reply.send(spawner::into_node_name(line, 64).map_err(|e| e.to_string()));
 //!     }
 //!     fn client_disconnected(&self, _client: ()) {}
 //! }
@@ -62,7 +62,7 @@ pub use cap::NodeCap;
 pub use codec::{LineEvent, LineReader, READ_CHUNK};
 pub use config::SpawnerConfig;
 pub use handler::{Reply, SpawnHandler};
-pub use name::{NameError, UniqueNames, sanitize_node_name};
+pub use name::{NameError, UniqueNames, into_node_name, sanitize_node_name};
 pub use rate::TokenBucket;
 pub use server::serve;
 pub use stats::{SpawnerStats, StatsSnapshot};

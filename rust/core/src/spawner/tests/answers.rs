@@ -43,8 +43,8 @@ impl Later {
 impl SpawnHandler for Later {
     type Client = ();
     fn client_connected(&self, _peer: &str) {}
-    fn line_received(&self, _client: &(), line: &str, reply: Reply) {
-        let _ = self.0.send((line.to_owned(), reply));
+    fn line_received(&self, _client: &(), line: String, reply: Reply) {
+        let _ = self.0.send((line, reply));
     }
     fn client_disconnected(&self, _client: ()) {}
 }
@@ -117,7 +117,7 @@ impl SpawnHandler for Gated {
     fn client_connected(&self, peer: &str) -> String {
         self.recorder.client_connected(peer)
     }
-    fn line_received(&self, peer: &String, line: &str, reply: Reply) {
+    fn line_received(&self, peer: &String, line: String, reply: Reply) {
         self.recorder.line_received(peer, line, reply);
     }
     fn client_disconnected(&self, peer: String) {
@@ -180,8 +180,8 @@ impl InSteps {
 impl SpawnHandler for InSteps {
     type Client = ();
     fn client_connected(&self, _peer: &str) {}
-    fn line_received(&self, _client: &(), line: &str, reply: Reply) {
-        let _ = self.lines.send((line.to_owned(), reply));
+    fn line_received(&self, _client: &(), line: String, reply: Reply) {
+        let _ = self.lines.send((line, reply));
     }
     fn client_disconnected(&self, _client: ()) {}
     fn client_rejected(&self, peer: &str, reason: &str) {

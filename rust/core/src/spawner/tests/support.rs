@@ -64,9 +64,10 @@ impl SpawnHandler for Recorder {
         self.record(Ev::Connected(peer.into()));
         peer.into()
     }
-    fn line_received(&self, peer: &String, line: &str, reply: Reply) {
-        self.record(Ev::Line(peer.clone(), line.into()));
-        reply.send(self.spawn(line));
+    fn line_received(&self, peer: &String, line: String, reply: Reply) {
+        let answer = self.spawn(&line);
+        self.record(Ev::Line(peer.clone(), line));
+        reply.send(answer);
     }
     fn client_disconnected(&self, peer: String) {
         self.record(Ev::Disconnected(peer));
