@@ -18,7 +18,7 @@ use std::{
 
 use async_net_core::{
     relay::{Bounds, Relay},
-    spawner::{self, NameError, NodeCap, Reply, SpawnHandler, SpawnerConfig, SpawnerStats, UniqueNames},
+    spawner::{self, NameError, NodeCap, Reply, Reported, SpawnHandler, SpawnerConfig, SpawnerStats, UniqueNames},
     state::NetState,
 };
 use godot::{
@@ -361,6 +361,9 @@ enum SpawnEvent {
         name: Result<String, NameError>,
         reply: Reply,
     },
+    /// A client refused or closed for a protocol reason; its `ERR` goes out
+    /// once this is reported (the `Reported` dropped).
+    Rejected(String, Reported),
     Error(String),
 }
 
@@ -403,8 +406,8 @@ impl SpawnHandler for Forwarder {
         self.send(SpawnEvent::Disconnected(client), 0);
     }
 
-    fn client_rejected(&self, peer: &str, reason: &str) {
-        self.send(SpawnEvent::Error(format!("client {peer}: {reason}")), 0);
+    fn client_rejected(&self, peer: &str, reason: &str, reported: Reported) {
+        self.send(SpawnEvent::Rejected(format!("client {peer}: {reason}"), reported), 0);
     }
 
     fn accept_failed(&self, error: &std::io::Error) {
@@ -454,6 +457,11 @@ impl Emit<SpawnEvent> for Emitter {
             SpawnEvent::Disconnected(client) => {
                 let peer = self.peers.remove(&client).unwrap_or_default();
                 self.client_disconnected.emit(|| [peer.to_variant()]);
+                self.burst.script_ran();
+            }
+            SpawnEvent::Rejected(message, reported) => {
+                self.link.error(message);
+                drop(reported);
                 self.burst.script_ran();
             }
             SpawnEvent::Error(message) => {

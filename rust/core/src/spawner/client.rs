@@ -18,9 +18,9 @@ use tokio::time::{Instant, sleep_until, timeout};
 use super::auth::ct_eq;
 use super::codec::{LineEvent, LineReader};
 use super::config::SpawnerConfig;
-use super::handler::{self, Answer, Answers, Reply, SpawnHandler};
+use super::handler::{self, Answer, Answers, Reply, Reported, SpawnHandler};
 use super::rate::TokenBucket;
-use super::reply::ReplyQueue;
+use super::reply::{Answered, ReplyQueue};
 use super::stats::SpawnerStats;
 
 /// Replies are batched until this many bytes are queued or input pauses:
@@ -57,10 +57,11 @@ pub(crate) struct Shared<H> {
 }
 
 impl<H: SpawnHandler> Shared<H> {
-    /// Reports a protocol rejection to the stats and the handler.
-    pub(crate) fn reject(&self, peer: &str, reason: &str) {
+    /// Reports a protocol rejection to the stats and the handler; the
+    /// client's last reply, if one follows, waits for `reported` to drop.
+    pub(crate) fn reject(&self, peer: &str, reason: &str, reported: Reported) {
         self.stats.rejected();
-        self.handler.client_rejected(peer, reason);
+        self.handler.client_rejected(peer, reason, reported);
     }
 }
 
@@ -218,11 +219,11 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
                 // are placed while the peer takes them, so that a reading
                 // peer never looks like one that does not read.
                 while let Some(((line, answer), _)) = arrived.pop_front() {
-                    let accepted = match &answer {
+                    let answered = match &answer {
                         Ok(name) => replies.answer(line, "OK", name),
                         Err(reason) => replies.answer(line, "ERR", reason),
                     };
-                    if accepted {
+                    if answered == Answered::Used {
                         if answer.is_ok() { stats.spawned() } else { stats.error_reply() }
                     }
                     if !within_backlog(shared, &replies, peer) {
@@ -249,8 +250,7 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
                 }
                 let deadline = deadline_after(last_input, idle);
                 if Instant::now() >= deadline {
-                    error_reply(stats, &mut replies, "idle timeout");
-                    shared.reject(peer, "idle timeout");
+                    reject_fatal(shared, &mut replies, &inbox, peer, "idle timeout");
                     ending = Some(Close::Fatal);
                     continue;
                 }
@@ -259,8 +259,7 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
             }
             Step::Input(Ok(LineEvent::TooLong)) => {
                 stats.line();
-                error_reply(stats, &mut replies, "line too long");
-                shared.reject(peer, "line too long");
+                reject_fatal(shared, &mut replies, &inbox, peer, "line too long");
                 ending = Some(Close::Fatal);
                 continue;
             }
@@ -280,8 +279,7 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
                 _ => false,
             };
             if !good {
-                error_reply(stats, &mut replies, "bad token");
-                shared.reject(peer, "bad token");
+                reject_fatal(shared, &mut replies, &inbox, peer, "bad token");
                 ending = Some(Close::Fatal);
                 continue;
             }
@@ -335,10 +333,24 @@ fn within_backlog<H: SpawnHandler>(shared: &Shared<H>, replies: &ReplyQueue, pee
     if replies.len() > shared.config.max_reply_backlog {
         // It sends but does not read: holding its replies would let it
         // grow our memory; the kernel buffers are already full too.
-        shared.reject(peer, "not reading replies");
+        shared.reject(peer, "not reading replies", Reported::nothing());
         return false;
     }
     true
+}
+
+/// Reports a fatal rejection, and queues its `ERR <reason>` to go out once
+/// it is reported.
+fn reject_fatal<H: SpawnHandler>(
+    shared: &Shared<H>,
+    replies: &mut ReplyQueue,
+    inbox: &AnswerInbox,
+    peer: &str,
+    reason: &str,
+) {
+    shared.stats.error_reply();
+    let line = replies.push_reply_after_answer("ERR", reason);
+    shared.reject(peer, reason, Reported::new(inbox.0.clone(), line));
 }
 
 /// Queues `ERR <reason>` and counts it.

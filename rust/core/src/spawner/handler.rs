@@ -47,9 +47,11 @@ pub trait SpawnHandler: Send + Sync {
     /// A client was refused or closed for a protocol reason (`too many
     /// clients`, `bad token`, `line too long`, `idle timeout`, `not reading
     /// replies`), for the node's `error` signal and log. For `too many
-    /// clients` no `client_connected` came first.
-    fn client_rejected(&self, peer: &str, reason: &str) {
-        let _ = (peer, reason);
+    /// clients` no `client_connected` came first. The client's `ERR <reason>`
+    /// is written once `reported` is dropped: whoever watches the reports
+    /// learns of the rejection before the client does.
+    fn client_rejected(&self, peer: &str, reason: &str, reported: Reported) {
+        let _ = (peer, reason, reported);
     }
 
     /// `accept` failed (out of file descriptors, ...). The server keeps
@@ -108,5 +110,25 @@ impl Drop for Reply {
         if self.answers.is_some() {
             self.answer(Err(GONE.to_owned()));
         }
+    }
+}
+
+/// Held while a rejection is reported (see [`SpawnHandler::client_rejected`]);
+/// dropping it, on any thread, lets the client's `ERR <reason>` go out.
+#[derive(Debug)]
+pub struct Reported {
+    /// Answered (with anything) when this drops.
+    _go_ahead: Reply,
+}
+
+impl Reported {
+    /// What the client's last reply waits for: its place in the line order.
+    pub(crate) fn new(answers: Arc<Answers>, line: u64) -> Self {
+        Reported { _go_ahead: Reply::new(answers, line) }
+    }
+
+    /// For a rejection no reply follows (the client is closed at once).
+    pub(crate) fn nothing() -> Self {
+        Reported { _go_ahead: Reply { answers: None, line: 0 } }
     }
 }

@@ -61,7 +61,7 @@ pub use auth::ct_eq;
 pub use cap::NodeCap;
 pub use codec::{LineEvent, LineReader, READ_CHUNK};
 pub use config::SpawnerConfig;
-pub use handler::{Reply, SpawnHandler};
+pub use handler::{Reply, Reported, SpawnHandler};
 pub use name::{NameError, UniqueNames, into_node_name, sanitize_node_name};
 pub use rate::TokenBucket;
 pub use server::serve;

@@ -23,9 +23,9 @@ pub struct ReplyQueue {
     /// `buf[start..]` is ready to be written.
     buf: Vec<u8>,
     start: usize,
-    /// From the oldest unanswered line on, one entry per reply in line
-    /// order: `None` until that line is answered. Empty when none waits.
-    held: VecDeque<Option<Vec<u8>>>,
+    /// From the oldest unanswered reply on, one entry per reply in line
+    /// order. Empty when none waits.
+    held: VecDeque<Held>,
     /// The number of `held[0]`.
     first_held: u64,
     /// Bytes of the replies in `held`.
@@ -33,9 +33,38 @@ pub struct ReplyQueue {
     unanswered: usize,
 }
 
+/// A reply waiting behind an unanswered one, or unanswered itself.
+#[derive(Debug)]
+enum Held {
+    /// Waits for its answer, which is its text.
+    Answer,
+    /// Its text is known; it waits for an answer to go out, whatever that says.
+    Go(Vec<u8>),
+    /// Answered; waits only for the replies before it.
+    Ready(Vec<u8>),
+}
+
+/// What [`ReplyQueue::answer`] did with an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answered {
+    /// It became the line's reply.
+    Used,
+    /// It let a reply queued with [`ReplyQueue::push_reply_after_answer`] go.
+    GoAhead,
+    /// Its number was not awaited, or answered already: nothing changed.
+    Ignored,
+}
+
 /// Backlogs bigger than this are freed once written, so a burst does not
 /// leave a large allocation behind on an idle client.
 const KEEP_CAPACITY: usize = 4096;
+
+/// `<status> <text>\n` on its own.
+fn formatted(status: &str, text: &str) -> Vec<u8> {
+    let mut reply = Vec::new();
+    format_reply(&mut reply, status, text);
+    reply
+}
 
 /// Appends `<status> <text>\n`. `text` comes from the handler; a newline in
 /// it would forge extra protocol lines, so `\r` and `\n` become spaces.
@@ -85,54 +114,78 @@ impl ReplyQueue {
             self.compact();
             format_reply(&mut self.buf, status, text);
         } else {
-            let mut reply = Vec::new();
-            format_reply(&mut reply, status, text);
-            self.held_bytes += reply.len();
-            self.held.push_back(Some(reply));
+            self.hold(Held::Ready(formatted(status, text)));
         }
     }
 
     /// Keeps the next reply's place for an answer that comes later; returns
     /// the number to [`answer`](Self::answer) it with.
     pub fn await_answer(&mut self) -> u64 {
-        let line = self.first_held.wrapping_add(self.held.len() as u64);
-        self.held.push_back(None);
         self.unanswered += 1;
-        line
+        self.hold(Held::Answer)
     }
 
-    /// Fills the place of line number `line` with `<status> <text>\n`, and
-    /// makes ready every reply no longer behind an unanswered line. Returns
-    /// false (and does nothing) for a number not awaited or answered already.
-    pub fn answer(&mut self, line: u64, status: &str, text: &str) -> bool {
+    /// Queues `<status> <text>\n` to go out once its number is answered,
+    /// whatever the answer says (a go-ahead); returns the number.
+    pub fn push_reply_after_answer(&mut self, status: &str, text: &str) -> u64 {
+        self.unanswered += 1;
+        self.hold(Held::Go(formatted(status, text)))
+    }
+
+    /// Answers number `line`: its reply becomes `<status> <text>\n` (or, for
+    /// a reply queued with [`push_reply_after_answer`](Self::push_reply_after_answer),
+    /// the one given then), and every reply no longer behind an unanswered
+    /// one is made ready.
+    pub fn answer(&mut self, line: u64, status: &str, text: &str) -> Answered {
         let Some(index) = usize::try_from(line.wrapping_sub(self.first_held)).ok().filter(|&i| i < self.held.len())
         else {
-            return false;
+            return Answered::Ignored;
         };
-        if self.held[index].is_some() {
-            return false;
-        }
+        let (reply, answered) = match std::mem::replace(&mut self.held[index], Held::Answer) {
+            Held::Answer if index == 0 => (None, Answered::Used),
+            Held::Answer => (Some(formatted(status, text)), Answered::Used),
+            Held::Go(reply) => {
+                self.held_bytes -= reply.len();
+                (Some(reply), Answered::GoAhead)
+            }
+            ready @ Held::Ready(_) => {
+                self.held[index] = ready;
+                return Answered::Ignored;
+            }
+        };
         self.unanswered -= 1;
         if index > 0 {
-            let mut reply = Vec::new();
-            format_reply(&mut reply, status, text);
+            let reply = reply.unwrap_or_default();
             self.held_bytes += reply.len();
-            self.held[index] = Some(reply);
-            return true;
+            self.held[index] = Held::Ready(reply);
+            return answered;
         }
         // The oldest: straight to the ready bytes, then whatever it held back.
         self.held.pop_front();
         self.first_held = self.first_held.wrapping_add(1);
         self.compact();
-        format_reply(&mut self.buf, status, text);
-        while let Some(Some(_)) = self.held.front() {
-            if let Some(Some(reply)) = self.held.pop_front() {
+        match reply {
+            Some(reply) => self.buf.extend_from_slice(&reply),
+            None => format_reply(&mut self.buf, status, text),
+        }
+        while let Some(Held::Ready(_)) = self.held.front() {
+            if let Some(Held::Ready(reply)) = self.held.pop_front() {
                 self.first_held = self.first_held.wrapping_add(1);
                 self.held_bytes -= reply.len();
                 self.buf.extend_from_slice(&reply);
             }
         }
-        true
+        answered
+    }
+
+    /// Adds a reply behind the others held; returns its number.
+    fn hold(&mut self, held: Held) -> u64 {
+        if let Held::Ready(reply) | Held::Go(reply) = &held {
+            self.held_bytes += reply.len();
+        }
+        let line = self.first_held.wrapping_add(self.held.len() as u64);
+        self.held.push_back(held);
+        line
     }
 
     /// Writes as much as the socket takes in one call. `Ready(Ok(n))` with
@@ -205,9 +258,9 @@ mod tests {
         assert_eq!(ready(&q), "OK authenticated\n");
         assert_eq!((q.unanswered(), q.held_bytes()), (2, 18 + 17));
         // Answers may come in any order; replies leave in line order.
-        assert!(q.answer(b, "OK", "b\nforged"));
+        assert_eq!(q.answer(b, "OK", "b\nforged"), Answered::Used);
         assert_eq!(ready(&q), "OK authenticated\n");
-        assert!(q.answer(a, "OK", "a"));
+        assert_eq!(q.answer(a, "OK", "a"), Answered::Used);
         assert_eq!(ready(&q), "OK authenticated\nOK a\nERR invalid utf-8\nOK b forged\nERR rate limited\n");
         assert_eq!((q.unanswered(), q.held_bytes()), (0, 0));
         // Nothing held any more: straight to the ready bytes.
@@ -216,16 +269,35 @@ mod tests {
     }
 
     #[test]
+    fn a_reply_after_an_answer_keeps_its_text_and_its_place() {
+        let mut q = ReplyQueue::new();
+        let a = q.await_answer();
+        let fatal = q.push_reply_after_answer("ERR", "bad token");
+        assert_eq!((q.unanswered(), q.held_bytes()), (2, 14));
+        // Its go-ahead may come first; it still waits for the line before it.
+        assert_eq!(q.answer(fatal, "ERR", "server is gone"), Answered::GoAhead);
+        assert_eq!(ready(&q), "");
+        assert_eq!(q.answer(a, "OK", "a"), Answered::Used);
+        assert_eq!(ready(&q), "OK a\nERR bad token\n");
+        assert_eq!((q.unanswered(), q.held_bytes()), (0, 0));
+        // Alone, it goes out with its go-ahead.
+        let fatal = q.push_reply_after_answer("ERR", "idle timeout");
+        assert_eq!(ready(&q), "OK a\nERR bad token\n");
+        assert_eq!(q.answer(fatal, "OK", ""), Answered::GoAhead);
+        assert!(ready(&q).ends_with("ERR idle timeout\n"));
+    }
+
+    #[test]
     fn unknown_and_repeated_answers_are_ignored() {
         let mut q = ReplyQueue::new();
-        assert!(!q.answer(0, "OK", "nobody asked"));
+        assert_eq!(q.answer(0, "OK", "nobody asked"), Answered::Ignored);
         let a = q.await_answer();
         let b = q.await_answer();
-        assert!(!q.answer(b + 1, "OK", "never numbered"));
-        assert!(q.answer(b, "OK", "b"));
-        assert!(!q.answer(b, "OK", "again"));
-        assert!(q.answer(a, "OK", "a"));
-        assert!(!q.answer(a, "OK", "again"));
+        assert_eq!(q.answer(b + 1, "OK", "never numbered"), Answered::Ignored);
+        assert_eq!(q.answer(b, "OK", "b"), Answered::Used);
+        assert_eq!(q.answer(b, "OK", "again"), Answered::Ignored);
+        assert_eq!(q.answer(a, "OK", "a"), Answered::Used);
+        assert_eq!(q.answer(a, "OK", "again"), Answered::Ignored);
         assert_eq!(ready(&q), "OK a\nOK b\n");
         assert_eq!(q.unanswered(), 0);
     }

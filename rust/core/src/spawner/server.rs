@@ -1,6 +1,7 @@
 //! The accept loop: admits clients into a set of futures it owns, so that
 //! dropping the server future closes every connection and the port at once.
 
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -10,13 +11,14 @@ use std::task::ready;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use futures_util::future::Either;
 use futures_util::stream::FuturesUnordered;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, sleep};
 
 use super::client::{self, ClientSlot, Shared};
 use super::config::SpawnerConfig;
-use super::handler::SpawnHandler;
+use super::handler::{self, Answers, Reported, SpawnHandler};
 use super::stats::SpawnerStats;
 
 /// First pause after a failed `accept` (EMFILE and the like); doubles up to
@@ -69,11 +71,12 @@ pub async fn serve<H: SpawnHandler>(
                     shared.stats.accepted();
                     let peer = addr.to_string();
                     if shared.stats.clients() >= shared.config.max_clients {
-                        refuse(stream, "ERR too many clients\n");
-                        shared.reject(&peer, "too many clients");
+                        let inbox = handler::answers();
+                        shared.reject(&peer, "too many clients", Reported::new(inbox.clone(), 0));
+                        clients.push(Either::Right(refuse_once_reported(stream, inbox)));
                     } else {
                         let slot = ClientSlot::new(&shared.stats);
-                        clients.push(client::run(&shared, stream, peer, slot));
+                        clients.push(Either::Left(client::run(&shared, stream, peer, slot)));
                     }
                 }
                 // The peer gave up while queued: nothing wrong with us.
@@ -112,6 +115,15 @@ fn is_connection_error(e: &io::Error) -> bool {
             | io::ErrorKind::Interrupted
             | io::ErrorKind::WouldBlock
     )
+}
+
+/// Refuses a client past `max_clients` once the handler has reported it (its
+/// [`Reported`] answered or dropped), as a client's fatal reply waits for its
+/// report. Meanwhile it holds only its socket, and counts as no client.
+async fn refuse_once_reported(stream: TcpStream, inbox: Arc<Answers>) {
+    let mut arrived = VecDeque::new();
+    poll_fn(|cx| inbox.poll_take(cx, &mut arrived, usize::MAX).map(drop)).await;
+    refuse(stream, "ERR too many clients\n");
 }
 
 /// Sends `message` and closes, without keeping anything for this peer: one

@@ -184,7 +184,7 @@ impl SpawnHandler for InSteps {
         let _ = self.lines.send((line, reply));
     }
     fn client_disconnected(&self, _client: ()) {}
-    fn client_rejected(&self, peer: &str, reason: &str) {
+    fn client_rejected(&self, peer: &str, reason: &str, _reported: Reported) {
         self.rejected.lock().unwrap().push(Ev::Rejected(peer.into(), reason.into()));
     }
 }
@@ -219,4 +219,67 @@ fn a_step_of_answers_larger_than_the_reply_backlog_reaches_a_reading_client() {
     });
     answering.join().unwrap();
     assert!(rejected.lock().unwrap().is_empty(), "{:?}", rejected.lock().unwrap());
+}
+
+/// A handler that answers lines at once and holds every rejection's
+/// [`Reported`] until the test lets it go.
+#[derive(Clone, Default)]
+struct Reporting {
+    held: Arc<Mutex<Vec<(String, Reported)>>>,
+}
+
+impl Reporting {
+    fn reasons(&self) -> Vec<String> {
+        self.held.lock().unwrap().iter().map(|(reason, _)| reason.clone()).collect()
+    }
+    fn release(&self) {
+        self.held.lock().unwrap().clear();
+    }
+}
+
+impl SpawnHandler for Reporting {
+    type Client = ();
+    fn client_connected(&self, _peer: &str) {}
+    fn line_received(&self, _client: &(), line: String, reply: Reply) {
+        reply.send(Ok(line));
+    }
+    fn client_disconnected(&self, _client: ()) {}
+    fn client_rejected(&self, _peer: &str, reason: &str, reported: Reported) {
+        self.held.lock().unwrap().push((reason.to_owned(), reported));
+    }
+}
+
+#[test]
+fn a_fatal_reply_goes_out_only_once_the_rejection_is_reported() {
+    local(false, async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handler = Reporting::default();
+        let config = SpawnerConfig { max_clients: 1, token: Some("s3cret".into()), ..config() };
+        let stats = Arc::new(SpawnerStats::default());
+        let _server = tokio::task::spawn_local(serve(listener, config, handler.clone(), stats.clone()));
+
+        let mut bad = Client::connect(addr).await;
+        bad.send("guess\n").await;
+        until("the rejection", || handler.reasons() == ["bad token"]).await;
+        assert!(timeout(Duration::from_millis(300), bad.line()).await.is_err(), "ERR before the report");
+        handler.release();
+        bad.expect("ERR bad token").await;
+        bad.expect_closed().await;
+        drop(bad);
+        until("the slot to free", || stats.clients() == 0).await;
+
+        // The same for a client refused at the door.
+        let mut good = Client::connect(addr).await;
+        good.send("s3cret\n").await;
+        good.expect("OK authenticated").await;
+        let mut refused = Client::connect(addr).await;
+        until("the refusal", || handler.reasons() == ["too many clients"]).await;
+        assert!(timeout(Duration::from_millis(300), refused.line()).await.is_err(), "ERR before the report");
+        handler.release();
+        refused.expect("ERR too many clients").await;
+        refused.expect_closed().await;
+        good.send("still\n").await;
+        good.expect("OK still").await;
+    });
 }

@@ -72,7 +72,7 @@ impl SpawnHandler for Recorder {
     fn client_disconnected(&self, peer: String) {
         self.record(Ev::Disconnected(peer));
     }
-    fn client_rejected(&self, peer: &str, reason: &str) {
+    fn client_rejected(&self, peer: &str, reason: &str, _reported: Reported) {
         self.record(Ev::Rejected(peer.into(), reason.into()));
     }
 }
