@@ -364,6 +364,7 @@ enum SpawnEvent {
     /// A client refused or closed for a protocol reason; its `ERR` goes out
     /// once this is reported (the `Reported` dropped).
     Rejected(String, Reported),
+    /// Something else for the `error` signal (an `accept` that failed).
     Error(String),
 }
 
@@ -484,7 +485,8 @@ impl Emitter {
         let peers = &self.peers;
         let peer = || peers.get(&client).map_or_else(Variant::nil, GString::to_variant);
         if self.line_received.emit_in(&mut self.burst, || [peer(), line.to_variant()]) && !self.link.is_alive() {
-            return reply.send(Err("server is gone".into()));
+            // Dropped unanswered, it answers `ERR server is gone`.
+            return drop(reply);
         }
         let name = match name {
             Ok(name) => name,
