@@ -135,9 +135,11 @@ impl Playback {
         }
     }
 
-    /// Whether the session is over (see [`Shared::over`]).
+    /// Whether the session is over (see [`Shared::over`]). Its end closes
+    /// the queue first, so the flag is read only then: the queue's state
+    /// is on the cache line the frame reads anyway.
     pub fn is_over(&self) -> bool {
-        self.shared.over.get()
+        self.pcm.is_closed() && self.shared.over.get()
     }
 
     /// Whether playback waits for a generator and the prebuffer is decoded.
@@ -154,11 +156,11 @@ impl Playback {
         Ok(())
     }
 
-    /// Tops the generator up from the queue and counts it; `started` and
-    /// `underrun` go into `due`.
-    pub fn feed(&mut self, counters: &mut Counters, due: &mut Vec<Due>) {
+    /// Tops the generator up from the queue and counts it (`now` is this
+    /// frame's time); `started` and `underrun` go into `due`.
+    pub fn feed(&mut self, counters: &mut Counters, now: Instant, due: &mut Vec<Due>) {
         let Some(generator) = self.generator.as_mut() else { return };
-        let fed = generator.feed(&self.pcm);
+        let fed = generator.feed(&self.pcm, now);
         if fed.frames > 0 && counters.first_push.is_none() {
             counters.first_push = Some(counters.started_at.elapsed());
         }
@@ -220,9 +222,16 @@ struct Generator {
     rate: u32,
     /// Frames the generator's ring holds (its free space when empty).
     capacity: i32,
+    /// Room worth a look: frames a look waits for before it tops the ring up.
+    refill: i32,
+    /// Frames in the ring after the last look's push, when that look was,
+    /// and the feeds since.
+    level: i32,
+    looked_at: Instant,
+    unlooked: u32,
     skips_seen: i32,
     in_skip_run: bool,
-    /// Reused every frame: its storage stays allocated.
+    /// Reused for every push: its storage stays allocated while the size is the same.
     buffer: PackedVector2Array,
 }
 
@@ -236,6 +245,18 @@ struct Fed {
     /// Those skips began a new run of skips (an underrun).
     underrun: bool,
 }
+
+/// How fast the generator's ring is assumed to drain at most: its rate, times this (a
+/// player's `pitch_scale` above it, or a movie written faster than real time, drains faster:
+/// then [`LOOK_EVERY`] bounds how late the node notices).
+const DRAIN_FACTOR: f64 = 2.0;
+/// Feeds between two looks at most, whatever the estimate says.
+const LOOK_EVERY: u32 = 8;
+/// Frames the audio server may take from the ring at once, beyond its rate (it mixes ahead,
+/// in blocks); a ring known to hold less than this may run dry before the next look.
+const MIX_SLACK: i32 = 8192;
+/// The ring is topped up once at least this part of it may be free.
+const REFILL_PART: i32 = 8;
 
 impl Generator {
     /// A generator at `rate` holding `buffer_sec` of audio, playing on `player`.
@@ -252,17 +273,48 @@ impl Generator {
             playback,
             rate,
             capacity,
+            refill: capacity / REFILL_PART,
+            level: 0,
+            looked_at: Instant::now(),
+            unlooked: 0,
             skips_seen,
             in_skip_run: false,
             buffer: PackedVector2Array::new(),
         })
     }
 
-    /// Moves as many queued frames as the generator has room for, and notices skips.
-    fn feed(&mut self, pcm: &PcmQueue) -> Fed {
-        let room = self.playback.get_frames_available().max(0) as usize;
-        let n = room.min(pcm.len());
+    /// Moves queued frames into the generator when it has room for them,
+    /// and notices skips.
+    ///
+    /// Every engine call here costs the main thread cold caches, so a frame
+    /// makes none unless it must. The ring only drains between two looks,
+    /// and no faster than [`DRAIN_FACTOR`] times its rate plus
+    /// [`MIX_SLACK`]: from the level left by the last look that bounds the
+    /// room there can be now, and the least audio it can still hold. The
+    /// node looks (`get_frames_available`) only when audio is queued and at
+    /// least a [`REFILL_PART`] of the ring may be free, or when the ring may
+    /// be running dry. A skip (a mix that found the ring empty) can only have
+    /// happened when the ring may have run dry, so `get_skips` is asked only
+    /// then: when a look finds the ring holding less than [`MIX_SLACK`] (it
+    /// is asked after the push, which also covers a skip between the look
+    /// and the push). Nothing is pushed between looks, so a ring that ran
+    /// dry is still empty at the next one: however wrong the estimate, skips
+    /// are counted, at most [`LOOK_EVERY`] feeds late.
+    fn feed(&mut self, pcm: &PcmQueue, now: Instant) -> Fed {
+        let drained = (now - self.looked_at).as_secs_f64() * f64::from(self.rate) * DRAIN_FACTOR;
+        let least_held = f64::from(self.level) - drained - f64::from(MIX_SLACK);
+        let queued = pcm.len();
+        let worth_a_push = queued > 0 && f64::from(self.capacity) - least_held >= f64::from(self.refill);
+        self.unlooked += 1;
+        if !worth_a_push && least_held >= f64::from(MIX_SLACK) && self.unlooked < LOOK_EVERY {
+            self.in_skip_run = false;
+            return Fed::default();
+        }
+        self.unlooked = 0;
+        let room = self.playback.get_frames_available().clamp(0, self.capacity);
+        let held = self.capacity - room;
         let mut frames = 0;
+        let n = (room as usize).min(queued);
         if n > 0 {
             self.buffer.resize(n);
             let out = self.buffer.as_mut_slice();
@@ -279,7 +331,14 @@ impl Generator {
                 self.playback.push_buffer(&self.buffer);
             }
         }
-        let (skips, underrun) = self.skipped();
+        self.level = held + frames as i32;
+        self.looked_at = now;
+        let (skips, underrun) = if held < MIX_SLACK {
+            self.skipped()
+        } else {
+            self.in_skip_run = false;
+            (0, false)
+        };
         Fed { frames, skips, underrun }
     }
 

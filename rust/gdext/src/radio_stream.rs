@@ -53,10 +53,10 @@ const RELAY_BYTES: usize = 64 * 1024;
 /// the hub's I/O thread and decoded on a worker thread; the main thread only
 /// moves decoded audio into the generator and emits the signals.
 ///
-/// The node feeds the generator in [method Node._process], so it pauses with
-/// the scene tree as the player does; to keep a radio playing while the game
-/// is paused, set both its and the player's [member Node.process_mode] to
-/// [constant Node.PROCESS_MODE_ALWAYS].
+/// The node feeds the generator in [method Node._process] while it plays,
+/// so it pauses with the scene tree as the player does; to keep a radio
+/// playing while the game is paused, set both its and the player's
+/// [member Node.process_mode] to [constant Node.PROCESS_MODE_ALWAYS].
 #[derive(GodotClass)]
 #[class(tool, base = Node)]
 pub struct RadioStream {
@@ -147,6 +147,9 @@ impl INode for RadioStream {
     }
 
     fn ready(&mut self) {
+        // Frames are processed only while playing (the engine turned processing on for `process`).
+        let playing = self.playback.is_some();
+        self.base_mut().set_process(playing);
         if NetNode::autostarts(self.autoplay) && !self.url.is_empty() {
             self.play(GString::new());
         }
@@ -231,6 +234,7 @@ impl RadioStream {
         };
         self.net.start(&link, &name, relay, io, emitter);
         self.playback = Some(Playback::new(pcm, shared, playback));
+        self.base_mut().set_process(true);
         unbound(self, || link.set_state(NetState::Connecting));
     }
 
@@ -350,8 +354,15 @@ impl RadioStream {
     fn stop_quietly(&mut self) -> bool {
         let link = self.link();
         self.net.cancel_tasks(&link);
+        self.end_playback()
+    }
+
+    /// Ends the playback, if any (returns whether there was one); frames are
+    /// not processed again until the next play().
+    fn end_playback(&mut self) -> bool {
         let Some(playback) = self.playback.take() else { return false };
         playback.end(&mut self.counters);
+        self.base_mut().set_process(false);
         true
     }
 
@@ -359,29 +370,27 @@ impl RadioStream {
     /// prebuffer, topping up the generator, noticing skips.
     fn pump(&mut self) -> Vec<Due> {
         let mut due = Vec::new();
-        let Some(mut p) = self.playback.take() else { return due };
+        let Some(p) = self.playback.as_mut() else { return due };
         let start = Instant::now();
         p.take_events(&mut due);
         let mut ended = p.is_over();
-        if !ended
-            && p.prebuffered()
-            && let Err(message) = self.resolve_player().and_then(|player| p.start(player))
-        {
-            // Nothing can play: end the session before anything more it relayed is emitted.
-            self.net.cancel_tasks(&self.link());
-            due.push(Due::Failed(message));
-            ended = true;
+        if !ended && p.prebuffered() {
+            let player = self.resolve_player();
+            let playback = self.playback.as_mut().expect("still playing");
+            if let Err(message) = player.and_then(|player| playback.start(player)) {
+                // Nothing can play: end the session before anything more it relayed is emitted.
+                self.net.cancel_tasks(&self.link());
+                due.push(Due::Failed(message));
+                ended = true;
+            }
         }
-        if !ended {
-            p.feed(&mut self.counters, &mut due);
+        if let Some(p) = self.playback.as_mut().filter(|_| !ended) {
+            p.feed(&mut self.counters, start, &mut due);
         }
         self.counters.frame_took(start.elapsed());
-        if ended {
-            // The session ended by itself (it failed for good, or its task was cancelled).
-            p.end(&mut self.counters);
+        // The session ended by itself (it failed for good, or its task was cancelled).
+        if ended && self.end_playback() {
             due.push(Due::Stopped);
-        } else {
-            self.playback = Some(p);
         }
         due
     }
