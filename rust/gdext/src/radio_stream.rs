@@ -376,8 +376,9 @@ impl RadioStream {
         let mut ended = p.is_over();
         if !ended && p.prebuffered() {
             let player = self.resolve_player();
-            let playback = self.playback.as_mut().expect("still playing");
-            if let Err(message) = player.and_then(|player| playback.start(player)) {
+            if let Some(playback) = self.playback.as_mut()
+                && let Err(message) = player.and_then(|player| playback.start(player))
+            {
                 // Nothing can play: end the session before anything more it relayed is emitted.
                 self.net.cancel_tasks(&self.link());
                 due.push(Due::Failed(message));
