@@ -7,6 +7,7 @@ mod async_hub;
 mod async_task;
 mod net_node;
 mod profiling;
+mod radio_playback;
 mod radio_stream;
 mod redis_subscriber;
 mod runtime;
