@@ -28,6 +28,9 @@
 ## could not be measured; every process it started is killed before it quits.
 ## User arguments (after `--`): --loadgen=PATH (the release testbed binary), --workdir=DIR (files
 ## exchanged with the processes; default: a temporary directory), --only=rate,cost,capacity,latency.
+##
+## Over 600 lines on purpose: every RedisSubscriber row shares this scene's redis-server and its
+## process and subscriber helpers; a scene per row would start the server again and repeat them.
 extends Node
 
 ## Emitted by the floor measurement of row 2: the signature of RedisSubscriber.message_received.
@@ -158,7 +161,7 @@ func _run() -> void:
 	get_tree().quit(1 if not _failures.is_empty() else 0)
 
 
-# --- Row 1: messages per second, uncapped -----------------------------------------------------
+# --- D1, D1b: messages per second, uncapped -----------------------------------------------------
 
 func _bench_rate() -> void:
 	# Warm-up (discarded): connections, allocators, caches.
@@ -343,7 +346,7 @@ func _flood_result(flood: Dictionary) -> float:
 	return found[-1].get_string(1).to_float() if not found.is_empty() else 0.0
 
 
-# --- Row 2: main-thread CPU per message at 60 fps ---------------------------------------------
+# --- D2, D3: main-thread CPU per message at 60 fps ---------------------------------------------
 
 func _bench_cost() -> void:
 	Engine.max_fps = FPS
@@ -481,7 +484,7 @@ func _steady_cost(batch: bool) -> Dictionary:
 	return result
 
 
-# --- Row 3: messages delivered per frame within the step budget ----------------------------------
+# --- D5, D6: messages delivered per frame within the step budget ----------------------------------
 
 func _bench_capacity() -> void:
 	Engine.max_fps = FPS
@@ -536,7 +539,7 @@ func _capacity(batch: bool) -> Util.Capacity:
 	return run
 
 
-# --- Row 4: latency from PUBLISH to the handler at 60 fps -------------------------------------
+# --- D4: latency from PUBLISH to the handler at 60 fps -------------------------------------
 
 func _bench_latency() -> void:
 	Engine.max_fps = FPS

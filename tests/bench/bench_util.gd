@@ -84,16 +84,16 @@ class Cpu:
 ## The main thread's CPU time in each frame's process phase: every node's _process, the hub's
 ## step among them (with the GDScript signal handlers it calls), between two probe nodes, one
 ## processing first and one last. What lies between a frame's readings is the work of the nodes
-## that process, plus a constant part of the two readings themselves (a window of frames
-## without the subject, the reference, measures that constant).
+## that process, plus a constant part of the two readings themselves (about 40 us here), which
+## every figure takes out: each is a difference with frames without the subject.
 ##
 ## Why not whole frames: an idle headless frame at 60 fps costs the main thread 200-300 us of CPU
-## here (the meter's own readings, the engine's frame, waking from the frame's sleep on a VM), and
-## between windows of 300 frames that drifts by +-40 us with what else runs on the machine, ten
-## times the fixed costs these rows compare. Within the process phase the readings agree to a
-## fraction of a microsecond. What the runtime might cost elsewhere in a frame (in the engine's
-## main-loop hook, or waking from sleep) is left out; the hook is a check of one flag when the
-## hub has stepped.
+## here (the engine's frame, waking from the frame's sleep on a VM), and between windows of 300
+## frames that drifted by +-40 us with what else ran on the machine, ten times the fixed costs
+## the idle rows compare. Measured within the process phase, the same cost agrees within about
+## 1 us from one measurement to the next. What the runtime costs elsewhere in a frame is left
+## out: the engine's main-loop hook (gdext's frame callback, after the process phase), which only
+## checks that the hub stepped this frame, and waking from sleep.
 class Phase:
 	## Main-thread CPU microseconds of the last frame's process phase.
 	var last_usec := 0.0
@@ -274,9 +274,13 @@ static func alternating(tree: SceneTree, phase: Phase, toggle: Callable, pairs: 
 ## rows): a frame counts when its step ran to at least `full` of the hub's budget and messages
 ## still waited after it, so that the budget, not the supply, ended it.
 class Capacity:
+	## The hub's step budget, in microseconds.
 	var budget := 0.0
+	## The share of the budget a step must have run to for its frame to count.
 	var full := 0.9
+	## Messages delivered in each frame.
 	var delivered := PackedFloat64Array()
+	## Messages delivered in each frame that counts, its step's wall time and its process phase's CPU.
 	var counted := PackedFloat64Array()
 	var steps := PackedFloat64Array()
 	var mains := PackedFloat64Array()

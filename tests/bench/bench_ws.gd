@@ -25,6 +25,9 @@
 ## node's _process: the hub's step with the GDScript handlers it calls, and the GdPeers poller),
 ## read from /proc (bench_util.gd: Cpu, Phase). Wall time is in the details: for ours the hub's
 ## step time (AsyncHub.get_last_step_usec()), for WebSocketPeer the time of the poller's _process.
+##
+## Over 600 lines on purpose: every WsEcho row shares this scene's echo server process and its
+## connection helpers; a scene per row would start and stop the server again and repeat them.
 extends Node
 
 const Util := preload("res://bench/bench_util.gd")
@@ -192,7 +195,7 @@ func _run() -> void:
 	get_tree().quit(1 if not _failures.is_empty() else 0)
 
 
-# --- Row 1: round trip in frames, one message in flight ----------------------------------------
+# --- W1: round trip in frames, one message in flight ----------------------------------------
 
 func _bench_rtt() -> void:
 	var ours := await _rtt(true)
@@ -262,7 +265,7 @@ func _rtt_tick() -> void:
 		_rtt_sent_frame = frame
 
 
-# --- Row 2: main-thread CPU per message under a flood --------------------------------------------
+# --- W2, W3: main-thread CPU per message under a flood --------------------------------------------
 
 func _bench_flood() -> void:
 	for kind: String in ["binary", "text"]:
@@ -411,7 +414,7 @@ func _wall(ours: bool) -> Callable:
 	return AsyncHub.get_last_step_usec if ours else func() -> float: return float(_gd.last_process_usec)
 
 
-# --- Row 3: cost of a frame with idle connections ------------------------------------------------
+# --- W4: cost of a frame with idle connections ------------------------------------------------
 
 func _bench_idle() -> void:
 	# The target's reference: GDScript's TCPServer listening with nothing connected, as in bench_main.
@@ -458,7 +461,7 @@ func _check_open(ours: bool, count: int) -> void:
 	print("bench_ws: idle %s: %d connections open" % [_label(ours), still])
 
 
-# --- Row 4: text messages delivered per frame within the step budget --------------------------------
+# --- W6, W7: text messages delivered per frame within the step budget --------------------------------
 
 func _bench_capacity() -> void:
 	var emit := await _count_emit_cost()
@@ -516,7 +519,7 @@ func _capacity(batch: bool) -> Util.Capacity:
 	return run
 
 
-# --- Rows 5-6: largest message echoed intact ------------------------------------------------------
+# --- W5, W5b: largest message echoed intact ------------------------------------------------------
 
 func _bench_large() -> void:
 	var ours := await _largest(true)
