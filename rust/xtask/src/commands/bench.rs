@@ -10,7 +10,8 @@
 //! - the scenes `res://bench/bench_*.tscn` of the tests project, run headless with the release
 //!   library against load or servers started from the same release binary (`loadgen`,
 //!   `ws-echo`, `radio-station`; the scenes get its path as `--loadgen=PATH`) or real ones
-//!   (redis-server).
+//!   (redis-server); then bench_main's idle `AsyncHub.step()` row once more with the debug
+//!   (template_debug) library, which the editor loads.
 
 use std::fs;
 use std::path::Path;
@@ -100,11 +101,15 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
     // The editor and debug runs load the template_debug library: the idle step row once more
     // with it (issue 15 has a target for it), after the release library left its slot.
     if scenes.iter().any(|s| s.ends_with(STEP_SCENE)) && wants_row(&scene_args, STEP_ROW) {
-        build::build(Profile::Debug, &[], &godot)?;
-        let args = [format!("--only={STEP_ROW}"), "--library=template_debug".into()];
-        let run = run_scene(&godot, &format!("res://{SCENE_DIR}/{STEP_SCENE}"), &helper, &work, &args)?;
-        rows.extend(run.rows);
-        problems.extend(run.problem);
+        match build::build(Profile::Debug, &[], &godot) {
+            Ok(()) => {
+                let args = [format!("--only={STEP_ROW}"), "--library=template_debug".into()];
+                let run = run_scene(&godot, &format!("res://{SCENE_DIR}/{STEP_SCENE}"), &helper, &work, &args)?;
+                rows.extend(run.rows);
+                problems.extend(run.problem);
+            }
+            Err(err) => problems.push(format!("building the debug library for the step row: {err:#}")),
+        }
     }
 
     if !rows.is_empty() {
