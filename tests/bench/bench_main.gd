@@ -1,21 +1,26 @@
 ## The Godot benchmarks of `cargo xtask bench`: TcpSpawnerServer (the release library) against
 ## the same protocol in GDScript on Godot's TCPServer/StreamPeerTCP (bench/gd_line_server.gd),
-## both measured in this run, under load from `testbed loadgen`, a separate process.
+## both measured in this run, under load from `testbed loadgen`, a separate process; and the cost
+## of an idle AsyncHub.step() called from GDScript.
 ##
 ## Prints one line `BENCH {json}` per row, json = {"metric", "unit", "ours", "baseline",
-## "baseline_name", "lower_is_better", "detail"}, then quits (exit code 1 if a row failed).
+## "baseline_name", "lower_is_better", "detail", "target"}, then quits (exit code 1 if a row failed).
 ##
 ## User arguments (after `--`): --loadgen=PATH (the release testbed binary), --workdir=DIR (where
-## reports are exchanged), optionally --only=idle,flood,rate,spawn. `cargo xtask bench` passes
-## the first two.
+## reports are exchanged), optionally --only=idle,flood,rate,spawn,step and --library=NAME (the
+## library loaded, for the step row's name). `cargo xtask bench` passes the first two.
 ##
-## Main-thread cost: for ours, the hub's step time (AsyncHub.get_last_step_usec(), read every
-## frame after the hub stepped); for GDScript, the time of the server's _process. Neither
-## includes Godot's own frame work, which both pay alike.
+## Main-thread cost is the main thread's CPU time (/proc schedstat, the clock of
+## CLOCK_THREAD_CPUTIME_ID) in each frame's process phase, where every node's _process runs (the
+## hub's step with the handlers it calls, the GDScript server's _process): bench_util.gd's Cpu and
+## Phase. The idle rows alternate frames with and without the subject processing; the flood row
+## takes the same server's idle frames out of its flood's frames. Wall time is in each row's
+## detail: for ours the hub's step time (AsyncHub.get_last_step_usec()), for GDScript the time of
+## the server's _process.
 extends Node
 
-## The hub budget of the second rate row: about the share of a 60 fps frame GDScript takes.
 const Util := preload("res://bench/bench_util.gd")
+## The hub budget of the second rate row: about the share of a 60 fps frame GDScript takes.
 const RAISED_BUDGET_USEC := 12000
 const GdLineServer := preload("res://bench/gd_line_server.gd")
 const LoadGen := preload("res://bench/loadgen.gd")
@@ -24,9 +29,19 @@ const LoadGen := preload("res://bench/loadgen.gd")
 const FPS := 60
 ## Frames run before a measurement starts.
 const WARMUP_FRAMES := 30
-## Frames measured for the idle rows.
-const IDLE_FRAMES := 300
+## The idle rows: pairs of frames, the subject processing in one and not in the other.
+const IDLE_PAIRS := 300
 const IDLE_CLIENTS := 1000
+## How the idle rows are measured (FPS, IDLE_PAIRS), also in bench_ws.gd.
+const IDLE_METHOD := ("main-thread CPU of the process phase (every node's _process, the hub's step among them; "
+		+ "schedstat) at %d fps, the subject processing in one frame of a pair and not in the other (ours: the "
+		+ "hub's _process off, the runtime then stepped by the main-loop hook outside the phase; GDScript: its "
+		+ "_process off), 10%% trimmed mean of the differences of %d pairs")
+## Issue 15's target for the idle rows: at most this share of the GDScript server's cost with
+## nothing connected, with nothing connected and with every idle client.
+const IDLE_TARGET := 0.3
+## Frames of the flood row's server idle before its flood (its fixed cost per frame).
+const FLOOD_IDLE_FRAMES := 60
 ## Load shape of the flood, rate and spawn rows.
 const CLIENTS := 10
 const FLOOD_LINES_PER_CLIENT := 10000
@@ -46,21 +61,25 @@ const RATE_WARMUP_FRAMES := 10
 ## noise from other processes on the machine).
 const MAX_LAG_MS := 200
 const MIN_FPS := 57.0
+## The step row: rounds of back-to-back AsyncHub.step() calls; issue 15's target for the
+## template_debug library (the editor's).
+const STEP_ROUNDS := 7
+const STEP_CALLS := 20000
+const STEP_TARGET_USEC := 3.0
 ## The whole scene's time limit.
-const LIMIT_SEC := 480.0
+const LIMIT_SEC := 540.0
 
 const GD_NAME := "GDScript TCPServer + StreamPeerTCP in _process"
 
 var _loadgen: LoadGen
 var _only := PackedStringArray()
+var _library := ""
 var _failures := PackedStringArray()
 var _trivial_scene: PackedScene
-
-# Per-frame recording, done in _process (this node runs after the hub and the servers).
-var _recording := false
-var _subject: Subject
-var _samples := PackedFloat64Array()
-var _frame_ticks := PackedInt64Array()
+var _phase: Util.Phase
+## Lines the flood row's GDScript handler saw.
+var _lines := 0
+var _last_line := ""
 
 
 ## One server under test, alone in a fresh "World" node (which also receives its spawns).
@@ -71,7 +90,7 @@ class Subject:
 	var tcp: TcpSpawnerServer
 	var gd: GdLineServer
 
-	## Main-thread microseconds the server took this frame.
+	## Main-thread wall microseconds the server took in the last frame.
 	func frame_usec() -> float:
 		return AsyncHub.get_last_step_usec() if ours else float(gd.last_process_usec)
 
@@ -86,22 +105,16 @@ class Subject:
 
 
 func _ready() -> void:
-	process_priority = 1 << 20
 	# Headless Godot sleeps this long after every frame (it cannot draw), even with
 	# Engine.max_fps = 0; uncapped must mean uncapped. At 60 fps the frame pacing is unchanged.
 	OS.low_processor_usage_mode_sleep_usec = 0
 	get_tree().create_timer(LIMIT_SEC, true, false, true).timeout.connect(_on_time_limit)
+	_phase = Util.Phase.new(self)
 	var trivial := Node.new()
 	_trivial_scene = PackedScene.new()
 	_trivial_scene.pack(trivial)
 	trivial.free()
 	_run.call_deferred()
-
-
-func _process(_delta: float) -> void:
-	if _recording:
-		_samples.append(_subject.frame_usec())
-		_frame_ticks.append(Time.get_ticks_usec())
 
 
 func _run() -> void:
@@ -110,9 +123,12 @@ func _run() -> void:
 	if not _loadgen.is_usable():
 		_fail("needs --loadgen=PATH (the release testbed) and --workdir=DIR; run it with `cargo xtask bench`")
 	else:
-		_only = options.get("only", "idle,flood,rate,spawn").split(",", false)
-		print("bench: Godot %s, %d CPU cores, AsyncHub.max_step_usec = %d" % [
-			Engine.get_version_info().string, OS.get_processor_count(), AsyncHub.max_step_usec])
+		_only = options.get("only", "idle,flood,rate,spawn,step").split(",", false)
+		_library = options.get("library", "release")
+		print("bench: Godot %s, %d CPU cores, AsyncHub.max_step_usec = %d, %s library" % [
+			Engine.get_version_info().string, OS.get_processor_count(), AsyncHub.max_step_usec, _library])
+		if not Util.Cpu.new().is_available():
+			_fail("no CPU clock: /proc/self/task/<tid>/schedstat cannot be read (Linux only)")
 		if "idle" in _only:
 			await _bench_idle()
 		if "flood" in _only:
@@ -121,33 +137,50 @@ func _run() -> void:
 			await _bench_rate()
 		if "spawn" in _only:
 			await _bench_spawn()
+		if "step" in _only:
+			await _bench_step()
 	if not _failures.is_empty():
 		printerr("bench: %d problem(s): %s" % [_failures.size(), "; ".join(_failures)])
 	get_tree().quit(1 if not _failures.is_empty() else 0)
 
 
-# --- Row 2: the cost of a frame with N idle clients ------------------------------------------
+# --- R3, R4: the fixed cost of a frame, nothing connected and 1000 idle clients ----------------
 
 func _bench_idle() -> void:
-	for n: int in [0, IDLE_CLIENTS]:
-		var ours := await _idle_frames(true, n)
-		var base := await _idle_frames(false, n)
-		if ours.is_empty() or base.is_empty():
-			continue
-		Util.row("main-thread cost per frame, %d idle TCP clients" % n, "us/frame",
-				Util.trimmed_mean(ours), Util.trimmed_mean(base),
-				"GDScript: TCPServer accept + StreamPeerTCP poll() + get_available_bytes() per client",
-				true,
-				("10%% trimmed mean of %d frames at %d fps (GDScript's timer has 1 us resolution); "
-				+ "medians: ours %.2f us (hub step), GDScript %.0f us (its _process)")
-				% [IDLE_FRAMES, FPS, Util.median(ours), Util.median(base)])
+	Engine.max_fps = FPS
+	var base0 := await _idle_cost(false, 0)
+	var base := await _idle_cost(false, IDLE_CLIENTS)
+	var ours0 := await _idle_cost(true, 0)
+	var ours := await _idle_cost(true, IDLE_CLIENTS)
+	# The hub stepping its runtime with no node at all.
+	var hub_alone := await Util.alternating(get_tree(), _phase, AsyncHub.set_process, IDLE_PAIRS)
+	if ours0.is_empty() or ours.is_empty() or base0.is_empty() or base.is_empty():
+		return
+	var limit: float = IDLE_TARGET * base0.cost
+	for pair: Array in [[0, ours0, base0], [IDLE_CLIENTS, ours, base]]:
+		var n: int = pair[0]
+		var o: Dictionary = pair[1]
+		var g: Dictionary = pair[2]
+		Util.row("main-thread CPU per frame, %s" % ("nothing connected (a listening server)" if n == 0 else "%d idle TCP clients" % n),
+				"us/frame", o.cost, g.cost, "GDScript TCPServer + StreamPeerTCP polled in _process", true,
+				("%s. Frames with / without: ours %.1f / %.1f us, GDScript %.1f / %.1f us (the rest is the two "
+				+ "readings). Wall (trimmed means): hub step %.2f us, GDScript _process %.2f us. The hub alone (its "
+				+ "runtime started, no node): %.2f us") % [
+				IDLE_METHOD % [FPS, IDLE_PAIRS], o.on, o.off, g.on, g.off, o.wall, g.wall, hub_alone.cost],
+				Util.verdict(o.cost <= limit, "ours <= %.1fx GDScript's cost with nothing connected (%.2f us)" % [
+				IDLE_TARGET, limit]))
 
 
-## Per-frame main-thread microseconds of one server holding `clients` idle connections.
-func _idle_frames(ours: bool, clients: int) -> PackedFloat64Array:
+## The main-thread CPU per frame of one server holding `clients` idle connections (Util.alternating()),
+## or {}. Ours is toggled with the hub's _process (the runtime is then stepped by the main-loop
+## hook, outside the measured phase), GDScript's with its own.
+func _idle_cost(ours: bool, clients: int) -> Dictionary:
+	AsyncHub.set_process(true)
 	var subject := _new_subject(ours, false, clients + 16)
 	if subject == null:
-		return PackedFloat64Array()
+		return {}
+	if not ours:
+		AsyncHub.set_process(false)
 	var hold := {}
 	if clients > 0:
 		# Uncapped while connecting: Godot's TCPServer accepts from a backlog of 8.
@@ -159,67 +192,95 @@ func _idle_frames(ours: bool, clients: int) -> PackedFloat64Array:
 			_fail("idle %s: %d of %d clients connected" % [subject.label(), subject.clients(), clients])
 			await _loadgen.stop(hold)
 			subject.world.free()
-			return PackedFloat64Array()
+			AsyncHub.set_process(true)
+			return {}
 	Engine.max_fps = FPS
 	await Util.frames(get_tree(), WARMUP_FRAMES)
-	_start_recording(subject)
-	await Util.frames(get_tree(), IDLE_FRAMES)
-	var samples := _stop_recording()
+	var toggle := AsyncHub.set_process if ours else subject.gd.set_process
+	var cost := await Util.alternating(get_tree(), _phase, toggle, IDLE_PAIRS, subject.frame_usec)
 	var still := subject.clients()
 	await _loadgen.stop(hold)
 	subject.world.free()
+	AsyncHub.set_process(true)
 	if still != clients:
 		_fail("idle %s: %d clients at the end instead of %d" % [subject.label(), still, clients])
-		return PackedFloat64Array()
-	print("bench: idle %s, %d clients: median %.2f us/frame" % [subject.label(), clients, Util.median(samples)])
-	return samples
+		return {}
+	print("bench: idle %s, %d clients: main-thread CPU %.2f us/frame (with %.1f, without %.1f), wall %.2f us" % [
+		subject.label(), clients, cost.cost, cost.on, cost.off, cost.wall])
+	return cost
 
 
-# --- Row 3: main-thread time per line under a flood, spawning off -----------------------------
+# --- R5, R5b: main-thread CPU per line under a flood, spawning off -------------------------------
 
 func _bench_flood() -> void:
-	var ours := PackedFloat64Array()
-	var base := PackedFloat64Array()
+	var runs := {"ours": [], "handler": [], "gd": []}
 	for i in REPEATS:
-		var cost := await _flood_cost(true)
-		if cost > 0.0:
-			ours.append(cost)
-		cost = await _flood_cost(false)
-		if cost > 0.0:
-			base.append(cost)
-	if ours.is_empty() or base.is_empty():
+		for kind: String in runs:
+			var cost := await _flood_cost(kind)
+			if not cost.is_empty():
+				runs[kind].append(cost)
+	if runs.gd.is_empty():
 		return
-	Util.row("main-thread time per line parsed and acknowledged, flood from %d clients, spawning off" % CLIENTS,
-			"us/line", Util.median(ours), Util.median(base), GD_NAME + " (replies batched per client and frame)", true,
-			("sum of per-frame main-thread time from the flood's start to its last reply, divided by the lines "
-			+ "answered OK; %d clients x %d lines as fast as answered, %d fps; median of %d runs each "
-			+ "(ours: %s; GDScript: %s)")
-			% [CLIENTS, FLOOD_LINES_PER_CLIENT, FPS, REPEATS, _list(ours), _list(base)])
+	var base: Dictionary = Util.median_run(runs.gd)
+	var flood := ("%d clients x %d lines as fast as answered, spawning off, %d fps; main-thread CPU of the frames "
+			+ "from the flood's start to its last reply, less the server's own idle frames just before (%d frames) "
+			+ "times as many, divided by the lines answered OK; median of %d runs each, alternating") % [
+			CLIENTS, FLOOD_LINES_PER_CLIENT, FPS, FLOOD_IDLE_FRAMES, REPEATS]
+	for kind: String in ["ours", "handler"]:
+		if runs[kind].is_empty():
+			continue
+		var ours: Dictionary = Util.median_run(runs[kind])
+		var with_handler: bool = kind == "handler"
+		Util.row("main-thread CPU per line parsed and acknowledged, flood from %d clients, spawning off, %s" % [
+				CLIENTS, "a GDScript handler on line_received" if with_handler else "nothing connected to line_received"],
+				"us/line", ours.main, base.main, GD_NAME + " (replies batched per client and frame)", true,
+				("%s. %sWhole-process CPU per line: ours %.3f, GDScript %.3f us. Wall (hub step / GDScript _process, "
+				+ "per line): ours %.3f, GDScript %.3f us. Fixed per frame (the idle frames): ours %.1f, GDScript %.1f us "
+				+ "main thread. Runs, main-thread CPU per line: ours %s; GDScript %s") % [
+				flood, "Ours with a handler that counts the line and keeps it (what a user connects). " if with_handler else "",
+				ours.process, base.process, ours.wall, base.wall, ours.fixed_main, base.fixed_main,
+				Util.list_key(runs[kind], "main"), Util.list_key(runs.gd, "main")])
 
 
-## Main-thread microseconds per line answered during one flood, or -1.
-func _flood_cost(ours: bool) -> float:
+## Util.marginal() of one flood (plus "lines"), or {}. `kind`: "ours", "handler" (ours with a
+## GDScript handler on line_received) or "gd".
+func _flood_cost(kind: String) -> Dictionary:
 	Engine.max_fps = FPS
-	var subject := _new_subject(ours, false, 64)
+	var subject := _new_subject(kind != "gd", false, 64)
 	if subject == null:
-		return -1.0
+		return {}
+	if kind == "handler":
+		subject.tcp.line_received.connect(_on_line)
+	_lines = 0
 	await Util.frames(get_tree(), WARMUP_FRAMES)
-	_start_recording(subject)
+	var idle := await Util.measure(get_tree(), _phase, FLOOD_IDLE_FRAMES, subject.frame_usec)
+	var busy := Util.Meter.new(get_tree(), _phase, subject.frame_usec)
+	busy.start()
 	var run := _loadgen.start("flood", subject.port, ["--clients", CLIENTS, "--lines", FLOOD_LINES_PER_CLIENT], 60)
 	var report := await _report(run, 70.0)
-	var samples := _stop_recording()
+	await busy.stop()
 	subject.world.free()
 	var lines := int(report.get("acked_ok", 0))
 	if not report.get("ok", false) or lines != CLIENTS * FLOOD_LINES_PER_CLIENT:
-		_fail("flood %s: %s" % [subject.label(), _describe(report)])
-		return -1.0
-	var total := Util.sum(samples)
-	print("bench: flood %s: %d lines in %.2f s wall, %d frames, %.0f us main thread, %.3f us/line" % [
-		subject.label(), lines, report.elapsed_sec, samples.size(), total, total / lines])
-	return total / lines
+		_fail("flood %s: %s" % [kind, _describe(report)])
+		return {}
+	if kind == "handler" and _lines != lines:
+		_fail("flood handler: line_received reached the handler %d times for %d lines" % [_lines, lines])
+		return {}
+	var cost := Util.marginal(busy, idle, lines)
+	print(("bench: flood %s: %d lines in %.2f s wall, %d frames, main-thread CPU %.3f us/line (fixed %.1f us/frame), "
+			+ "process %.3f us/line, wall %.3f us/line%s") % [
+			kind, lines, report.elapsed_sec, busy.frames(), cost.main, cost.fixed_main, cost.process, cost.wall,
+			busy.threads_note()])
+	return cost
 
 
-# --- Row 4: the highest line rate sustained at 60 fps ---------------------------------------
+func _on_line(_peer: String, line: String) -> void:
+	_lines += 1
+	_last_line = line
+
+
+# --- R6, R7: the highest line rate sustained at 60 fps ------------------------------------------
 
 func _bench_rate() -> void:
 	var ours := await _max_rate(true)
@@ -304,29 +365,28 @@ func _rate_trial(ours: bool, rate: float) -> Dictionary:
 	if subject == null:
 		return {}
 	await Util.frames(get_tree(), RATE_WARMUP_FRAMES)
-	_start_recording(subject)
+	var meter := Util.Meter.new(get_tree(), _phase, subject.frame_usec)
+	meter.start()
 	var run := _loadgen.start("rate", subject.port, ["--clients", CLIENTS, "--rate", int(rate),
 			"--seconds", RATE_SECONDS, "--drain-ms", RATE_DRAIN_MS, "--max-lag-ms", MAX_LAG_MS], RATE_SECONDS + 30)
 	var report := await _report(run, RATE_SECONDS + 40.0)
-	var ticks := _frame_ticks.duplicate()
-	var samples := _stop_recording()
+	await meter.stop()
 	subject.world.free()
 	if not report.get("ok", false):
 		_fail("rate %s at %.0f/s: %s" % [subject.label(), rate, _describe(report)])
 		return {}
-	var fps := 0.0
-	if ticks.size() > 1:
-		fps = (ticks.size() - 1) / ((ticks[-1] - ticks[0]) / 1e6)
+	var fps := meter.fps()
 	var tail: Variant = report.get("tail_lag_p50_ms")
 	var passed: bool = report.get("kept_up", false) and fps >= MIN_FPS
-	var summary := "%.0f/s (%d/%d answered, tail lag %s, %.1f fps, %.0f us/frame main thread)" % [
+	var summary := "%.0f/s (%d/%d answered, tail lag %s, %.1f fps, %.0f us/frame main-thread wall, %.0f CPU)" % [
 		rate, int(report.acked_ok) + int(report.acked_err), int(report.planned),
-		"%.0f ms" % tail if tail != null else "inf", fps, Util.sum(samples) / maxi(samples.size(), 1)]
+		"%.0f ms" % tail if tail != null else "inf", fps, Util.sum(meter.wall) / maxi(meter.frames(), 1),
+		meter.main_per_frame()]
 	print("bench: rate %s %s: %s" % [subject.label(), "PASS" if passed else "fail", summary])
 	return {"pass": passed, "summary": summary}
 
 
-# --- Row 5: spawns per second, uncapped -------------------------------------------------------
+# --- R8: spawns per second, uncapped ------------------------------------------------------------
 
 func _bench_spawn() -> void:
 	var ours := PackedFloat64Array()
@@ -369,6 +429,33 @@ func _spawn_rate(ours: bool) -> float:
 	return rate
 
 
+# --- R9, R10: an idle AsyncHub.step() called from GDScript ---------------------------------------
+
+func _bench_step() -> void:
+	AsyncHub.set_process(true)
+	# The runtime exists from here on (task_count() makes it), with no task: an idle step.
+	AsyncHub.task_count()
+	var cpu := Util.Cpu.new()
+	var wall := PackedFloat64Array()
+	var main := PackedFloat64Array()
+	for r in STEP_ROUNDS:
+		await get_tree().process_frame
+		var t0 := Time.get_ticks_usec()
+		var c0 := cpu.main_usec()
+		for i in STEP_CALLS:
+			AsyncHub.step()
+		main.append((cpu.main_usec() - c0) / STEP_CALLS)
+		wall.append(float(Time.get_ticks_usec() - t0) / STEP_CALLS)
+	var ours := Util.median(main)
+	Util.row("idle AsyncHub.step() called from GDScript, back to back, %s library" % _library, "us/call",
+			ours, STEP_TARGET_USEC, "target of issue 15 for the template_debug (editor) library", true,
+			("main-thread CPU per call, median of %d rounds of %d calls in a GDScript for loop (the loop's own cost "
+			+ "included), no task running; rounds: %s us; wall: median %.3f us") % [
+			STEP_ROUNDS, STEP_CALLS, _list(main), Util.median(wall)],
+			# The target is the editor's library's; the release library's row is for comparison.
+			Util.verdict(ours <= STEP_TARGET_USEC, "<= %.0f us" % STEP_TARGET_USEC) if _library == "template_debug" else "")
+
+
 # --- Servers, frames, statistics --------------------------------------------------------------
 
 ## A fresh world with one listening server in it, or null (after reporting why).
@@ -405,19 +492,6 @@ func _new_subject(ours: bool, spawn: bool, max_clients: int) -> Subject:
 		subject.world.free()
 		return null
 	return subject
-
-
-func _start_recording(subject: Subject) -> void:
-	_subject = subject
-	_samples = PackedFloat64Array()
-	_frame_ticks = PackedInt64Array()
-	_recording = true
-
-
-func _stop_recording() -> PackedFloat64Array:
-	_recording = false
-	_subject = null
-	return _samples
 
 
 ## The load generator's report of `run` ({"error": ...} if it did not start).

@@ -346,3 +346,56 @@ func test_record_to_needs_playback_and_a_writable_path() -> void:
 	await wait_frames(2)
 	expect_error("cannot create /nonexistent-dir/x/y.wav")
 	assert_false(radio.record_to("/nonexistent-dir/x/y.wav"), "an unwritable path is refused")
+
+
+func test_get_stats_has_the_same_keys_stopped_and_playing() -> void:
+	var idle_keys := radio.get_stats().keys()
+	idle_keys.sort()
+	assert_eq(radio.get_stats().frames_pushed, 0, "zero before the first play()")
+	assert_eq(radio.get_stats().start_latency_msec, -1.0)
+	assert_false(radio.is_processing(), "an idle radio costs no frame")
+	assert_false((await play_and_wait(icecast())).is_empty(), errors_text())
+	assert_true(radio.is_processing(), "it feeds the generator each frame while playing")
+	var playing_keys := radio.get_stats().keys()
+	playing_keys.sort()
+	assert_eq(playing_keys, idle_keys)
+	var pushed: int = radio.get_stats().frames_pushed
+	assert_gt(pushed, 0)
+	radio.stop()
+	assert_false(radio.is_processing())
+	var stopped := radio.get_stats()
+	var stopped_keys := stopped.keys()
+	stopped_keys.sort()
+	assert_eq(stopped_keys, idle_keys)
+	assert_ge(stopped.frames_pushed, pushed, "the counters of the last play() stay until the next")
+	assert_eq(stopped.connects, 1)
+	assert_eq(stopped.buffered_sec, 0.0)
+	assert_eq(stopped.state, RadioStream.STOPPED)
+
+
+## `reconnects` counts retries after a lost stream or a failed attempt, as in every network
+## node; the first connect is not one.
+func test_reconnects_count_retries_and_not_the_first_connect() -> void:
+	assert_false((await play_and_wait(icecast())).is_empty(), errors_text())
+	assert_eq(radio.get_stats().connects, 1)
+	assert_eq(radio.get_stats().reconnects, 0, "the first connect is not a reconnect")
+	radio.stop()
+	watch(radio, "error")
+	radio.play("http://127.0.0.1:%d/refused.mp3" % free_port())
+	assert_true(await wait_until(func(): return radio.get_stats().reconnects >= 2, 10.0), "failed attempts are retried")
+	assert_eq(radio.get_stats().connects, 0)
+	assert_true(errors_text().contains("refused"), errors_text())
+
+
+func test_no_signal_after_stop_while_streaming() -> void:
+	var titles := watch(radio, "title_changed")
+	var states := watch(radio, "state_changed")
+	var errors := watch(radio, "error")
+	var started := watch(radio, "started")
+	var stopped := watch(radio, "stopped")
+	assert_false((await play_and_wait(station("/shoutcast"))).is_empty(), errors_text())
+	radio.stop()
+	var counts := [titles.count(), states.count(), errors.count(), started.count(), stopped.count()]
+	await wait_seconds(1.0)
+	assert_eq([titles.count(), states.count(), errors.count(), started.count(), stopped.count()], counts)
+	assert_eq(radio.state, RadioStream.STOPPED)

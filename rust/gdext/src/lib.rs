@@ -11,6 +11,7 @@ mod http_session;
 mod http_stream;
 mod net_node;
 mod profiling;
+mod radio_playback;
 mod radio_stream;
 mod redis_subscriber;
 mod runtime;

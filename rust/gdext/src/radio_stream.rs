@@ -1,32 +1,40 @@
 //! `RadioStream`: icecast / SHOUTcast internet radio played through an
 //! `AudioStreamGenerator`. The stream client and decoder live in
-//! `async_net_core::radio`; this file picks the player, prebuffers, pushes PCM
-//! each frame and turns what happens into signals.
+//! `async_net_core::radio`; the session runs on the I/O worker, and its
+//! `Forwarder` relays what happens (states, the station, titles, errors) to
+//! the main thread, whose `Emitter` emits it. Decoded audio takes its own
+//! path: each frame the node moves what the PCM queue holds into the
+//! generator (`radio_playback`), starting after the prebuffer.
 
-use std::{cell::RefCell, rc::Rc, sync::Arc, time::Duration, time::Instant};
+use std::{
+    rc::Rc,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Instant,
+};
 
 use async_net_core::{
-    radio::{self, PcmEvent, PcmFormat, PcmQueue, RadioConfig, RadioHandler, RadioStats, StationInfo},
+    radio::{self, PcmQueue, PlaybackConfig, RadioConfig, RadioHandler, StationInfo},
+    redact,
+    relay::{Bounds, Relay},
     state::NetState,
 };
 use godot::{
-    classes::{
-        AudioStreamGenerator, AudioStreamGeneratorPlayback, AudioStreamPlayer, AudioStreamPlayer2D,
-        AudioStreamPlayer3D, INode, Node, node::InternalMode,
-    },
+    classes::{INode, Node, node::InternalMode},
     prelude::*,
 };
 
 use crate::{
-    net_node::{NetNode, NodeLink, unbound},
+    net_node::{Emit, Flow, NetNode, NodeLink, unbound},
+    radio_playback::{Counters, Due, Playback, Player, Shared, Station},
     settings::{self, seconds},
 };
 
-/// Frames the PCM queue holds beyond the prebuffer: decoded audio waiting for room in the
-/// generator. The generator itself holds [member buffer_sec].
-const QUEUE_MARGIN_SEC: f64 = 0.5;
-/// The highest sample rate the queue is sized for (frames = seconds × this).
-const QUEUE_RATE: f64 = 48_000.0;
+/// Events waiting for the main thread at most (titles wait for room; the
+/// few others never do).
+const RELAY_MESSAGES: usize = 64;
+/// Bytes of titles waiting for the main thread at most.
+const RELAY_BYTES: usize = 64 * 1024;
 
 /// Plays an internet radio stream (icecast, SHOUTcast, or a [code].pls[/code] /
 /// [code].m3u[/code] playlist pointing to one): MP3, AAC or Ogg Vorbis over
@@ -41,13 +49,14 @@ const QUEUE_RATE: f64 = 48_000.0;
 /// frame the node tops the generator up to [member buffer_sec], so the game
 /// may stall for nearly that long without a gap. A dropped stream is
 /// reconnected with backoff while the buffer plays on; [signal underrun]
-/// tells when it ran dry. Decoding happens on a worker thread; only PCM
-/// reaches the main thread.
+/// tells when it ran dry. The stream is read (HTTP, TLS, ICY metadata) on
+/// the hub's I/O thread and decoded on a worker thread; the main thread only
+/// moves decoded audio into the generator and emits the signals.
 ///
-/// The node feeds the generator in [method Node._process], so it pauses with
-/// the scene tree as the player does; to keep a radio playing while the game
-/// is paused, set both its and the player's [member Node.process_mode] to
-/// [constant Node.PROCESS_MODE_ALWAYS].
+/// The node feeds the generator in [method Node._process] while it plays,
+/// so it pauses with the scene tree as the player does; to keep a radio
+/// playing while the game is paused, set both its and the player's
+/// [member Node.process_mode] to [constant Node.PROCESS_MODE_ALWAYS].
 #[derive(GodotClass)]
 #[class(tool, base = Node)]
 pub struct RadioStream {
@@ -105,68 +114,22 @@ pub struct RadioStream {
 
     net: NetNode,
     playback: Option<Playback>,
+    /// The counters of the last play(), kept after it stops.
+    counters: Counters,
     base: Base<Node>,
-}
-
-/// One `play()`: the queue the decoder fills, what the session told, and the generator.
-struct Playback {
-    pcm: Arc<PcmQueue>,
-    shared: Rc<RefCell<Shared>>,
-    stats: Rc<RadioStats>,
-    prebuffer_sec: f64,
-    buffer_sec: f64,
-    /// The format of the audio at the head of the queue.
-    format: Option<PcmFormat>,
-    generator: Option<Generator>,
-    events: Vec<PcmEvent>,
-    /// `started` is due for the latest format (emitted once audio plays).
-    started_due: bool,
-    frames_pushed: u64,
-    underruns: u64,
-    started_at: Instant,
-    first_push: Option<Duration>,
-    main_thread: Duration,
-    main_thread_frames: u64,
-}
-
-/// What the session (a task that never binds the node) hands over.
-#[derive(Default)]
-struct Shared {
-    station: Option<StationInfo>,
-    title: String,
-}
-
-/// The generator playing on the player, and its skip count.
-struct Generator {
-    player: Player,
-    playback: Gd<AudioStreamGeneratorPlayback>,
-    rate: u32,
-    /// Frames the generator's ring holds (its free space when empty).
-    capacity: i32,
-    skips_seen: i32,
-    skips: u64,
-    in_skip_run: bool,
-    buffer: PackedVector2Array,
-}
-
-/// Signals decided while the node is bound, emitted once it is not.
-enum Emit {
-    Started(VarDictionary),
-    Underrun,
-    Stopped,
-    Error(String),
 }
 
 #[godot_api]
 impl INode for RadioStream {
     fn init(base: Base<Node>) -> Self {
         let defaults = RadioConfig::default();
+        let playback = PlaybackConfig::default();
         Self {
             autoplay: false,
             url: GString::new(),
             player: NodePath::default(),
-            buffer_sec: 2.0,
-            prebuffer_sec: 0.5,
+            buffer_sec: playback.buffer.as_secs_f64(),
+            prebuffer_sec: playback.prebuffer.as_secs_f64(),
             metadata: defaults.metadata,
             reconnect: defaults.reconnect,
             reconnect_min_sec: defaults.reconnect_min.as_secs_f64(),
@@ -178,20 +141,24 @@ impl INode for RadioStream {
             title: PhantomVar::default(),
             net: NetNode::default(),
             playback: None,
+            counters: Counters::default(),
             base,
         }
     }
 
     fn ready(&mut self) {
+        // Frames are processed only while playing (the engine turned processing on for `process`).
+        let playing = self.playback.is_some();
+        self.base_mut().set_process(playing);
         if NetNode::autostarts(self.autoplay) && !self.url.is_empty() {
             self.play(GString::new());
         }
     }
 
     fn process(&mut self, _delta: f64) {
-        let emits = self.pump();
-        if !emits.is_empty() {
-            self.emit_all(emits);
+        let due = self.pump();
+        if !due.is_empty() {
+            self.emit_all(due);
         }
     }
 
@@ -248,44 +215,26 @@ impl RadioStream {
         if !url.is_empty() {
             self.url = url;
         }
+        self.counters = Counters::default();
         let link = self.link();
-        let config = match self.config() {
-            Ok(config) => config,
-            Err(message) => {
-                return unbound(self, || {
-                    link.error(&message);
-                    link.set_state(NetState::Failed);
-                });
-            }
+        let (config, playback) = match self.config() {
+            Ok(configs) => configs,
+            Err(message) => return unbound(self, || link.fail(&message)),
         };
-        let queue_frames = ((self.prebuffer_sec + QUEUE_MARGIN_SEC).max(1.0) * QUEUE_RATE) as usize;
-        let pcm = PcmQueue::new(queue_frames);
-        let shared = Rc::new(RefCell::new(Shared::default()));
-        let stats = Rc::new(RadioStats::default());
-        let glue = Glue { node: self.to_gd(), link: link.clone(), shared: shared.clone() };
-        let name = format!("RadioStream {}", async_net_core::redact(config.url.trim()));
-        let (session_pcm, session_stats) = (pcm.clone(), stats.clone());
-        self.net.spawn(&link, &name, async move {
-            radio::run(config, session_pcm, glue, session_stats).await;
+        let pcm = PcmQueue::new(playback.queue_frames());
+        let shared = Rc::new(Shared::default());
+        let relay = Arc::new(Relay::new(Bounds { messages: RELAY_MESSAGES, bytes: RELAY_BYTES }));
+        let forwarder = Forwarder { relay: relay.clone() };
+        let emitter = Emitter { node: self.to_gd(), link: link.clone(), shared: shared.clone() };
+        let name = format!("RadioStream {}", redact(config.url.trim()));
+        let (session_pcm, stats) = (pcm.clone(), self.counters.session.clone());
+        let io = async move {
+            radio::run(config, session_pcm, forwarder, stats).await;
             Ok(())
-        });
-        self.playback = Some(Playback {
-            pcm,
-            shared,
-            stats,
-            prebuffer_sec: self.prebuffer_sec,
-            buffer_sec: self.buffer_sec,
-            format: None,
-            generator: None,
-            events: Vec::new(),
-            started_due: false,
-            frames_pushed: 0,
-            underruns: 0,
-            started_at: Instant::now(),
-            first_push: None,
-            main_thread: Duration::ZERO,
-            main_thread_frames: 0,
-        });
+        };
+        self.net.start(&link, &name, relay, io, emitter);
+        self.playback = Some(Playback::new(pcm, shared, playback));
+        self.base_mut().set_process(true);
         unbound(self, || link.set_state(NetState::Connecting));
     }
 
@@ -359,37 +308,37 @@ impl RadioStream {
     /// The station's current title, or "".
     #[func]
     pub fn get_title(&self) -> GString {
-        self.playback.as_ref().map_or_else(GString::new, |p| p.shared.borrow().title.as_str().into())
+        self.playback.as_ref().map_or_else(GString::new, |p| p.shared.title.borrow().clone())
     }
 
-    /// Counters since the last play(): frames_pushed, skips, underruns,
-    /// buffered_sec (queued plus in the generator), bytes_received,
-    /// decode_errors, connects, reconnects, start_latency_msec (play() to the
-    /// first audio pushed, -1 before), main_thread_usec_per_frame (this node's
-    /// own work per frame, averaged), state.
+    /// Counters since the last play() (kept once stopped; all zero before
+    /// the first): frames_pushed, skips, underruns, buffered_sec (queued
+    /// plus in the generator; 0 when stopped), bytes_received,
+    /// decode_errors, connects (streams that answered, the first one
+    /// included), reconnects (retries after a lost stream or a failed
+    /// attempt, as in every network node: the first connect is not one),
+    /// start_latency_msec (play() to the first audio pushed, -1 before),
+    /// main_thread_usec_per_frame (this node's own work per frame,
+    /// averaged), state.
     #[func]
     pub fn get_stats(&self) -> VarDictionary {
-        let state = self.net.state().code();
-        let Some(p) = self.playback.as_ref() else {
-            return vdict! { "state" => state };
-        };
-        let net = p.stats.snapshot();
-        let generator = p.generator.as_ref();
-        let rate = p.format.as_ref().map_or(0, |f| f.sample_rate);
-        let in_generator = generator.map_or(0, |g| (g.capacity - g.playback.get_frames_available()).max(0) as usize);
-        let buffered = if rate > 0 { (p.pcm.len() + in_generator) as f64 / rate as f64 } else { 0.0 };
+        let c = &self.counters;
+        let net = c.session.snapshot();
+        let playing = self.playback.as_ref();
+        let decode_errors = playing.map_or(c.decode_errors, |p| p.pcm.decode_errors());
+        let buffered = playing.map_or(0.0, Playback::buffered_sec);
         vdict! {
-            "frames_pushed" => p.frames_pushed as i64,
-            "skips" => generator.map_or(0, |g| g.skips) as i64,
-            "underruns" => p.underruns as i64,
+            "frames_pushed" => c.frames_pushed as i64,
+            "skips" => c.skips as i64,
+            "underruns" => c.underruns as i64,
             "buffered_sec" => buffered,
             "bytes_received" => net.bytes_received as i64,
-            "decode_errors" => p.pcm.decode_errors() as i64,
+            "decode_errors" => decode_errors as i64,
             "connects" => net.connects as i64,
             "reconnects" => net.reconnects as i64,
-            "start_latency_msec" => p.first_push.map_or(-1.0, |d| d.as_secs_f64() * 1000.0),
-            "main_thread_usec_per_frame" => p.main_thread.as_secs_f64() * 1e6 / p.main_thread_frames.max(1) as f64,
-            "state" => state,
+            "start_latency_msec" => c.first_push.map_or(-1.0, |d| d.as_secs_f64() * 1000.0),
+            "main_thread_usec_per_frame" => c.usec_per_frame(),
+            "state" => self.net.state().code(),
         }
     }
 }
@@ -405,119 +354,65 @@ impl RadioStream {
     fn stop_quietly(&mut self) -> bool {
         let link = self.link();
         self.net.cancel_tasks(&link);
+        self.end_playback()
+    }
+
+    /// Ends the playback, if any (returns whether there was one); frames are
+    /// not processed again until the next play().
+    fn end_playback(&mut self) -> bool {
         let Some(playback) = self.playback.take() else { return false };
-        playback.pcm.close();
-        let _ = playback.pcm.stop_recording();
-        if let Some(generator) = playback.generator {
-            generator.player.stop();
-        }
+        playback.end(&mut self.counters);
+        self.base_mut().set_process(false);
         true
     }
 
     /// This frame's work: the decoder's events, starting playback after the
     /// prebuffer, topping up the generator, noticing skips.
-    fn pump(&mut self) -> Vec<Emit> {
-        let mut emits = Vec::new();
-        let Some(mut p) = self.playback.take() else { return emits };
+    fn pump(&mut self) -> Vec<Due> {
+        let mut due = Vec::new();
+        let Some(p) = self.playback.as_mut() else { return due };
         let start = Instant::now();
-        p.pcm.take_events(&mut p.events);
-        for event in std::mem::take(&mut p.events) {
-            match event {
-                PcmEvent::Format(format) => {
-                    if p.generator.as_ref().is_some_and(|g| g.rate != format.sample_rate) {
-                        // A new rate needs a new generator; restart after the prebuffer.
-                        if let Some(g) = p.generator.take() {
-                            g.player.stop();
-                        }
-                    }
-                    p.format = Some(format);
-                    p.started_due = true;
-                }
-                PcmEvent::DecodeError(_) => {}
-                PcmEvent::RecordingStopped(message) => emits.push(Emit::Error(message)),
+        p.take_events(&mut due);
+        let mut ended = p.is_over();
+        if !ended && p.prebuffered() {
+            let player = self.resolve_player();
+            if let Some(playback) = self.playback.as_mut()
+                && let Err(message) = player.and_then(|player| playback.start(player))
+            {
+                // Nothing can play: end the session before anything more it relayed is emitted.
+                self.net.cancel_tasks(&self.link());
+                due.push(Due::Failed(message));
+                ended = true;
             }
         }
-        if p.generator.is_none()
-            && let Some(format) = p.format.clone()
-            && p.pcm.len() as f64 >= p.prebuffer_sec * format.sample_rate as f64
-            && !p.pcm.is_empty()
-        {
-            match self.start_generator(&format, p.buffer_sec) {
-                Ok(generator) => p.generator = Some(generator),
-                Err(message) => {
-                    emits.push(Emit::Error(message));
-                    p.pcm.close();
-                }
-            }
+        if let Some(p) = self.playback.as_mut().filter(|_| !ended) {
+            p.feed(&mut self.counters, start, &mut due);
         }
-        if let Some(g) = p.generator.as_mut() {
-            let pushed = g.push_from(&p.pcm);
-            if pushed > 0 && p.first_push.is_none() {
-                p.first_push = Some(p.started_at.elapsed());
-            }
-            p.frames_pushed += pushed as u64;
-            if g.skipped_anew() {
-                p.underruns += 1;
-                emits.push(Emit::Underrun);
-            }
-            if p.started_due && pushed > 0 {
-                p.started_due = false;
-                emits.push(Emit::Started(p.info()));
-            }
+        self.counters.frame_took(start.elapsed());
+        // The session ended by itself (it failed for good, or its task was cancelled).
+        if ended && self.end_playback() {
+            due.push(Due::Stopped);
         }
-        let ended = p.pcm.is_closed();
-        p.main_thread += start.elapsed();
-        p.main_thread_frames += 1;
-        if ended {
-            // The session ended by itself (it failed for good): stop the player.
-            if let Some(g) = p.generator.take() {
-                g.player.stop();
-            }
-            emits.push(Emit::Stopped);
-        } else {
-            self.playback = Some(p);
-        }
-        emits
+        due
     }
 
-    fn emit_all(&mut self, emits: Vec<Emit>) {
+    fn emit_all(&mut self, due: Vec<Due>) {
         let link = self.link();
         let node = self.to_gd();
         unbound(self, || {
-            for emit in emits {
+            for signal in due {
                 if !link.is_alive() {
                     return;
                 }
-                match emit {
-                    Emit::Started(info) => node.signals().started().emit(&info),
-                    Emit::Underrun => node.signals().underrun().emit(),
-                    Emit::Stopped => node.signals().stopped().emit(),
-                    Emit::Error(message) => link.error(&message),
+                match signal {
+                    Due::Started(info) => node.signals().started().emit(&info),
+                    Due::Underrun => node.signals().underrun().emit(),
+                    Due::Stopped => node.signals().stopped().emit(),
+                    Due::Error(message) => link.error(&message),
+                    Due::Failed(message) => link.fail(&message),
                 }
             }
         });
-    }
-
-    /// A generator at the stream's rate, playing on the player.
-    fn start_generator(&mut self, format: &PcmFormat, buffer_sec: f64) -> Result<Generator, String> {
-        let player = self.resolve_player()?;
-        let mut generator = AudioStreamGenerator::new_gd();
-        generator.set_mix_rate(format.sample_rate as f32);
-        generator.set_buffer_length(buffer_sec as f32);
-        player.set_stream(generator);
-        let playback = player.play_generator()?;
-        let capacity = playback.get_frames_available();
-        let skips_seen = playback.get_skips();
-        Ok(Generator {
-            player,
-            playback,
-            rate: format.sample_rate,
-            capacity,
-            skips_seen,
-            skips: 0,
-            in_skip_run: false,
-            buffer: PackedVector2Array::new(),
-        })
     }
 
     /// [member player], else the parent when it is a player, else an internal AudioStreamPlayer child.
@@ -536,20 +431,22 @@ impl RadioStream {
         if let Some(player) = self.base().get_node_or_null(&NodePath::from(&name)).and_then(Player::from_node) {
             return Ok(player);
         }
-        let mut child = AudioStreamPlayer::new_alloc();
+        let mut child = godot::classes::AudioStreamPlayer::new_alloc();
         child.set_name(&name);
         self.base_mut().add_child_ex(&child).internal(InternalMode::FRONT).done();
         Ok(Player::Flat(child))
     }
 
-    fn config(&self) -> Result<RadioConfig, String> {
+    fn config(&self) -> Result<(RadioConfig, PlaybackConfig), String> {
         let url = self.url.to_string().trim().to_string();
         if url.is_empty() {
             return Err("url is empty: set it or pass one to play()".into());
         }
-        seconds("buffer_sec", self.buffer_sec, 0.05)?;
-        seconds("prebuffer_sec", self.prebuffer_sec, 0.0)?;
-        Ok(RadioConfig {
+        let playback = PlaybackConfig {
+            buffer: seconds("buffer_sec", self.buffer_sec, 0.05)?,
+            prebuffer: seconds("prebuffer_sec", self.prebuffer_sec, 0.0)?,
+        };
+        let config = RadioConfig {
             url,
             metadata: self.metadata,
             reconnect: self.reconnect,
@@ -558,155 +455,95 @@ impl RadioStream {
             connect_timeout: seconds("connect_timeout_sec", self.connect_timeout_sec, 0.001)?,
             read_timeout: seconds("read_timeout_sec", self.read_timeout_sec, 0.001)?,
             ca_file: settings::file_path(&self.ca_file.to_string()),
-            // A quarter of the generator's buffer at most, so batching never starves playback.
-            read_batch: Duration::from_secs_f64((self.buffer_sec / 4.0).min(0.2)),
-        })
-    }
-}
-
-impl Playback {
-    fn info(&self) -> VarDictionary {
-        let shared = self.shared.borrow();
-        let format = self.format.as_ref();
-        let mut info = vdict! {
-            "sample_rate" => format.map_or(0, |f| f.sample_rate) as i64,
-            "channels" => format.map_or(0, |f| f.channels) as i64,
-            "codec" => format.map_or("", |f| f.codec.name()),
+            read_batch: playback.read_batch(),
         };
-        if let Some(station) = shared.station.as_ref() {
-            let head = &station.head;
-            info.set("bitrate", head.bitrate_kbps.unwrap_or(0) as i64);
-            info.set("name", head.name.as_str());
-            info.set("genre", head.genre.as_str());
-            info.set("content_type", head.content_type.as_str());
-            info.set("url", head.url.as_str());
-        }
-        info
+        Ok((config, playback))
     }
 }
 
-impl Generator {
-    /// Moves as many queued frames as the generator has room for; returns how many.
-    fn push_from(&mut self, pcm: &PcmQueue) -> usize {
-        let room = self.playback.get_frames_available().max(0) as usize;
-        let n = room.min(pcm.len());
-        if n == 0 {
-            return 0;
-        }
-        self.buffer.resize(n);
-        let out = self.buffer.as_mut_slice();
-        let mut at = 0;
-        let popped = pcm.pop_with(n, |frames| {
-            for (dst, src) in out[at..at + frames.len()].iter_mut().zip(frames) {
-                *dst = Vector2::new(src[0], src[1]);
-            }
-            at += frames.len();
-        });
-        if popped < n {
-            self.buffer.resize(popped);
-        }
-        if popped > 0 {
-            self.playback.push_buffer(&self.buffer);
-        }
-        popped
-    }
+/// What the session reports, as the main thread will emit it.
+enum RadioEvent {
+    State(NetState),
+    Connected(Station),
+    Title(GString),
+    Error(String),
+}
 
-    /// Whether the playback skipped since the last frame after not skipping before: a new underrun.
-    fn skipped_anew(&mut self) -> bool {
-        let skips = self.playback.get_skips();
-        let skipped = skips != self.skips_seen;
-        if skipped {
-            self.skips += skips.wrapping_sub(self.skips_seen).max(0) as u64;
-            self.skips_seen = skips;
-        }
-        let new_run = skipped && !self.in_skip_run;
-        self.in_skip_run = skipped;
-        new_run
+/// On the I/O worker: the session's events into messages for the main thread,
+/// their strings made there.
+struct Forwarder {
+    relay: Arc<Relay<RadioEvent>>,
+}
+
+impl Forwarder {
+    fn send(&self, event: RadioEvent, bytes: usize) {
+        // Fails only once the node stopped, when nothing is to be reported.
+        let _ = self.relay.push_now(event, bytes);
     }
 }
 
-/// The three player classes, typed.
-enum Player {
-    Flat(Gd<AudioStreamPlayer>),
-    Positional2D(Gd<AudioStreamPlayer2D>),
-    Positional3D(Gd<AudioStreamPlayer3D>),
-}
-
-impl Player {
-    fn from_node(node: Gd<Node>) -> Option<Player> {
-        let node = match node.try_cast::<AudioStreamPlayer>() {
-            Ok(p) => return Some(Player::Flat(p)),
-            Err(node) => node,
-        };
-        let node = match node.try_cast::<AudioStreamPlayer2D>() {
-            Ok(p) => return Some(Player::Positional2D(p)),
-            Err(node) => node,
-        };
-        node.try_cast::<AudioStreamPlayer3D>().ok().map(Player::Positional3D)
+impl RadioHandler for Forwarder {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.relay.poll_ready(cx)
     }
 
-    fn set_stream(&self, generator: Gd<AudioStreamGenerator>) {
-        match self {
-            Player::Flat(p) => p.clone().set_stream(&generator),
-            Player::Positional2D(p) => p.clone().set_stream(&generator),
-            Player::Positional3D(p) => p.clone().set_stream(&generator),
-        }
-    }
-
-    /// Starts playing and returns the generator's playback.
-    fn play_generator(&self) -> Result<Gd<AudioStreamGeneratorPlayback>, String> {
-        let playback = match self {
-            Player::Flat(p) => {
-                p.clone().play();
-                p.clone().get_stream_playback()
-            }
-            Player::Positional2D(p) => {
-                p.clone().play();
-                p.clone().get_stream_playback()
-            }
-            Player::Positional3D(p) => {
-                p.clone().play();
-                p.clone().get_stream_playback()
-            }
-        };
-        playback
-            .and_then(|p| p.try_cast::<AudioStreamGeneratorPlayback>().ok())
-            .ok_or_else(|| "the player did not start playing (is it inside the scene tree?)".to_string())
-    }
-
-    fn stop(&self) {
-        match self {
-            Player::Flat(p) => p.clone().stop(),
-            Player::Positional2D(p) => p.clone().stop(),
-            Player::Positional3D(p) => p.clone().stop(),
-        }
-    }
-}
-
-/// The session's events, handed to the node without binding it.
-struct Glue {
-    node: Gd<RadioStream>,
-    link: NodeLink,
-    shared: Rc<RefCell<Shared>>,
-}
-
-impl RadioHandler for Glue {
     fn state_changed(&mut self, state: NetState) {
-        self.link.set_state(state);
+        self.send(RadioEvent::State(state), 0);
     }
 
     fn connected(&mut self, info: &StationInfo) {
-        self.shared.borrow_mut().station = Some(info.clone());
+        let head = &info.head;
+        let station = Station {
+            connection: info.connection,
+            bitrate: head.bitrate_kbps.unwrap_or(0).into(),
+            name: head.name.as_str().into(),
+            genre: head.genre.as_str().into(),
+            content_type: head.content_type.as_str().into(),
+            url: head.url.as_str().into(),
+        };
+        self.send(RadioEvent::Connected(station), 0);
     }
 
     fn title_changed(&mut self, title: &str) {
-        self.shared.borrow_mut().title = title.to_string();
-        if self.link.is_alive() {
-            self.node.signals().title_changed().emit(title);
-        }
+        self.send(RadioEvent::Title(title.into()), title.len());
     }
 
     fn error(&mut self, message: &str) {
-        self.link.error(message);
+        self.send(RadioEvent::Error(message.to_string()), 0);
+    }
+}
+
+/// On the main thread: the session's events as the node's signals, never
+/// bound to the node.
+struct Emitter {
+    node: Gd<RadioStream>,
+    link: NodeLink,
+    shared: Rc<Shared>,
+}
+
+impl Emit<RadioEvent> for Emitter {
+    fn emit(&mut self, event: RadioEvent) -> Flow {
+        match event {
+            RadioEvent::State(state) => self.link.set_state(state),
+            RadioEvent::Connected(station) => {
+                *self.shared.station.borrow_mut() = Some(station);
+                return Flow::Continue;
+            }
+            RadioEvent::Title(title) => {
+                self.shared.title.replace(title.clone());
+                if self.link.is_alive() {
+                    self.node.signals().title_changed().emit(&title);
+                }
+            }
+            RadioEvent::Error(message) => self.link.error(message),
+        }
+        if self.link.is_alive() { Flow::Continue } else { Flow::Stop }
+    }
+}
+
+impl Drop for Emitter {
+    /// The node's task ended or was cancelled: the next frame ends the playback.
+    fn drop(&mut self) {
+        self.shared.over.set(true);
     }
 }

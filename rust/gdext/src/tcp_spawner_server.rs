@@ -1,11 +1,24 @@
 //! `TcpSpawnerServer`: a TCP line server that spawns one scene instance per
 //! line a client sends, in a running game or into the scene being edited.
-//! The protocol and its limits live in `async_net_core::spawner`.
+//! The protocol and its limits live in `async_net_core::spawner` and run on
+//! the I/O worker; this file forwards what needs the engine (clients coming
+//! and going, errors, each line to spawn) to the main thread, spawns there,
+//! and hands each line's answer back to the worker.
 
-use std::{cell::Cell, net::SocketAddr, rc::Rc, time::Duration};
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU16, AtomicU64, Ordering::Relaxed},
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use async_net_core::{
-    spawner::{self, NodeCap, SpawnHandler, SpawnerConfig, SpawnerStats, UniqueNames},
+    relay::{Bounds, Relay},
+    spawner::{self, NameError, NodeCap, Reply, Reported, SpawnHandler, SpawnerConfig, SpawnerStats, UniqueNames},
     state::NetState,
 };
 use godot::{
@@ -14,13 +27,20 @@ use godot::{
 };
 
 use crate::{
-    net_node::{NetNode, NodeLink, unbound},
+    net_node::{Emit, Flow, NetNode, NodeLink, unbound},
     settings::positive,
-    signals::HotSignal,
+    signals::{Burst, HotSignal},
 };
 
 /// Default of `max_nodes`: plenty for a game, and a bound a flood of clients cannot pass.
 const DEFAULT_MAX_NODES: i32 = 10_000;
+
+/// Most events (lines, mostly) waiting for the main thread. Past it, or past
+/// [`RELAY_BYTES`], clients are not read and new ones not accepted, so TCP
+/// makes them wait.
+const RELAY_MESSAGES: usize = 65_536;
+/// Most line bytes waiting for the main thread.
+const RELAY_BYTES: usize = 8 * 1024 * 1024;
 
 /// A TCP server whose clients spawn nodes: each line a client sends
 /// instantiates [member scene] under [member spawn_parent], named after the
@@ -102,8 +122,9 @@ pub struct TcpSpawnerServer {
     state: PhantomVar<i32>,
 
     net: NetNode,
-    bound_port: Rc<Cell<u16>>,
-    stats: Rc<SpawnerStats>,
+    /// Set by `start()`; the server on the I/O worker clears it if it stops by itself.
+    bound_port: Arc<AtomicU16>,
+    stats: Arc<SpawnerStats>,
     base: Base<Node>,
 }
 
@@ -128,8 +149,8 @@ impl INode for TcpSpawnerServer {
             max_nodes: DEFAULT_MAX_NODES,
             state: PhantomVar::default(),
             net: NetNode::default(),
-            bound_port: Rc::default(),
-            stats: Rc::default(),
+            bound_port: Arc::default(),
+            stats: Arc::default(),
             base,
         }
     }
@@ -186,38 +207,28 @@ impl TcpSpawnerServer {
         let link = self.link();
         let (config, listener) = match self.config().and_then(|config| Ok((config, self.bind()?))) {
             Ok(ready) => ready,
-            Err(message) => return unbound(self, || fail(&link, message)),
+            Err(message) => return unbound(self, || link.fail(message)),
         };
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-        self.bound_port.set(port);
+        self.bound_port.store(port, Relaxed);
         // Now, not in the middle of a burst of clients (see the function).
         #[cfg(unix)]
         spawner::descriptors::reserve(&listener, config.max_clients);
 
-        self.stats = Rc::default();
-        let handler = Spawner {
-            server: self.to_gd(),
-            link: link.clone(),
-            scene: self.scene.clone(),
-            spawn_parent: self.spawn_parent.clone(),
-            spawn_nodes: self.spawn_nodes,
-            into_edited_scene: self.spawn_into_edited_scene,
-            max_name_chars: config.max_name_chars,
-            names: UniqueNames::default(),
-            cap: NodeCap::new(usize::try_from(self.max_nodes).unwrap_or(0)),
-            line_received_signal: HotSignal::new(&self.to_gd().upcast(), "line_received"),
-            spawned_signal: HotSignal::new(&self.to_gd().upcast(), "spawned"),
-        };
-        let (stats, task_link, bound_port) = (self.stats.clone(), link.clone(), self.bound_port.clone());
-        let server = self.to_gd();
-        self.net.spawn(&link, &format!("TcpSpawnerServer :{port}"), async move {
+        self.stats = Arc::default();
+        let relay = Arc::new(Relay::new(Bounds { messages: RELAY_MESSAGES, bytes: RELAY_BYTES }));
+        let forwarder =
+            Forwarder { relay: relay.clone(), max_name_chars: config.max_name_chars, clients: AtomicU64::new(0) };
+        let emitter = self.emitter(link.clone(), port);
+        let (stats, bound_port) = (self.stats.clone(), self.bound_port.clone());
+        let io = async move {
             let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| format!("cannot listen: {e}"))?;
-            task_link.set_state(NetState::Listening);
-            server.signals().listening().emit(port as i64);
-            let result = spawner::serve(listener, config, handler, stats).await;
-            bound_port.set(0);
+            forwarder.send(SpawnEvent::Listening, 0);
+            let result = spawner::serve(listener, config, forwarder, stats).await;
+            bound_port.store(0, Relaxed);
             result.map_err(|e| format!("server stopped: {e}"))
-        });
+        };
+        self.net.start(&link, &format!("TcpSpawnerServer :{port}"), relay, io, emitter);
         unbound(self, || link.set_state(NetState::Connecting));
     }
 
@@ -226,14 +237,14 @@ impl TcpSpawnerServer {
     pub fn stop(&mut self) {
         let link = self.link();
         self.net.cancel_tasks(&link);
-        self.bound_port.set(0);
+        self.bound_port.store(0, Relaxed);
         unbound(self, || link.set_state(NetState::Stopped));
     }
 
     /// The port actually listened on (useful with [member port] 0), or 0 when not listening.
     #[func]
     pub fn get_bound_port(&self) -> i64 {
-        self.bound_port.get() as i64
+        self.bound_port.load(Relaxed) as i64
     }
 
     /// The state as one of the class constants.
@@ -254,7 +265,7 @@ impl TcpSpawnerServer {
             "errors" => s.errors as i64,
             "rejected" => s.rejected as i64,
             "bytes_received" => s.bytes_in as i64,
-            "port" => self.bound_port.get() as i64,
+            "port" => self.bound_port.load(Relaxed) as i64,
             "state" => self.net.state().code(),
         }
     }
@@ -265,6 +276,31 @@ crate::net_state_constants!(TcpSpawnerServer);
 impl TcpSpawnerServer {
     fn link(&self) -> NodeLink {
         self.net.link(self.to_gd().upcast())
+    }
+
+    /// The main-thread side of a server started now, with the node's settings.
+    fn emitter(&self, link: NodeLink, port: u16) -> Emitter {
+        let node: Gd<Node> = self.to_gd().upcast();
+        Emitter {
+            server: self.to_gd(),
+            link,
+            port,
+            peers: HashMap::new(),
+            spawn_nodes: self.spawn_nodes,
+            spawner: Spawner {
+                server: node.clone(),
+                scene: self.scene.clone(),
+                spawn_parent: self.spawn_parent.clone(),
+                into_edited_scene: self.spawn_into_edited_scene,
+                names: UniqueNames::default(),
+                cap: NodeCap::new(usize::try_from(self.max_nodes).unwrap_or(0)),
+            },
+            client_connected: HotSignal::new(&node, "client_connected"),
+            client_disconnected: HotSignal::new(&node, "client_disconnected"),
+            line_received: HotSignal::new(&node, "line_received"),
+            spawned: HotSignal::new(&node, "spawned"),
+            burst: Burst::default(),
+        }
     }
 
     fn config(&self) -> Result<SpawnerConfig, String> {
@@ -304,39 +340,223 @@ impl TcpSpawnerServer {
     }
 }
 
-/// Reports a start failure: `error(message)` and state FAILED.
-fn fail(link: &NodeLink, message: String) {
-    link.error(&message);
-    link.set_state(NetState::Failed);
+/// Which client an event is about: a number given when it connects. A line
+/// carries it rather than the peer's string, so that string is made and sent
+/// once per client, not per line.
+type ClientId = u64;
+
+/// What the server reports, as the main thread will act on it; strings are
+/// made on the I/O worker.
+enum SpawnEvent {
+    /// The listener is up.
+    Listening,
+    /// A client connected: its number and its peer (`ip:port`).
+    Connected(ClientId, GString),
+    Disconnected(ClientId),
+    /// A line to spawn for: whose it is, the line, the node name made of it
+    /// (or why none can be), and where its answer goes.
+    Line {
+        client: ClientId,
+        line: GString,
+        name: Result<String, NameError>,
+        reply: Reply,
+    },
+    /// A client refused or closed for a protocol reason; its `ERR` goes out
+    /// once this is reported (the `Reported` dropped).
+    Rejected(String, Reported),
+    /// Something else for the `error` signal (an `accept` that failed).
+    Error(String),
 }
 
-/// The server's side of the protocol: turns lines into nodes.
-struct Spawner {
+/// On the I/O worker: the server's callbacks as events for the main thread.
+struct Forwarder {
+    relay: Arc<Relay<SpawnEvent>>,
+    max_name_chars: usize,
+    /// Clients numbered so far.
+    clients: AtomicU64,
+}
+
+impl Forwarder {
+    fn send(&self, event: SpawnEvent, bytes: usize) {
+        // Fails only once the node stopped, when nothing is to be reported
+        // (a line's reply then answers by itself as it drops).
+        let _ = self.relay.push_now(event, bytes);
+    }
+}
+
+impl SpawnHandler for Forwarder {
+    type Client = ClientId;
+
+    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.relay.poll_ready(cx)
+    }
+
+    fn client_connected(&self, peer: &str) -> ClientId {
+        let client = self.clients.fetch_add(1, Relaxed);
+        self.send(SpawnEvent::Connected(client, peer.into()), 0);
+        client
+    }
+
+    fn line_received(&self, client: &ClientId, line: String, reply: Reply) {
+        let (bytes, text) = (line.len(), GString::from(&line));
+        let name = spawner::into_node_name(line, self.max_name_chars);
+        self.send(SpawnEvent::Line { client: *client, line: text, name, reply }, bytes);
+    }
+
+    fn client_disconnected(&self, client: ClientId) {
+        self.send(SpawnEvent::Disconnected(client), 0);
+    }
+
+    fn client_rejected(&self, peer: &str, reason: &str, reported: Reported) {
+        self.send(SpawnEvent::Rejected(format!("client {peer}: {reason}"), reported), 0);
+    }
+
+    fn accept_failed(&self, error: &std::io::Error) {
+        self.send(SpawnEvent::Error(format!("accept failed (will retry): {error}")), 0);
+    }
+}
+
+/// On the main thread: the server's events as the node's signals and
+/// spawns, never bound to the node.
+struct Emitter {
     server: Gd<TcpSpawnerServer>,
     link: NodeLink,
+    port: u16,
+    /// The peer of each client connected.
+    peers: HashMap<ClientId, GString>,
+    spawn_nodes: bool,
+    spawner: Spawner,
+    client_connected: HotSignal,
+    client_disconnected: HotSignal,
+    line_received: HotSignal,
+    spawned: HotSignal,
+    /// Spares the per-line signals a connection check per line (see [`Burst`]).
+    burst: Burst,
+}
+
+impl Emit<SpawnEvent> for Emitter {
+    fn emit(&mut self, event: SpawnEvent) -> Flow {
+        // Each emission may run a script that frees the node: checked before
+        // every event, and before every emission within one.
+        if !self.link.is_alive() {
+            return Flow::Stop;
+        }
+        match event {
+            SpawnEvent::Line { client, line, name, reply } => self.line(client, line, name, reply),
+            SpawnEvent::Listening => {
+                self.link.set_state(NetState::Listening);
+                if self.link.is_alive() {
+                    self.server.signals().listening().emit(self.port as i64);
+                }
+                self.burst.script_ran();
+            }
+            SpawnEvent::Connected(client, peer) => {
+                self.client_connected.emit(|| [peer.to_variant()]);
+                self.peers.insert(client, peer);
+                self.burst.script_ran();
+            }
+            SpawnEvent::Disconnected(client) => {
+                let peer = self.peers.remove(&client).unwrap_or_default();
+                self.client_disconnected.emit(|| [peer.to_variant()]);
+                self.burst.script_ran();
+            }
+            SpawnEvent::Rejected(message, reported) => {
+                self.link.error(message);
+                drop(reported);
+                self.burst.script_ran();
+            }
+            SpawnEvent::Error(message) => {
+                self.link.error(message);
+                self.burst.script_ran();
+            }
+        }
+        if self.link.is_alive() { Flow::Continue } else { Flow::Stop }
+    }
+
+    fn batch_done(&mut self) {
+        // Scripts run between batches: nothing checked in this one holds after it.
+        self.burst.end_round();
+    }
+}
+
+impl Emitter {
+    /// Emits `line_received`, spawns, answers, and emits `spawned`.
+    fn line(&mut self, client: ClientId, line: GString, name: Result<String, NameError>, reply: Reply) {
+        let peers = &self.peers;
+        let peer = || peers.get(&client).map_or_else(Variant::nil, GString::to_variant);
+        if self.line_received.emit_in(&mut self.burst, || [peer(), line.to_variant()]) && !self.link.is_alive() {
+            // Dropped unanswered, it answers `ERR server is gone`.
+            return drop(reply);
+        }
+        let name = match name {
+            Ok(name) => name,
+            Err(e) => return reply.send(Err(e.to_string())),
+        };
+        if !self.spawn_nodes {
+            return reply.send(Ok(name));
+        }
+        let spawned = self.spawner.spawn(&name);
+        // Instancing and adding the node ran its scripts.
+        self.burst.script_ran();
+        match spawned {
+            Ok(node) => {
+                // The tree may have renamed it (a name taken meanwhile).
+                reply.send(Ok(node.get_name().to_string()));
+                // Those scripts may have freed the server.
+                if self.link.is_alive() {
+                    self.spawned.emit_in(&mut self.burst, || [node.to_variant(), peer()]);
+                }
+            }
+            Err(reason) => reply.send(Err(reason)),
+        }
+    }
+}
+
+/// The engine's side of a line: instantiates the scene, names the instance
+/// and adds it to the tree (or to the edited scene, with undo).
+struct Spawner {
+    server: Gd<Node>,
     scene: Option<Gd<PackedScene>>,
     spawn_parent: NodePath,
-    spawn_nodes: bool,
     into_edited_scene: bool,
-    max_name_chars: usize,
     names: UniqueNames,
     cap: NodeCap,
-    line_received_signal: HotSignal,
-    spawned_signal: HotSignal,
 }
 
 impl Spawner {
+    /// Spawns a node named after `base` (made unique under its parent).
+    fn spawn(&mut self, base: &str) -> Result<Gd<Node>, String> {
+        let alive = |id: u64| Gd::<Node>::try_from_instance_id(InstanceId::from_i64(id as i64)).is_ok();
+        if !self.cap.has_room(alive) {
+            return Err("too many nodes".into());
+        }
+        let mut parent = self.parent()?;
+        let name = self.names.name(base, |n| parent.has_node(n));
+        let mut node = self.instantiate()?;
+        node.set_name(&name);
+        if self.into_edited_scene {
+            if let Err(reason) = self.add_with_undo(&parent, &node) {
+                // Nothing else holds it: it would leak.
+                node.free();
+                return Err(reason);
+            }
+        } else {
+            parent.add_child(&node);
+        }
+        self.cap.spawned(node.instance_id().to_i64() as u64);
+        Ok(node)
+    }
+
     fn parent(&self) -> Result<Gd<Node>, String> {
         if self.into_edited_scene {
             return EditorInterface::singleton()
                 .get_edited_scene_root()
                 .ok_or_else(|| "no scene is open in the editor".to_string());
         }
-        let server: Gd<Node> = self.server.clone().upcast();
         let parent = if self.spawn_parent.is_empty() {
-            server.get_parent()
+            self.server.get_parent()
         } else {
-            server.get_node_or_null(&self.spawn_parent)
+            self.server.get_node_or_null(&self.spawn_parent)
         };
         parent.ok_or_else(|| format!("spawn parent '{}' not found", self.spawn_parent))
     }
@@ -356,68 +576,21 @@ impl Spawner {
     }
 
     /// Adds `node` to the edited scene as one undoable step, owned by the
-    /// scene root so it is saved with the scene.
-    fn add_with_undo(&self, mut parent: Gd<Node>, node: &Gd<Node>) -> Result<(), String> {
+    /// scene root so it is saved with the scene. On `Err` nothing was done.
+    fn add_with_undo(&self, parent: &Gd<Node>, node: &Gd<Node>) -> Result<(), String> {
         let mut undo = EditorInterface::singleton()
             .get_editor_undo_redo()
             .ok_or_else(|| "the editor's undo history is unavailable".to_string())?;
         let root = EditorInterface::singleton().get_edited_scene_root().unwrap_or_else(|| parent.clone());
         undo.create_action(&format!("Spawn \"{}\" from TCP", node.get_name()));
-        undo.add_do_method(&parent, "add_child", &[node.to_variant(), true.to_variant()]);
+        undo.add_do_method(parent, "add_child", &[node.to_variant(), true.to_variant()]);
         undo.add_do_method(node, "set_owner", &[root.to_variant()]);
         undo.add_do_reference(node);
-        undo.add_undo_method(&parent, "remove_child", &[node.to_variant()]);
+        undo.add_undo_method(parent, "remove_child", &[node.to_variant()]);
         undo.commit_action();
         if node.get_parent().is_none() {
-            parent.add_child(node);
+            parent.clone().add_child(node);
         }
         Ok(())
-    }
-}
-
-impl SpawnHandler for Spawner {
-    fn client_connected(&mut self, peer: &str) {
-        self.server.signals().client_connected().emit(peer);
-    }
-
-    fn line_received(&mut self, peer: &str, line: &str) -> Result<String, String> {
-        if self.line_received_signal.emit(|| [peer.to_variant(), line.to_variant()]) && !self.link.is_alive() {
-            return Err("server is gone".into());
-        }
-        let base = spawner::sanitize_node_name(line, self.max_name_chars).map_err(|e| e.to_string())?;
-        if !self.spawn_nodes {
-            return Ok(base);
-        }
-        let alive = |id: u64| Gd::<Node>::try_from_instance_id(InstanceId::from_i64(id as i64)).is_ok();
-        if !self.cap.has_room(alive) {
-            return Err("too many nodes".into());
-        }
-        let mut parent = self.parent()?;
-        let name = self.names.name(&base, |n| parent.has_node(n));
-        let mut node = self.instantiate()?;
-        self.cap.spawned(node.instance_id().to_i64() as u64);
-        node.set_name(&name);
-        if self.into_edited_scene {
-            self.add_with_undo(parent, &node)?;
-        } else {
-            parent.add_child(&node);
-        }
-        // The tree may still rename it (e.g. a name GDScript's handler took).
-        let final_name = node.get_name().to_string();
-        // Whether a handler freed the server is the next line's concern.
-        let _ = self.spawned_signal.emit(|| [node.to_variant(), peer.to_variant()]);
-        Ok(final_name)
-    }
-
-    fn client_disconnected(&mut self, peer: &str) {
-        self.server.signals().client_disconnected().emit(peer);
-    }
-
-    fn client_rejected(&mut self, peer: &str, reason: &str) {
-        self.link.error(format!("client {peer}: {reason}"));
-    }
-
-    fn accept_failed(&mut self, error: &std::io::Error) {
-        self.link.error(format!("accept failed (will retry): {error}"));
     }
 }

@@ -1,7 +1,8 @@
-//! `testbed decode-bench --file PATH [--runs N]`: RadioStream's decoding pipeline against ffmpeg
-//! and mpg123, decoding the same MP3 file in the same run. `cargo xtask bench` runs it from a
-//! release build of the testbed (the `microbench` feature) on its 5-minute bench MP3
-//! (`target/media/bench.mp3`) and reads its `BENCH` rows.
+//! `testbed decode-bench --file LONG --short-file SHORT [--runs N]`: RadioStream's decoding
+//! pipeline against ffmpeg and mpg123, decoding the same MP3 files in the same run. `cargo xtask
+//! bench` runs it from a release build of the testbed (the `microbench` feature) on its 5-minute
+//! bench MP3 (`target/media/bench.mp3`) and the 1-minute station MP3 it repeats
+//! (`target/media/station.mp3`, the same frames), and reads its `BENCH` rows.
 //!
 //! What is timed, best of N interleaved runs each (so that noise from other processes hits all
 //! alike), wall clock from start to the last frame:
@@ -13,11 +14,15 @@
 //!   and copies them out, as the glue does into the generator's buffer;
 //! - `ffmpeg -hide_banner -loglevel error -threads 1 -i FILE -f null -` (decodes to PCM, discards);
 //! - `mpg123 -q -t FILE` (decodes, no output);
-//! - for reference in the detail: `decode` alone, over the file, into a sink that discards, which
-//!   is symphonia's cost plus our conversion to interleaved `f32`.
+//! - for reference in the detail: `decode` alone, over the long file, into a sink that discards,
+//!   which is symphonia's cost plus our conversion to interleaved `f32`.
 //!
-//! The rows are realtime factors (audio seconds per second of decoding, higher is better), so the
-//! ratio `cargo xtask bench` prints is how many times faster than the tool we decode.
+//! Each is timed on both files, and the figure is the audio of the long file less the short one's
+//! over the time of the long less the short one's: what starting a process (loading ffmpeg's
+//! libraries takes tens of milliseconds) or our threads costs is the same for both files and
+//! drops out, leaving the decoding speed. The rows are realtime factors (audio seconds per second
+//! of decoding, higher is better), so the ratio `cargo xtask bench` prints is how many times
+//! faster than the tool we decode.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -48,98 +53,143 @@ const QUEUE_FRAMES: usize = 88_200;
 /// Frames the consumer pops at most at a time: what the glue takes per frame at 60 fps and 44.1 kHz.
 const POP_FRAMES: usize = 735;
 
-/// `testbed decode-bench --file PATH [--runs N]` (see the module docs).
+/// The best (shortest) times of one decoder on the long and the short file, in seconds.
+#[derive(Debug, Clone, Copy)]
+struct Best {
+    long: f64,
+    short: f64,
+}
+
+impl Best {
+    const NONE: Best = Best { long: f64::MAX, short: f64::MAX };
+
+    fn keep(&mut self, long: f64, short: f64) {
+        self.long = self.long.min(long);
+        self.short = self.short.min(short);
+    }
+
+    /// Audio seconds decoded per second, start-up taken out: `audio` is the long file's audio
+    /// less the short one's.
+    fn speed(&self, audio: f64) -> f64 {
+        let seconds = self.long - self.short;
+        if seconds > 0.0 { audio / seconds } else { f64::INFINITY }
+    }
+
+    fn describe(&self, audio: f64) -> String {
+        format!("{:.3} s long, {:.3} s short: {:.0}x", self.long, self.short, self.speed(audio))
+    }
+}
+
+/// `testbed decode-bench --file LONG --short-file SHORT [--runs N]` (see the module docs).
 pub fn main(args: Vec<OsString>) -> Result<ExitCode> {
-    let (mut path, mut runs) = (None, 5usize);
+    let (mut long, mut short, mut runs) = (None, None, 5usize);
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next()? {
         match arg {
-            Long("file") => path = Some(PathBuf::from(parser.value()?)),
+            Long("file") => long = Some(PathBuf::from(parser.value()?)),
+            Long("short-file") => short = Some(PathBuf::from(parser.value()?)),
             Long("runs") => runs = parser.value()?.parse::<usize>()?.max(1),
             _ => return Err(arg.unexpected().into()),
         }
     }
-    let path = path.context("--file is required")?;
-    if !path.is_file() {
-        bail!("{} is not a file", path.display());
+    let long = long.context("--file is required")?;
+    let short = short.context("--short-file is required")?;
+    for path in [&long, &short] {
+        if !path.is_file() {
+            bail!("{} is not a file", path.display());
+        }
     }
     if cfg!(debug_assertions) {
         eprintln!(
             "decode-bench: warning: this is a debug build; run `cargo run --release -p testbed --features microbench -- decode-bench`"
         );
     }
-    let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-
-    let ffmpeg_cmd = || {
+    let name =
+        |path: &Path| path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let ffmpeg_cmd = |path: &Path| {
         let mut cmd = Command::new("ffmpeg");
-        cmd.args(["-hide_banner", "-loglevel", "error", "-threads", "1", "-i"]).arg(&path).args(["-f", "null", "-"]);
+        cmd.args(["-hide_banner", "-loglevel", "error", "-threads", "1", "-i"]).arg(path).args(["-f", "null", "-"]);
         cmd
     };
-    let mpg123_cmd = || {
+    let mpg123_cmd = |path: &Path| {
         let mut cmd = Command::new("mpg123");
-        cmd.args(["-q", "-t"]).arg(&path);
+        cmd.args(["-q", "-t"]).arg(path);
         cmd
     };
 
     // Warm-up: the page cache, the allocator, the CPU's clock; and the audio's length.
-    let warm = pipeline(&path)?;
-    let (ffmpeg_s, mpg123_s) = (time(&mut ffmpeg_cmd())?, time(&mut mpg123_cmd())?);
-    let audio_s = warm.frames as f64 / f64::from(warm.format.sample_rate);
+    let (warm_long, warm_short) = (pipeline(&long)?, pipeline(&short)?);
+    time(&mut ffmpeg_cmd(&long))?;
+    time(&mut mpg123_cmd(&long))?;
+    let seconds_of = |run: &Run| run.frames as f64 / f64::from(run.format.sample_rate);
+    let (long_s, short_s) = (seconds_of(&warm_long), seconds_of(&warm_short));
+    let audio = long_s - short_s;
     eprintln!(
-        "decode-bench: {name}: {:.1} s of {} Hz, {} channel(s) audio; warm-up: ours {:.3} s, ffmpeg {ffmpeg_s:.3} s, mpg123 {mpg123_s:.3} s",
-        audio_s, warm.format.sample_rate, warm.format.channels, warm.seconds
+        "decode-bench: {}: {long_s:.1} s of {} Hz, {} channel(s) audio; {}: {short_s:.1} s",
+        name(&long),
+        warm_long.format.sample_rate,
+        warm_long.format.channels,
+        name(&short)
     );
-    if warm.frames == 0 {
-        bail!("no audio decoded from {}", path.display());
+    if warm_short.frames == 0 || audio <= 0.0 {
+        bail!("{} must hold more audio than {}", long.display(), short.display());
     }
 
-    let (mut ours, mut bare, mut ff, mut mpg) = (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
+    let (mut ours, mut ff, mut mpg) = (Best::NONE, Best::NONE, Best::NONE);
+    let mut bare = f64::MAX;
     let mut pop_us = [0.0, 0.0];
     for _ in 0..runs {
-        let run = pipeline(&path)?;
-        if run.frames != warm.frames {
-            bail!("decoded {} frames, then {}", warm.frames, run.frames);
+        let (run, run_short) = (pipeline(&long)?, pipeline(&short)?);
+        if run.frames != warm_long.frames || run_short.frames != warm_short.frames {
+            bail!("the same files decoded to a different number of frames");
         }
-        if run.seconds < ours {
+        if run.seconds < ours.long {
             pop_us = run.pop_us;
         }
-        ours = ours.min(run.seconds);
-        bare = bare.min(decode_alone(&path)?);
-        ff = ff.min(time(&mut ffmpeg_cmd())?);
-        mpg = mpg.min(time(&mut mpg123_cmd())?);
+        ours.keep(run.seconds, run_short.seconds);
+        bare = bare.min(decode_alone(&long)?);
+        ff.keep(time(&mut ffmpeg_cmd(&long))?, time(&mut ffmpeg_cmd(&short))?);
+        mpg.keep(time(&mut mpg123_cmd(&long))?, time(&mut mpg123_cmd(&short))?);
     }
 
-    let detail = |tool: &str, tool_s: f64| {
+    let detail = |tool: &str, best: &Best| {
         format!(
-            "best of {runs} interleaved runs, wall clock; {audio_s:.1} s of audio: ours {ours:.3} s ({:.0}x realtime), \
-             {tool} {tool_s:.3} s ({:.0}x); ours = file read in 16 KiB chunks into a bounded channel -> ChannelReader \
-             (non-seekable) -> decode (symphonia) -> 2 s PcmQueue -> consumer copying out stereo frames ({POP_FRAMES} per pop_with, median {:.2} us each), \
-             threads as in RadioStream; decode alone (file source, discarding sink) {bare:.3} s ({:.0}x); release build",
-            audio_s / ours,
-            audio_s / tool_s,
+            "best of {runs} interleaved runs each, wall clock, on {} ({long_s:.1} s of audio) and {} ({short_s:.1} s, \
+             the same frames); speed = the {audio:.1} s of audio between them / the time between them, so that \
+             process start-up drops out. Ours {}; {tool} {}. Ours = file read in 16 KiB chunks into a bounded \
+             channel -> ChannelReader (non-seekable) -> decode (symphonia) -> 2 s PcmQueue -> consumer copying out \
+             stereo frames ({POP_FRAMES} per pop_with, median {:.2} us each), threads as in RadioStream; decode alone \
+             (long file, discarding sink, no threads) {bare:.3} s ({:.0}x); release build",
+            name(&long),
+            name(&short),
+            ours.describe(audio),
+            best.describe(audio),
             pop_us[0],
-            audio_s / bare,
+            long_s / bare,
         )
     };
-    let row = |tool: &str, baseline_name: &str, tool_s: f64| {
+    let row = |tool: &str, baseline_name: &str, best: &Best| {
         let row = json!({
-            "metric": format!("MP3 decode to PCM, {name} (same file)"),
+            "metric": format!("MP3 decode to PCM, process start-up excluded ({} less {})", name(&long), name(&short)),
             "unit": "x realtime",
-            "ours": round(audio_s / ours),
-            "baseline": round(audio_s / tool_s),
+            "ours": round(ours.speed(audio)),
+            "baseline": round(best.speed(audio)),
             "baseline_name": baseline_name,
             "lower_is_better": false,
-            "detail": detail(tool, tool_s),
+            "detail": detail(tool, best),
         });
         println!("BENCH {row}");
     };
-    row("ffmpeg", "ffmpeg -threads 1 -f null (decode only)", ff);
-    row("mpg123", "mpg123 -q -t (decode only)", mpg);
+    row("ffmpeg", "ffmpeg -threads 1 -f null (decode only)", &ff);
+    row("mpg123", "mpg123 -q -t (decode only)", &mpg);
     eprintln!(
-        "decode-bench: ours {ours:.3} s ({:.2}x ffmpeg's speed, {:.2}x mpg123's); decode alone {bare:.3} s; ffmpeg {ff:.3} s; \
-         mpg123 {mpg:.3} s; consumer: pop_with of up to {POP_FRAMES} frames, copy included: median {:.2} us, p99 {:.2} us",
-        ff / ours,
-        mpg / ours,
+        "decode-bench: ours {} ({:.2}x ffmpeg's speed, {:.2}x mpg123's); decode alone {bare:.3} s; ffmpeg {}; \
+         mpg123 {}; consumer: pop_with of up to {POP_FRAMES} frames, copy included: median {:.2} us, p99 {:.2} us",
+        ours.describe(audio),
+        ours.speed(audio) / ff.speed(audio),
+        ours.speed(audio) / mpg.speed(audio),
+        ff.describe(audio),
+        mpg.describe(audio),
         pop_us[0],
         pop_us[1]
     );

@@ -13,6 +13,8 @@ mod ws_echo;
 mod decode_bench;
 #[cfg(feature = "microbench")]
 mod microbench;
+#[cfg(feature = "microbench")]
+mod redis_subscriber;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -39,8 +41,11 @@ load generators:
 micro-benchmarks (built with `--features microbench`, in release):
   microbench [--rounds N] [--steps N] [--paced-steps N]
                                the idle reactor step against a bare tokio step (BENCH rows)
-  decode-bench --file MP3 [--runs N]
-                               RadioStream's decoder against ffmpeg and mpg123 (BENCH rows)";
+  decode-bench --file MP3 --short-file MP3 [--runs N]
+                               RadioStream's decoder against ffmpeg and mpg123 (BENCH rows)
+  redis-subscriber --url URL --channel CH --messages N --ready-file F --out FILE
+                               a plain Rust subscriber on the `redis` crate (a baseline of
+                               the Redis throughput row; JSON report in FILE)";
 
 fn main() -> ExitCode {
     let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
@@ -69,8 +74,10 @@ fn run(command: &str, args: Vec<OsString>) -> Result<ExitCode> {
         "microbench" => microbench::main(args),
         #[cfg(feature = "microbench")]
         "decode-bench" => decode_bench::main(args),
+        #[cfg(feature = "microbench")]
+        "redis-subscriber" => redis_subscriber::main(args),
         #[cfg(not(feature = "microbench"))]
-        "microbench" | "decode-bench" => bail!(
+        "microbench" | "decode-bench" | "redis-subscriber" => bail!(
             "this testbed was built without the `microbench` feature: run \
              `cargo run --release -p testbed --features microbench -- {command}`"
         ),

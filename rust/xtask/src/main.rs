@@ -22,8 +22,9 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
-  build [--release]            build the extension, install it in addons/async_net/bin,
-                               link the addon into the Godot projects and import them
+  build [--release]            build the editor library (cargo profile `editor`; --release: the
+                               release one), install it in addons/async_net/bin, link the addon
+                               into the Godot projects and import them
   test [--filter SUBSTR]       cargo test --workspace, then the headless Godot tests in tests/,
        [--no-cargo-test]       the packaged addon in a new project (step `package`; --package-zip
        [--package-zip ZIP]     tests ZIP instead of packaging one) and actionlint on the workflows
@@ -40,17 +41,17 @@ commands:
         [-- ARGS...]           `microbench` and `decode-bench` and the scenes tests/bench/bench_*.tscn
                                (ARGS go to each scene, e.g. --only=idle,flood,rate,spawn);
                                prints a table and writes target/bench.json
-  package [--no-build]         release + debug builds, then dist/async_net-<version>.zip (the addon),
+  package [--no-build]         editor + release builds, then dist/async_net-<version>.zip (the addon),
           [--libs DIR]         dist/async_net-<version>-symbols.zip (split debug info) and
           [--require K,K...]   dist/async_net-demo-<version>.zip; --libs adds prebuilt libraries
           [--no-demo]          (other platforms) named as the .gdextension lists them; --require
-                               fails unless those [libraries] keys are in the zip
+                               fails unless those [libraries] keys (all: every one) are in the zip
   soak [--seconds N] [--release]
                                every node at once in tests/soak/soak.tscn against real services
                                while redis, the WebSocket server and the radio source are killed
                                and restarted, with TCP bursts, slowloris and garbage (default 120 s);
                                checks lost messages and descriptors, writes target/soak.json;
-                               --release runs the optimized library (the frame times a game sees)
+                               --release runs the release library (the frame times a game sees)
   radio-station [--port N]     the project's local internet-radio station on 127.0.0.1 (default
        [--file MP3]            port 8000; ICY metadata, playlists, redirects, broken streams),
        [--port-file FILE]      playing the generated demo music; prints its URLs

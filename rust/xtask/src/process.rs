@@ -9,9 +9,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-/// A `cargo` command (the cargo that runs xtask, when known).
+/// A `cargo` command (the cargo that runs xtask, when known), without the package variables
+/// that `cargo run` gave xtask (`CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, ...). Build scripts such
+/// as ring's rerun when those change, so a build from xtask after one from a shell (or the
+/// other way round) would rebuild ring and every crate above it: minutes in optimized profiles.
 pub fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (key, _) in std::env::vars_os() {
+        if key.to_str().is_some_and(|k| k.starts_with("CARGO_PKG_") || k.starts_with("CARGO_MANIFEST_")) {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
 }
 
 /// Describes a command for messages: program and arguments.

@@ -28,7 +28,8 @@ pub fn build(profile: Profile) -> Result<PathBuf> {
         cargo.args(["--release", "--features", "microbench"]);
     }
     process::run(&mut cargo)?;
-    let binary = paths::target_dir()?.join(profile.name()).join(format!("testbed{}", std::env::consts::EXE_SUFFIX));
+    let dir = if profile == Profile::Release { "release" } else { "debug" };
+    let binary = paths::target_dir()?.join(dir).join(format!("testbed{}", std::env::consts::EXE_SUFFIX));
     if !process::is_executable(&binary) {
         bail!("cargo built the testbed but {} is not there", binary.display());
     }

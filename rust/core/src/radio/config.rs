@@ -1,4 +1,4 @@
-//! RadioStream's settings.
+//! RadioStream's settings: the session's ([`RadioConfig`]) and the playback's ([`PlaybackConfig`]).
 
 use std::{path::PathBuf, time::Duration};
 
@@ -25,8 +25,8 @@ pub struct RadioConfig {
     /// PEM file of a private CA for https.
     pub ca_file: Option<PathBuf>,
     /// Once a stream is flowing, the socket wakes its reader only when this much audio has
-    /// arrived (estimated from the station's bitrate), so the main thread reads a few times a
-    /// second instead of every frame. Keep it well below the playback buffer; zero disables.
+    /// arrived (estimated from the station's bitrate), so the I/O worker reads a few times a
+    /// second instead of every packet. Keep it well below the playback buffer; zero disables.
     pub read_batch: Duration,
 }
 
@@ -55,5 +55,62 @@ impl RadioConfig {
             ca_file: self.ca_file.clone(),
             ..OpenOptions::default()
         }
+    }
+}
+
+/// How the glue plays a session's audio: the buffers on the main thread's side of the
+/// [`PcmQueue`](super::PcmQueue).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PlaybackConfig {
+    /// Audio the `AudioStreamGenerator` holds: how long the game may stall, or the network
+    /// pause, before playback skips.
+    pub buffer: Duration,
+    /// Audio decoded before playback starts.
+    pub prebuffer: Duration,
+}
+
+/// Audio the PCM queue holds beyond the prebuffer: decoded audio waiting for room in the
+/// generator.
+const QUEUE_MARGIN: Duration = Duration::from_millis(500);
+/// The least audio the PCM queue holds.
+const QUEUE_MIN: Duration = Duration::from_secs(1);
+/// The highest sample rate the PCM queue is sized for.
+const QUEUE_RATE: f64 = 48_000.0;
+
+impl Default for PlaybackConfig {
+    fn default() -> Self {
+        PlaybackConfig { buffer: Duration::from_secs(2), prebuffer: Duration::from_millis(500) }
+    }
+}
+
+impl PlaybackConfig {
+    /// Frames the [`PcmQueue`](super::PcmQueue) between the decoder and the generator holds:
+    /// the prebuffer plus a margin (at least a second), at the highest sample rate.
+    pub fn queue_frames(&self) -> usize {
+        ((self.prebuffer + QUEUE_MARGIN).max(QUEUE_MIN).as_secs_f64() * QUEUE_RATE) as usize
+    }
+
+    /// [`RadioConfig::read_batch`] for this buffer: the default, or a quarter of the buffer when
+    /// that is less, so that batching reads never starves playback.
+    pub fn read_batch(&self) -> Duration {
+        (self.buffer / 4).min(RadioConfig::default().read_batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_and_the_read_batch_follow_the_buffers() {
+        let defaults = PlaybackConfig::default();
+        assert_eq!(defaults.queue_frames(), 48_000);
+        assert_eq!(defaults.read_batch(), Duration::from_millis(200));
+        let long = PlaybackConfig { buffer: Duration::from_secs(10), prebuffer: Duration::from_secs(2) };
+        assert_eq!(long.queue_frames(), 120_000);
+        assert_eq!(long.read_batch(), Duration::from_millis(200));
+        let short = PlaybackConfig { buffer: Duration::from_millis(100), prebuffer: Duration::ZERO };
+        assert_eq!(short.queue_frames(), 48_000);
+        assert_eq!(short.read_batch(), Duration::from_millis(25));
     }
 }

@@ -19,16 +19,17 @@ mod connection;
 mod icy_shim;
 mod transport;
 
-use std::{cell::Cell, fmt, path::PathBuf, sync::Arc, time::Duration};
+use std::{fmt, future::Future, path::PathBuf, sync::Arc, time::Duration};
 
 use hyper::header::{self, HeaderMap};
 use rustls::ClientConfig;
+use tokio::time::Instant;
 use url::Url;
 
 pub use self::connection::StreamBody;
 use self::{
     connection::{Fetched, build_request, request_on},
-    transport::{host_of, https_config},
+    transport::{Transport, host_of, https_config},
 };
 use super::{
     Codec,
@@ -230,50 +231,45 @@ async fn playlist_entry(
         .ok_or_else(|| OpenError::permanent(format!("playlist {shown} has no http(s) entry")))
 }
 
-/// The step a hop is at, for the timeout message.
-#[derive(Clone, Copy)]
-enum Step {
-    Connect,
-    Tls,
-    Response,
-}
-
-/// Connects to `url` and sends the request, within `options.timeout`; `shown` is `url` redacted.
+/// Connects to `url` and sends the request; the connect, the TLS handshake and the response head
+/// share `options.timeout`. `shown` is `url` redacted.
 async fn fetch(
     url: &Url,
     shown: &str,
     options: &OpenOptions,
     tls_config: Option<Arc<ClientConfig>>,
 ) -> Result<Fetched, OpenError> {
-    let step = Cell::new(Step::Connect);
-    match tokio::time::timeout(options.timeout, exchange(url, shown, options, tls_config, &step)).await {
-        Ok(result) => result,
-        Err(_) => {
-            let seconds = options.timeout.as_secs_f64();
-            let (host, port) = (host_of(url), url.port_or_known_default().unwrap_or(0));
-            Err(OpenError::transient(match step.get() {
-                Step::Connect => format!("timed out after {seconds} s connecting to {shown}"),
-                Step::Tls => format!("timed out after {seconds} s in the TLS handshake with {host}:{port}"),
-                Step::Response => format!("timed out after {seconds} s waiting for the response from {shown}"),
-            }))
-        }
-    }
-}
-
-/// Connect, TLS, request, response head.
-async fn exchange(
-    url: &Url,
-    shown: &str,
-    options: &OpenOptions,
-    tls_config: Option<Arc<ClientConfig>>,
-    step: &Cell<Step>,
-) -> Result<Fetched, OpenError> {
+    let deadline = Instant::now() + options.timeout;
+    let seconds = options.timeout.as_secs_f64();
     let host = host_of(url);
     let port = url.port_or_known_default().unwrap_or(80);
     let request = build_request(url, shown, options)?;
-    let transport = transport::connect(&host, port, tls_config, step).await?;
-    step.set(Step::Response);
-    request_on(transport, request, shown).await
+    let tcp = within(deadline, transport::connect_tcp(&host, port), || {
+        format!("timed out after {seconds} s connecting to {shown}")
+    })
+    .await?;
+    let transport = match tls_config {
+        None => Transport::Plain(tcp),
+        Some(config) => {
+            within(deadline, transport::tls_handshake(&host, port, tcp, config), || {
+                format!("timed out after {seconds} s in the TLS handshake with {host}:{port}")
+            })
+            .await?
+        }
+    };
+    within(deadline, request_on(transport, request, shown), || {
+        format!("timed out after {seconds} s waiting for the response from {shown}")
+    })
+    .await
+}
+
+/// `step`'s result, or a transient error saying `timed_out()` once `deadline` has passed.
+async fn within<T>(
+    deadline: Instant,
+    step: impl Future<Output = Result<T, OpenError>>,
+    timed_out: impl FnOnce() -> String,
+) -> Result<T, OpenError> {
+    tokio::time::timeout_at(deadline, step).await.unwrap_or_else(|_| Err(OpenError::transient(timed_out())))
 }
 
 /// The playlist body, at most [`MAX_PLAYLIST_BYTES`], read within `timeout`.

@@ -6,16 +6,20 @@
 //! Data flow of one [`session::run`]:
 //!
 //! ```text
-//!  hub runtime (main thread)                      decoder (blocking pool thread)
+//!  I/O worker (the hub runtime's thread)            decoder (blocking pool thread)
 //!  http::open ─► StreamBody chunks ─► IcyDemuxer ─┬─ audio Bytes ─► ChannelReader ─► decode() ─► PcmQueue
 //!                                                 └─ titles ─► RadioHandler::title_changed       (stereo f32 frames,
 //!                                                                                                 WAV recorder)
-//!  glue, each frame: PcmQueue::pop ─► AudioStreamGeneratorPlayback::push_buffer
+//!  main thread, each frame: the handler's events (relayed by the glue) ─► signals
+//!                           PcmQueue::pop_with ─► AudioStreamGeneratorPlayback::push_buffer
 //! ```
 //!
-//! Only PCM crosses to the main thread. The byte channel and the PCM queue
-//! are bounded, so a stream faster than playback is held back by TCP flow
-//! control, never by memory.
+//! The session never touches the engine: its [`RadioHandler`] hands events to
+//! the glue, and [`RadioStats`] are atomics. PCM reaches the main thread
+//! through the [`PcmQueue`] alone. The byte channel and the PCM queue are
+//! bounded, and the session waits for [`RadioHandler::poll_ready`] before it
+//! reports a title, so a stream faster than playback (or than the game takes
+//! titles) is held back by TCP flow control, never by memory.
 //!
 //! Layout: [`codec`] (content type → codec), [`http`] (connect, redirects,
 //! playlists, the ICY status-line shim), [`icy`] (metadata de-interleaving
@@ -38,7 +42,7 @@ pub mod stats;
 pub mod wav;
 
 pub use codec::Codec;
-pub use config::RadioConfig;
+pub use config::{PlaybackConfig, RadioConfig};
 pub use handler::{RadioHandler, StationInfo};
 pub use pcm::{PcmEvent, PcmFormat, PcmQueue};
 pub use session::run;

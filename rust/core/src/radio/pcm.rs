@@ -11,6 +11,8 @@
 //!   advances it; it never allocates nor touches files, and wakes the producer only when it is
 //!   actually waiting and a quarter of the queue is free (a condvar notify is a system call, and
 //!   waking the decoder for every 735-frame pop would cost a context switch each).
+//! - The main thread's look at the queue each frame takes no lock: [`PcmQueue::len`] is an
+//!   atomic kept beside the frames, and [`PcmQueue::take_events`] reads a flag before it locks.
 //! - Events are bounded too: beyond [`MAX_PENDING_ERRORS`] pending decode errors, further ones
 //!   are only counted, and reported as one summary event; Format events beyond
 //!   [`MAX_PENDING_FORMATS`] replace the oldest pending one.
@@ -26,7 +28,7 @@ use std::{
     path::{Path, PathBuf},
     sync::{
         Arc, Condvar, Mutex, MutexGuard, PoisonError,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
 };
 
@@ -63,6 +65,10 @@ pub enum PcmEvent {
 pub struct PcmQueue {
     capacity: usize,
     closed: AtomicBool,
+    /// `queue.frames.len()`, written under the lock, read without it.
+    queued: AtomicUsize,
+    /// `queue` has events to take (written under the lock).
+    events_waiting: AtomicBool,
     decode_errors: AtomicU64,
     queue: Mutex<Queue>,
     /// Signalled when frames are popped (or on close) while the producer waits for room.
@@ -116,6 +122,8 @@ impl PcmQueue {
         Arc::new(PcmQueue {
             capacity,
             closed: AtomicBool::new(false),
+            queued: AtomicUsize::new(0),
+            events_waiting: AtomicBool::new(false),
             decode_errors: AtomicU64::new(0),
             queue: Mutex::new(Queue {
                 frames: VecDeque::with_capacity(capacity),
@@ -131,9 +139,10 @@ impl PcmQueue {
         })
     }
 
-    /// Frames queued.
+    /// Frames queued (without taking the lock).
+    #[inline]
     pub fn len(&self) -> usize {
-        lock(&self.queue).frames.len()
+        self.queued.load(Ordering::Acquire)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -156,6 +165,7 @@ impl PcmQueue {
         }
         // Draining from the front of a deque of plain floats only moves its head.
         q.frames.drain(..n);
+        self.queued.store(q.frames.len(), Ordering::Release);
         let room = self.capacity.saturating_sub(q.frames.len());
         let wake = q.producer_waiting && (room >= q.wanted || q.frames.is_empty());
         drop(q);
@@ -166,8 +176,16 @@ impl PcmQueue {
     }
 
     /// Moves the pending events into `out`.
+    #[inline]
     pub fn take_events(&self, out: &mut Vec<PcmEvent>) {
+        if self.events_waiting.load(Ordering::Acquire) {
+            self.take_waiting_events(out);
+        }
+    }
+
+    fn take_waiting_events(&self, out: &mut Vec<PcmEvent>) {
         let mut q = lock(&self.queue);
+        self.events_waiting.store(false, Ordering::Release);
         if q.events.is_empty() && q.unlisted_errors == 0 {
             return;
         }
@@ -187,10 +205,12 @@ impl PcmQueue {
         self.closed.store(true, Ordering::SeqCst);
         let mut q = lock(&self.queue);
         q.frames.clear();
+        self.queued.store(0, Ordering::Release);
         drop(q);
         self.room.notify_all();
     }
 
+    #[inline]
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
     }
@@ -251,6 +271,7 @@ impl PcmQueue {
     fn push_event(&self, event: PcmEvent) {
         let mut q = lock(&self.queue);
         push_event(&mut q, event);
+        self.events_waiting.store(true, Ordering::Release);
     }
 
     /// Appends `samples` (interleaved, `channels` per frame) as stereo frames, waiting for room
@@ -274,6 +295,7 @@ impl PcmQueue {
                     _ => q.frames.extend(src.chunks_exact(channels).map(|c| [c[0], c[1]])),
                 }
                 done += n;
+                self.queued.store(q.frames.len(), Ordering::Release);
             }
             if done == total {
                 return true;
@@ -374,6 +396,7 @@ impl PcmQueue {
         if let Some(reason) = stopped {
             push_event(&mut q, PcmEvent::RecordingStopped(reason));
         }
+        self.events_waiting.store(true, Ordering::Release);
     }
 }
 

@@ -318,3 +318,22 @@ fn replacing_a_recording_finishes_the_first() {
     std::fs::remove_file(&b).unwrap();
     assert_eq!((wa.samples.len(), wb.samples.len()), (20, 40));
 }
+
+#[test]
+fn the_lock_free_length_and_event_flag_follow_the_queue() {
+    let queue = PcmQueue::new(100);
+    let mut sink = queue.sink();
+    assert_eq!(queue.len(), 0);
+    assert!(events(&queue).is_empty(), "nothing waits");
+    sink.format(stereo(44_100, 2));
+    assert!(sink.frames(&[0.1; 20], 2));
+    assert_eq!(queue.len(), 10);
+    assert_eq!(queue.pop_with(4, |_| {}), 4);
+    assert_eq!(queue.len(), 6);
+    assert_eq!(events(&queue), [PcmEvent::Format(stereo(44_100, 2))]);
+    assert!(events(&queue).is_empty(), "taken once");
+    sink.decode_error("bad packet");
+    assert_eq!(events(&queue), [PcmEvent::DecodeError("bad packet".into())]);
+    queue.close();
+    assert_eq!(queue.len(), 0, "closing drops the frames");
+}

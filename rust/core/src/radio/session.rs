@@ -1,13 +1,14 @@
 //! The session loop: open the stream, split off ICY metadata, hand the audio
 //! to a decoder on a blocking-pool thread, and reconnect with backoff when the
-//! stream drops.
+//! stream drops. In the game it runs on the runtime's I/O worker; nothing in
+//! it touches the engine.
 //!
 //! Failure policy: before any audio has arrived, a permanent error (a bad
 //! URL, HTTP 4xx, a redirect loop, a page that is not audio) fails at once,
 //! so a typo does not retry forever. Once the station has played, every
 //! failure is retried: icecast answers 404 while a source is restarting.
 
-use std::{rc::Rc, sync::Arc, sync::mpsc as std_mpsc, time::Duration};
+use std::{future::poll_fn, sync::Arc, sync::mpsc as std_mpsc, time::Duration};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -34,7 +35,10 @@ const DEFAULT_KBPS: u32 = 128;
 
 /// Streams `config.url` into `pcm` until the future is dropped, [`PcmQueue::close`] is called,
 /// or the stream fails for good (state FAILED). Closes `pcm` when it ends.
-pub async fn run(config: RadioConfig, pcm: Arc<PcmQueue>, mut handler: impl RadioHandler, stats: Rc<RadioStats>) {
+///
+/// The future is `Send` when `handler` is, so it can run on another thread than the one that
+/// drains `pcm` and reads `stats`.
+pub async fn run(config: RadioConfig, pcm: Arc<PcmQueue>, mut handler: impl RadioHandler, stats: Arc<RadioStats>) {
     let _close = CloseOnDrop(pcm.clone());
     let options = config.open_options();
     let mut backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
@@ -49,9 +53,9 @@ pub async fn run(config: RadioConfig, pcm: Arc<PcmQueue>, mut handler: impl Radi
         }
         let error = match http::open(&config.url, &options).await {
             Ok((head, codec, body)) => {
-                stats.connects.set(stats.connects.get() + 1);
+                stats.connects.add(1);
                 handler.state_changed(NetState::Connected);
-                handler.connected(&StationInfo { head: head.clone(), codec });
+                handler.connected(&StationInfo { head: head.clone(), codec, connection: stats.connects.get() });
                 if pcm.is_closed() {
                     return;
                 }
@@ -86,7 +90,7 @@ pub async fn run(config: RadioConfig, pcm: Arc<PcmQueue>, mut handler: impl Radi
         }
         state = NetState::Reconnecting;
         handler.state_changed(state);
-        stats.reconnects.set(stats.reconnects.get() + 1);
+        stats.reconnects.add(1);
         tokio::time::sleep(backoff.next_delay()).await;
     }
 }
@@ -150,7 +154,7 @@ impl Stream<'_> {
                 Ok(Ok(None)) => break "the stream ended".to_string(),
                 Ok(Ok(Some(chunk))) => chunk,
             };
-            self.stats.bytes_received.set(self.stats.bytes_received.get() + chunk.len() as u64);
+            self.stats.bytes_received.add(chunk.len() as u64);
             if received < UNBATCHED_BYTES && received + chunk.len() as u64 >= UNBATCHED_BYTES && batch > 0 {
                 body.set_read_batch(batch);
             }
@@ -168,6 +172,7 @@ impl Stream<'_> {
                     }
                     IcyPart::Metadata(block) => {
                         if let Some(new) = stream_title(&block).filter(|t| self.title.as_deref() != Some(t.as_str())) {
+                            poll_fn(|cx| handler.poll_ready(cx)).await;
                             handler.title_changed(&new);
                             *self.title = Some(new);
                         }

@@ -1,10 +1,12 @@
-//! One client connection: read lines, answer them, enforce the per-client
-//! limits, close politely. Runs as a future owned by the server future.
+//! One client connection: read lines, hand them to the handler, write the
+//! replies in line order, enforce the per-client limits, close politely.
+//! Runs as a future owned by the server future, on the I/O worker.
 
-use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -13,19 +15,29 @@ use tokio::net::TcpStream;
 use tokio::task::coop::consume_budget;
 use tokio::time::{Instant, sleep_until, timeout};
 
-use crate::reactor::yield_if_over_budget;
-
 use super::auth::ct_eq;
 use super::codec::{LineEvent, LineReader};
 use super::config::SpawnerConfig;
-use super::handler::SpawnHandler;
+use super::handler::{self, Answer, Answers, Reply, Reported, SpawnHandler};
 use super::rate::TokenBucket;
-use super::reply::ReplyQueue;
+use super::reply::{Answered, ReplyQueue};
 use super::stats::SpawnerStats;
 
 /// Replies are batched until this many bytes are queued or input pauses:
 /// one write per batch instead of one per line under a flood.
 const FLUSH_AT: usize = 8 * 1024;
+
+/// Replies held behind an unanswered line past which the client stops
+/// reading until the answer comes: a flood of lines refused on the spot
+/// (rate limited, invalid) must not pile up while a spawn is pending.
+const MAX_HELD_BYTES: usize = 16 * 1024;
+
+/// Lines of one client waiting for their answer past which it is not read
+/// until some come back. This bounds what one client holds (its answers
+/// arrive together, at the main thread's next step) and how much it can
+/// take of the handler's room, while leaving room for thousands of lines a
+/// frame.
+const MAX_UNANSWERED: usize = 4096;
 
 /// How long a closing client may take to receive its last replies (and to
 /// see our FIN) before the socket is dropped regardless.
@@ -40,21 +52,16 @@ const CLOSE_DRAIN_BYTES: usize = 64 * 1024;
 /// State every client future shares, owned by the server future.
 pub(crate) struct Shared<H> {
     pub(crate) config: SpawnerConfig,
-    /// Borrowed mutably only for the duration of one synchronous callback,
-    /// and never across an `.await`, so borrows cannot overlap.
-    pub(crate) handler: RefCell<H>,
-    pub(crate) stats: std::rc::Rc<SpawnerStats>,
+    pub(crate) handler: H,
+    pub(crate) stats: Arc<SpawnerStats>,
 }
 
 impl<H: SpawnHandler> Shared<H> {
-    pub(crate) fn handler(&self) -> std::cell::RefMut<'_, H> {
-        self.handler.borrow_mut()
-    }
-
-    /// Reports a protocol rejection to the stats and the handler.
-    pub(crate) fn reject(&self, peer: &str, reason: &str) {
+    /// Reports a protocol rejection to the stats and the handler; the
+    /// client's last reply, if one follows, waits for `reported` to drop.
+    pub(crate) fn reject(&self, peer: &str, reason: &str, reported: Reported) {
         self.stats.rejected();
-        self.handler().client_rejected(peer, reason);
+        self.handler.client_rejected(peer, reason, reported);
     }
 }
 
@@ -75,7 +82,18 @@ impl Drop for ClientSlot<'_> {
     }
 }
 
+/// Where a client's answers arrive; closed when the client ends, so that
+/// answers given after that are dropped at once instead of kept.
+struct AnswerInbox(Arc<Answers>);
+
+impl Drop for AnswerInbox {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// How a client's session ended, which decides how politely it is closed.
+#[derive(Clone, Copy)]
 enum Close {
     /// The peer finished sending: answer what it sent, then close.
     Finished,
@@ -87,6 +105,7 @@ enum Close {
 
 /// What woke the client loop.
 enum Step {
+    Answers,
     Input(io::Result<LineEvent>),
     Wrote(io::Result<usize>),
     Timer,
@@ -101,19 +120,22 @@ pub(crate) async fn run<H: SpawnHandler>(
 ) {
     // Replies are tiny and batched already; Nagle would only add latency.
     let _ = stream.set_nodelay(true);
-    shared.handler().client_connected(&peer);
-    session(shared, &mut stream, &peer).await;
+    // Held by `&mut` across the session's awaits: that needs only `Send`.
+    let mut client = shared.handler.client_connected(&peer);
+    session(shared, &mut stream, &peer, &mut client).await;
     drop(stream);
     drop(slot);
-    shared.handler().client_disconnected(&peer);
+    shared.handler.client_disconnected(client);
 }
 
-async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, peer: &str) {
+async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, peer: &str, client: &mut H::Client) {
     let config = &shared.config;
     let stats = &*shared.stats;
     let (reader, mut writer) = stream.split();
     let mut lines = LineReader::new(reader, config.max_line_bytes);
     let mut replies = ReplyQueue::new();
+    let inbox = AnswerInbox(handler::answers());
+    let mut arrived: VecDeque<(Answer, usize)> = VecDeque::new();
     let token = config.required_token();
     let mut authenticated = token.is_none();
     let unlimited = config.max_spawns_per_second == 0;
@@ -127,40 +149,64 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
     let mut last_input = Instant::now();
     let mut timer = pin!(sleep_until(deadline_after(last_input, idle)));
     let mut bytes_seen = 0u64;
+    // Once set, input is over: the loop only waits for the answers still
+    // owed to earlier lines (they come before the last reply), then ends.
+    let mut ending: Option<Close> = None;
+    // The last write found the socket full: the peer is behind.
+    let mut socket_full = false;
 
-    let close = loop {
-        // Once the step's time is spent, this client waits for the next
-        // frame before reading (and so before spawning). The server polls
-        // every woken client in one go: after a burst that is a thousand of
-        // them, each of which must then cost a clock read, not a read and a
-        // spawn (tokio's budget alone allows 128 spawns a poll).
-        yield_if_over_budget().await;
+    let close = 'session: loop {
+        if let Some(end) = ending
+            && replies.unanswered() == 0
+        {
+            break end;
+        }
+        // Whether this client waited on us (a full handler, held replies,
+        // answers owed) rather than the other way round: that is not idleness.
+        let mut held_back = false;
         let step = poll_fn(|cx| {
             stats.client_polled();
-            if replies.len() >= FLUSH_AT
-                && let Poll::Ready(r) = replies.poll_write_to(cx, &mut writer)
+            if replies.len() >= FLUSH_AT {
+                match replies.poll_write_to(cx, &mut writer) {
+                    Poll::Ready(r) => return Poll::Ready(Step::Wrote(r)),
+                    Poll::Pending => socket_full = true,
+                }
+            }
+            if !arrived.is_empty() && (replies.len() < FLUSH_AT || socket_full) {
+                return Poll::Ready(Step::Answers);
+            }
+            if arrived.is_empty()
+                && replies.unanswered() > 0
+                && inbox.0.poll_take(cx, &mut arrived, usize::MAX).is_ready()
             {
-                return Poll::Ready(Step::Wrote(r));
+                return Poll::Ready(Step::Answers);
             }
-            let input = lines.poll_event(cx);
-            let read = lines.bytes_read();
-            if read != bytes_seen {
-                // Any byte counts as life, including partial and empty lines.
-                stats.bytes_in(read - bytes_seen);
-                stats.line_buffer(lines.peak_buffered());
-                bytes_seen = read;
-                last_input = Instant::now();
+            if ending.is_none() {
+                held_back = replies.held_bytes() >= MAX_HELD_BYTES
+                    || replies.unanswered() >= MAX_UNANSWERED
+                    || shared.handler.poll_ready(cx).is_pending();
+                if !held_back {
+                    let input = lines.poll_event(cx);
+                    let read = lines.bytes_read();
+                    if read != bytes_seen {
+                        // Any byte counts as life, including partial and empty lines.
+                        stats.bytes_in(read - bytes_seen);
+                        stats.line_buffer(lines.peak_buffered());
+                        bytes_seen = read;
+                        last_input = Instant::now();
+                    }
+                    if let Poll::Ready(event) = input {
+                        return Poll::Ready(Step::Input(event));
+                    }
+                }
             }
-            if let Poll::Ready(event) = input {
-                return Poll::Ready(Step::Input(event));
+            if !replies.is_empty() && replies.len() < FLUSH_AT {
+                match replies.poll_write_to(cx, &mut writer) {
+                    Poll::Ready(r) => return Poll::Ready(Step::Wrote(r)),
+                    Poll::Pending => socket_full = true,
+                }
             }
-            if !replies.is_empty()
-                && replies.len() < FLUSH_AT
-                && let Poll::Ready(r) = replies.poll_write_to(cx, &mut writer)
-            {
-                return Poll::Ready(Step::Wrote(r));
-            }
-            if idle_enabled && timer.as_mut().poll(cx).is_ready() {
+            if ending.is_none() && idle_enabled && timer.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Step::Timer);
             }
             Poll::Pending
@@ -168,24 +214,54 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
         .await;
 
         let line = match step {
-            Step::Wrote(Ok(_)) => continue,
+            Step::Answers => {
+                // A step's worth of answers comes at once: written as they
+                // are placed while the peer takes them, so that a reading
+                // peer never looks like one that does not read.
+                while let Some(((line, answer), _)) = arrived.pop_front() {
+                    let answered = match &answer {
+                        Ok(name) => replies.answer(line, "OK", name),
+                        Err(reason) => replies.answer(line, "ERR", reason),
+                    };
+                    if answered == Answered::Used {
+                        if answer.is_ok() { stats.spawned() } else { stats.error_reply() }
+                    }
+                    if !within_backlog(shared, &replies, peer) {
+                        break 'session Close::Abort;
+                    }
+                    if replies.len() >= FLUSH_AT && !socket_full {
+                        break;
+                    }
+                }
+                continue;
+            }
+            Step::Wrote(Ok(_)) => {
+                socket_full = false;
+                continue;
+            }
             Step::Wrote(Err(_)) | Step::Input(Err(_)) => break Close::Abort,
-            Step::Input(Ok(LineEvent::Eof)) => break Close::Finished,
+            Step::Input(Ok(LineEvent::Eof)) => {
+                ending = Some(Close::Finished);
+                continue;
+            }
             Step::Timer => {
+                if held_back {
+                    last_input = Instant::now();
+                }
                 let deadline = deadline_after(last_input, idle);
                 if Instant::now() >= deadline {
-                    error_reply(stats, &mut replies, "idle timeout");
-                    shared.reject(peer, "idle timeout");
-                    break Close::Fatal;
+                    reject_fatal(shared, &mut replies, &inbox, peer, "idle timeout");
+                    ending = Some(Close::Fatal);
+                    continue;
                 }
                 timer.as_mut().reset(deadline);
                 continue;
             }
             Step::Input(Ok(LineEvent::TooLong)) => {
                 stats.line();
-                error_reply(stats, &mut replies, "line too long");
-                shared.reject(peer, "line too long");
-                break Close::Fatal;
+                reject_fatal(shared, &mut replies, &inbox, peer, "line too long");
+                ending = Some(Close::Fatal);
+                continue;
             }
             Step::Input(Ok(LineEvent::InvalidUtf8)) => {
                 stats.line();
@@ -203,23 +279,17 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
                 _ => false,
             };
             if !good {
-                error_reply(stats, &mut replies, "bad token");
-                shared.reject(peer, "bad token");
-                break Close::Fatal;
+                reject_fatal(shared, &mut replies, &inbox, peer, "bad token");
+                ending = Some(Close::Fatal);
+                continue;
             }
             authenticated = true;
             replies.push_reply("OK", "authenticated");
         } else if let Some(text) = line {
             // No clock read per line when unlimited (the flood benchmark).
             if unlimited || bucket.try_take(Instant::now()) {
-                let result = shared.handler().line_received(peer, &text);
-                match result {
-                    Ok(name) => {
-                        stats.spawned();
-                        replies.push_reply("OK", &name);
-                    }
-                    Err(reason) => error_reply(stats, &mut replies, &reason),
-                }
+                let reply = Reply::new(inbox.0.clone(), replies.await_answer());
+                shared.handler.line_received(client, text, reply);
             } else {
                 error_reply(stats, &mut replies, "rate limited");
             }
@@ -227,16 +297,12 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
             error_reply(stats, &mut replies, "invalid utf-8");
         }
 
-        stats.reply_backlog(replies.len());
-        if replies.len() > config.max_reply_backlog {
-            // It sends but does not read: holding its replies would let it
-            // grow our memory; the kernel buffers are already full too.
-            shared.reject(peer, "not reading replies");
+        if !within_backlog(shared, &replies, peer) {
             break Close::Abort;
         }
         // A flood is processed from buffered bytes without touching the
-        // socket; spend tokio's budget per line so the step can end on time
-        // and other clients get their turn.
+        // socket; spend tokio's budget per line so the worker's other tasks
+        // get their turn.
         consume_budget().await;
     };
 
@@ -258,6 +324,33 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
             .await;
         }
     }
+}
+
+/// Records the client's reply backlog, and whether it is still within the
+/// limit; past it the client is reported and must be closed at once.
+fn within_backlog<H: SpawnHandler>(shared: &Shared<H>, replies: &ReplyQueue, peer: &str) -> bool {
+    shared.stats.reply_backlog(replies.len());
+    if replies.len() > shared.config.max_reply_backlog {
+        // It sends but does not read: holding its replies would let it
+        // grow our memory; the kernel buffers are already full too.
+        shared.reject(peer, "not reading replies", Reported::nothing());
+        return false;
+    }
+    true
+}
+
+/// Reports a fatal rejection, and queues its `ERR <reason>` to go out once
+/// it is reported.
+fn reject_fatal<H: SpawnHandler>(
+    shared: &Shared<H>,
+    replies: &mut ReplyQueue,
+    inbox: &AnswerInbox,
+    peer: &str,
+    reason: &str,
+) {
+    shared.stats.error_reply();
+    let line = replies.push_reply_after_answer("ERR", reason);
+    shared.reject(peer, reason, Reported::new(inbox.0.clone(), line));
 }
 
 /// Queues `ERR <reason>` and counts it.

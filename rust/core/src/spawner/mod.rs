@@ -1,41 +1,43 @@
 //! TcpSpawnerServer's engine-free half: a TCP line server whose every
 //! non-empty line asks a handler to spawn a node, with the limits a server
-//! facing hostile clients needs.
+//! facing hostile clients needs. It runs on the runtime's I/O worker; only
+//! the spawning itself needs the engine, and its answer comes back later.
 //!
 //! Protocol: UTF-8 lines ending in `\n` (`\r\n` accepted). Each non-empty
-//! line is handed to [`SpawnHandler::line_received`] and answered
-//! `OK <final_name>\n` or `ERR <reason>\n`. Fatal errors (`bad token`,
-//! `line too long`, `too many clients`, `idle timeout`) close the client
-//! after the reply; others (`invalid utf-8`, `rate limited`, the handler's
-//! own reasons) keep it. With a token configured, the first non-empty line
-//! must be the token and is answered `OK authenticated\n`.
+//! line is handed to [`SpawnHandler::line_received`] and answered, through
+//! its [`Reply`], `OK <final_name>\n` or `ERR <reason>\n`; a client reads
+//! its replies in the order of its lines. Fatal errors (`bad token`, `line
+//! too long`, `too many clients`, `idle timeout`) close the client after the
+//! reply; others (`invalid utf-8`, `rate limited`, the handler's own
+//! reasons) keep it. With a token configured, the first non-empty line must
+//! be the token and is answered `OK authenticated\n`.
 //!
 //! Layout, one concern per file: [`config`] (limits), [`codec`] (bounded
-//! line reader), [`descriptors`] (descriptor table sizing), [`name`] (node-name sanitizing), [`cap`] (live node cap), [`auth`] (constant-time
-//! compare), [`rate`] (token bucket), [`reply`] (bounded reply queue),
-//! [`stats`], [`handler`] (the glue's callbacks), `client` (one
-//! connection) and `server` (the accept loop, [`serve`]).
+//! line reader), [`descriptors`] (descriptor table sizing), [`name`]
+//! (node-name sanitizing), [`cap`] (live node cap), [`auth`] (constant-time
+//! compare), [`rate`] (token bucket), [`reply`] (the reply queue, in line
+//! order), [`stats`], [`handler`] (the glue's callbacks and [`Reply`]),
+//! `client` (one connection) and `server` (the accept loop, [`serve`]).
 //!
 //! ```no_run
-//! use std::rc::Rc;
-//! use async_net_core::spawner::{self, SpawnHandler, SpawnerConfig, SpawnerStats};
+//! use std::sync::Arc;
+//! use async_net_core::spawner::{self, Reply, SpawnHandler, SpawnerConfig};
 //!
-//! #[derive(Default)]
-//! struct Names(std::collections::HashSet<String>, spawner::UniqueNames);
+//! /// Answers each line at once with the node name it would make.
+//! struct Names;
 //!
 //! impl SpawnHandler for Names {
-//!     fn line_received(&mut self, _peer: &str, line: &str) -> Result<String, String> {
-//!         let base = spawner::sanitize_node_name(line, 64).map_err(|e| e.to_string())?;
-//!         let name = self.1.name(&base, |n| self.0.contains(n));
-//!         self.0.insert(name.clone());
-//!         Ok(name)
+//!     type Client = ();
+//!     fn client_connected(&self, _peer: &str) {}
+//!     fn line_received(&self, _client: &(), line: String, reply: Reply) {
+//!         reply.send(spawner::into_node_name(line, 64).map_err(|e| e.to_string()));
 //!     }
+//!     fn client_disconnected(&self, _client: ()) {}
 //! }
 //!
 //! # async fn run() -> std::io::Result<()> {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8885").await?;
-//! let stats = Rc::new(SpawnerStats::default());
-//! spawner::serve(listener, SpawnerConfig::default(), Names::default(), stats.clone()).await
+//! spawner::serve(listener, SpawnerConfig::default(), Names, Arc::default()).await
 //! # }
 //! ```
 
@@ -59,8 +61,8 @@ pub use auth::ct_eq;
 pub use cap::NodeCap;
 pub use codec::{LineEvent, LineReader, READ_CHUNK};
 pub use config::SpawnerConfig;
-pub use handler::SpawnHandler;
-pub use name::{NameError, UniqueNames, sanitize_node_name};
+pub use handler::{Reply, Reported, SpawnHandler};
+pub use name::{NameError, UniqueNames, into_node_name, sanitize_node_name};
 pub use rate::TokenBucket;
 pub use server::serve;
 pub use stats::{SpawnerStats, StatsSnapshot};

@@ -47,6 +47,16 @@ pub fn sanitize_node_name(line: &str, max_chars: usize) -> Result<String, NameEr
     Ok(name)
 }
 
+/// [`sanitize_node_name`] for a line the caller owns: one that is a valid
+/// name already (the usual case) comes back as it is, without a copy.
+pub fn into_node_name(line: String, max_chars: usize) -> Result<String, NameError> {
+    let valid = !line.is_empty()
+        && line.trim().len() == line.len()
+        && !line.chars().any(|c| FORBIDDEN.contains(&c) || c.is_control())
+        && (line.len() <= max_chars || line.chars().count() <= max_chars);
+    if valid { Ok(line) } else { sanitize_node_name(&line, max_chars) }
+}
+
 /// Most name prefixes [`UniqueNames`] remembers; past this it starts over,
 /// so a client inventing endless names cannot grow it without bound.
 const MAX_REMEMBERED_PREFIXES: usize = 4096;
@@ -137,6 +147,35 @@ mod tests {
         assert_eq!(sanitize_node_name(" \t ", 64), Err(NameError::Empty));
         assert_eq!(sanitize_node_name("abc", 0), Err(NameError::Empty));
         assert_eq!(NameError::Empty.to_string(), "empty name");
+    }
+
+    #[test]
+    fn an_owned_line_gets_the_same_name_and_a_valid_one_is_not_copied() {
+        let lines = [
+            "Bob",
+            "  Alice Smith \t",
+            "a.b:c@d/e\"f%g",
+            "...",
+            "a\u{0}b\u{7}c\rd",
+            "x\u{85}y",
+            "Zoë 🐉",
+            "🐉🐉🐉🐉",
+            "日本語のなまえ",
+            "ab   cd",
+            "",
+            " \t ",
+            "abc",
+            "exactly4",
+        ];
+        for line in lines {
+            for max in [0, 2, 3, 4, 8, 64] {
+                assert_eq!(into_node_name(line.to_owned(), max), sanitize_node_name(line, max), "{line:?} {max}");
+            }
+        }
+        let line = String::from("Valid Name");
+        let at = line.as_ptr();
+        let name = into_node_name(line, 64).unwrap();
+        assert_eq!(name.as_ptr(), at);
     }
 
     /// Hands out names from `base`s, remembering what is taken.

@@ -1,22 +1,25 @@
 //! The accept loop: admits clients into a set of futures it owns, so that
 //! dropping the server future closes every connection and the port at once.
 
-use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::io::{self, Write};
+use std::net::SocketAddr;
 use std::pin::pin;
-use std::rc::Rc;
+use std::sync::Arc;
+use std::task::ready;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use futures_util::future::Either;
 use futures_util::stream::FuturesUnordered;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, sleep};
 
 use super::client::{self, ClientSlot, Shared};
 use super::config::SpawnerConfig;
-use super::handler::SpawnHandler;
+use super::handler::{self, Answers, Reported, SpawnHandler};
 use super::stats::SpawnerStats;
-use crate::reactor::yield_if_over_budget;
 
 /// First pause after a failed `accept` (EMFILE and the like); doubles up to
 /// [`ACCEPT_BACKOFF_MAX`] while failures continue, so a persistent failure
@@ -26,14 +29,14 @@ const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// Serves line clients on `listener` until the future is dropped.
 ///
-/// Every client runs inside this future (no spawned tasks): it can be polled
-/// on a `LocalSet` next to `!Send` handlers, and dropping it closes every
-/// client socket and the listener synchronously, so the port can be bound
-/// again right away. While clients are idle a poll costs O(1): only woken
-/// clients are polled, and each holds one timer that fires once per idle
-/// period.
+/// Every client runs inside this future (no spawned tasks), so dropping it
+/// closes every client socket and the listener synchronously, and the port
+/// can be bound again right away. The future is `Send`: in the game it runs
+/// on the runtime's I/O worker. While clients are idle it costs nothing:
+/// only woken clients are polled, and each holds one timer that fires once
+/// per idle period.
 ///
-/// `handler` is owned by the server and called synchronously (see
+/// `handler` is shared by every client and called synchronously (see
 /// [`SpawnHandler`]); `stats` is updated live for the caller to read.
 ///
 /// The caller may size the descriptor table for `config.max_clients` first
@@ -47,11 +50,11 @@ pub async fn serve<H: SpawnHandler>(
     listener: TcpListener,
     config: SpawnerConfig,
     handler: H,
-    stats: Rc<SpawnerStats>,
+    stats: Arc<SpawnerStats>,
 ) -> io::Result<()> {
     config.validate()?;
     // Declared before `clients`, so it outlives the futures borrowing it.
-    let shared = Shared { config, handler: RefCell::new(handler), stats };
+    let shared = Shared { config, handler, stats };
     let mut clients = FuturesUnordered::new();
     let mut backoff = ACCEPT_BACKOFF_MIN;
     let mut accept_paused = false;
@@ -62,26 +65,25 @@ pub async fn serve<H: SpawnHandler>(
             biased;
             // Finished clients free their slot before the next admission.
             Some(()) = clients.next(), if !clients.is_empty() => {}
-            accepted = listener.accept(), if !accept_paused => match accepted {
+            accepted = accept(&listener, &shared.handler), if !accept_paused => match accepted {
                 Ok((stream, addr)) => {
                     backoff = ACCEPT_BACKOFF_MIN;
                     shared.stats.accepted();
                     let peer = addr.to_string();
                     if shared.stats.clients() >= shared.config.max_clients {
-                        refuse(stream, "ERR too many clients\n");
-                        shared.reject(&peer, "too many clients");
+                        let inbox = handler::answers();
+                        shared.reject(&peer, "too many clients", Reported::new(inbox.clone(), 0));
+                        clients.push(Either::Right(refuse_once_reported(stream, inbox)));
                     } else {
                         let slot = ClientSlot::new(&shared.stats);
-                        clients.push(client::run(&shared, stream, peer, slot));
+                        clients.push(Either::Left(client::run(&shared, stream, peer, slot)));
                     }
-                    // A burst of connections is admitted over frames, not in one.
-                    yield_if_over_budget().await;
                 }
                 // The peer gave up while queued: nothing wrong with us.
                 Err(e) if is_connection_error(&e) => {}
                 Err(e) if e.kind() == io::ErrorKind::InvalidInput => return Err(e),
                 Err(e) => {
-                    shared.handler().accept_failed(&e);
+                    shared.handler.accept_failed(&e);
                     accept_paused = true;
                     pause.as_mut().reset(Instant::now() + backoff);
                     backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
@@ -90,6 +92,17 @@ pub async fn serve<H: SpawnHandler>(
             () = &mut pause, if accept_paused => accept_paused = false,
         }
     }
+}
+
+/// The next connection, taken only once the handler has room: while it has
+/// none (the main thread is behind), new clients wait in the listen backlog
+/// instead of piling up events for it.
+async fn accept<H: SpawnHandler>(listener: &TcpListener, handler: &H) -> io::Result<(TcpStream, SocketAddr)> {
+    poll_fn(|cx| {
+        ready!(handler.poll_ready(cx));
+        listener.poll_accept(cx)
+    })
+    .await
 }
 
 /// Errors of one queued connection rather than of the listener.
@@ -102,6 +115,15 @@ fn is_connection_error(e: &io::Error) -> bool {
             | io::ErrorKind::Interrupted
             | io::ErrorKind::WouldBlock
     )
+}
+
+/// Refuses a client past `max_clients` once the handler has reported it (its
+/// [`Reported`] answered or dropped), as a client's fatal reply waits for its
+/// report. Meanwhile it holds only its socket, and counts as no client.
+async fn refuse_once_reported(stream: TcpStream, inbox: Arc<Answers>) {
+    let mut arrived = VecDeque::new();
+    poll_fn(|cx| inbox.poll_take(cx, &mut arrived, usize::MAX).map(drop)).await;
+    refuse(stream, "ERR too many clients\n");
 }
 
 /// Sends `message` and closes, without keeping anything for this peer: one

@@ -1,24 +1,22 @@
-//! Counters the glue reads for `get_stats()`, shared without locks.
-//!
-//! Everything runs on the main thread, so plain `Cell`s behind an `Rc` are
-//! enough: the server bumps them, the node reads a [`StatsSnapshot`].
+//! Counters the glue reads for `get_stats()`: written by the server on the
+//! I/O worker, read on the main thread, without locks.
 
-use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
-/// Live counters of one spawner server. Create it with `Rc::default()`, keep
-/// a clone, pass the other to [`serve`](super::serve).
+/// Live counters of one spawner server. Create it with `Arc::default()`,
+/// keep a clone, pass the other to [`serve`](super::serve).
 #[derive(Debug, Default)]
 pub struct SpawnerStats {
-    clients: Cell<usize>,
-    accepted: Cell<u64>,
-    lines: Cell<u64>,
-    spawned: Cell<u64>,
-    errors: Cell<u64>,
-    rejected: Cell<u64>,
-    bytes_in: Cell<u64>,
-    peak_line_buffer: Cell<usize>,
-    peak_reply_backlog: Cell<usize>,
-    client_polls: Cell<u64>,
+    clients: AtomicUsize,
+    accepted: AtomicU64,
+    lines: AtomicU64,
+    spawned: AtomicU64,
+    errors: AtomicU64,
+    rejected: AtomicU64,
+    bytes_in: AtomicU64,
+    peak_line_buffer: AtomicUsize,
+    peak_reply_backlog: AtomicUsize,
+    client_polls: AtomicU64,
 }
 
 /// A copy of [`SpawnerStats`] at one moment.
@@ -31,7 +29,7 @@ pub struct StatsSnapshot {
     /// Non-empty lines received: token, rate-limited, invalid and overlong
     /// ones included.
     pub lines: u64,
-    /// Lines the handler accepted (`OK <name>` replies).
+    /// Lines the handler answered `Ok` (`OK <name>` replies).
     pub spawned: u64,
     /// `ERR` replies of any kind.
     pub errors: u64,
@@ -44,17 +42,18 @@ pub struct StatsSnapshot {
     /// Most reply bytes queued for any one client at once.
     pub peak_reply_backlog: usize,
     /// Times a client future was polled: stays flat while clients are idle,
-    /// which is what makes 1000 idle clients cost nothing per frame.
+    /// which is what makes 1000 idle clients cost nothing.
     pub client_polls: u64,
 }
 
-fn bump(cell: &Cell<u64>, by: u64) {
-    cell.set(cell.get().wrapping_add(by));
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Relaxed);
 }
 
-fn raise(cell: &Cell<usize>, value: usize) {
-    if value > cell.get() {
-        cell.set(value);
+/// Raises a peak; a plain load first, since the peak is rarely passed.
+fn raise(peak: &AtomicUsize, value: usize) {
+    if value > peak.load(Relaxed) {
+        peak.fetch_max(value, Relaxed);
     }
 }
 
@@ -62,47 +61,48 @@ impl SpawnerStats {
     /// Copies every counter.
     pub fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
-            clients: self.clients.get(),
-            accepted: self.accepted.get(),
-            lines: self.lines.get(),
-            spawned: self.spawned.get(),
-            errors: self.errors.get(),
-            rejected: self.rejected.get(),
-            bytes_in: self.bytes_in.get(),
-            peak_line_buffer: self.peak_line_buffer.get(),
-            peak_reply_backlog: self.peak_reply_backlog.get(),
-            client_polls: self.client_polls.get(),
+            clients: self.clients.load(Relaxed),
+            accepted: self.accepted.load(Relaxed),
+            lines: self.lines.load(Relaxed),
+            spawned: self.spawned.load(Relaxed),
+            errors: self.errors.load(Relaxed),
+            rejected: self.rejected.load(Relaxed),
+            bytes_in: self.bytes_in.load(Relaxed),
+            peak_line_buffer: self.peak_line_buffer.load(Relaxed),
+            peak_reply_backlog: self.peak_reply_backlog.load(Relaxed),
+            client_polls: self.client_polls.load(Relaxed),
         }
     }
 
     /// Clients connected now.
     pub fn clients(&self) -> usize {
-        self.clients.get()
+        self.clients.load(Relaxed)
     }
 
     pub(crate) fn client_opened(&self) {
-        self.clients.set(self.clients.get() + 1);
+        self.clients.fetch_add(1, Relaxed);
     }
     pub(crate) fn client_closed(&self) {
-        self.clients.set(self.clients.get().saturating_sub(1));
+        // Never below zero: every close follows its open.
+        let _ = self.clients.fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_sub(1)));
     }
     pub(crate) fn accepted(&self) {
-        bump(&self.accepted, 1);
+        bump(&self.accepted);
     }
     pub(crate) fn line(&self) {
-        bump(&self.lines, 1);
+        bump(&self.lines);
     }
     pub(crate) fn spawned(&self) {
-        bump(&self.spawned, 1);
+        bump(&self.spawned);
     }
     pub(crate) fn error_reply(&self) {
-        bump(&self.errors, 1);
+        bump(&self.errors);
     }
     pub(crate) fn rejected(&self) {
-        bump(&self.rejected, 1);
+        bump(&self.rejected);
     }
     pub(crate) fn bytes_in(&self, n: u64) {
-        bump(&self.bytes_in, n);
+        self.bytes_in.fetch_add(n, Relaxed);
     }
     pub(crate) fn line_buffer(&self, bytes: usize) {
         raise(&self.peak_line_buffer, bytes);
@@ -111,6 +111,6 @@ impl SpawnerStats {
         raise(&self.peak_reply_backlog, bytes);
     }
     pub(crate) fn client_polled(&self) {
-        bump(&self.client_polls, 1);
+        bump(&self.client_polls);
     }
 }

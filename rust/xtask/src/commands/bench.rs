@@ -5,11 +5,13 @@
 //! - `testbed microbench` from a release build of the testbed (rust/testbed): the idle reactor
 //!   step against a bare tokio step (see its microbench.rs for why this one is measured in Rust);
 //! - `testbed decode-bench` from the same binary: RadioStream's decoding pipeline against ffmpeg
-//!   and mpg123 on a generated 5-minute MP3;
+//!   and mpg123 on a generated 5-minute MP3 and the 1-minute one it repeats (the difference
+//!   keeps process start-up out);
 //! - the scenes `res://bench/bench_*.tscn` of the tests project, run headless with the release
 //!   library against load or servers started from the same release binary (`loadgen`,
 //!   `ws-echo`, `radio-station`; the scenes get its path as `--loadgen=PATH`) or real ones
-//!   (redis-server).
+//!   (redis-server); then bench_main's idle `AsyncHub.step()` row once more with the debug
+//!   (template_debug) library, which the editor loads.
 
 use std::fs;
 use std::path::Path;
@@ -49,6 +51,11 @@ const MICRO_LIMIT: Duration = Duration::from_secs(120);
 /// Prefix of the lines the bench scene prints, one per measured metric.
 const ROW_PREFIX: &str = "BENCH ";
 
+/// The scene, and its `--only` name, of the idle `AsyncHub.step()` row, which runs a second time
+/// with the template_debug library.
+const STEP_SCENE: &str = "bench_main.tscn";
+const STEP_ROW: &str = "step";
+
 /// `cargo xtask bench [--scene SUBSTR] [-- ARGS...]`: runs every bench scene (or those whose
 /// name contains SUBSTR); ARGS go to each scene (e.g. `--only=idle,flood`).
 pub fn main(mut args: Args) -> Result<ExitCode> {
@@ -81,27 +88,27 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
         fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
     }
     fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let scenes = scenes(wanted.as_deref())?;
     {
         let _slot = build::ReleaseInDebugSlot::install("the benchmarks")?;
         build::prepare_project(&godot, Project::Tests)?;
-        for scene in scenes(wanted.as_deref())? {
-            let mut cmd = godot.command();
-            cmd.args(["--headless", "--path"]).arg(Project::Tests.dir()).args(["--scene", &scene, "--"]);
-            cmd.arg(format!("--loadgen={}", helper.display())).arg(format!("--workdir={}", work.display()));
-            cmd.args(&scene_args);
-            eprintln!("xtask: {}", process::describe(&cmd));
-            let run = process::stream(cmd, Some(LIMIT))?;
-            let scene_rows = parse_rows(&run.log)?;
-            if !run.success() {
-                problems.push(format!(
-                    "the bench scene {scene} {} ({} rows printed)",
-                    run.describe(),
-                    scene_rows.len()
-                ));
-            } else if scene_rows.is_empty() {
-                problems.push(format!("the bench scene {scene} printed no `{ROW_PREFIX}{{json}}` rows"));
+        for scene in &scenes {
+            let run = run_scene(&godot, scene, &helper, &work, &scene_args)?;
+            rows.extend(run.rows);
+            problems.extend(run.problem);
+        }
+    }
+    // The editor and debug runs load the template_debug library: the idle step row once more
+    // with it (issue 15 has a target for it), after the release library left its slot.
+    if scenes.iter().any(|s| s.ends_with(STEP_SCENE)) && wants_row(&scene_args, STEP_ROW) {
+        match build::build(Profile::Debug, &[], &godot) {
+            Ok(()) => {
+                let args = [format!("--only={STEP_ROW}"), "--library=template_debug".into()];
+                let run = run_scene(&godot, &format!("res://{SCENE_DIR}/{STEP_SCENE}"), &helper, &work, &args)?;
+                rows.extend(run.rows);
+                problems.extend(run.problem);
             }
-            rows.extend(scene_rows);
+            Err(err) => problems.push(format!("building the debug library for the step row: {err:#}")),
         }
     }
 
@@ -121,6 +128,36 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
         bail!("{}", problems.join("; "));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What one run of a bench scene printed, and what went wrong, if anything.
+struct SceneRun {
+    rows: Vec<Row>,
+    problem: Option<String>,
+}
+
+/// Runs one bench scene headless with `args` after the ones every scene gets.
+fn run_scene(godot: &godot::Godot, scene: &str, helper: &Path, work: &Path, args: &[String]) -> Result<SceneRun> {
+    let mut cmd = godot.command();
+    cmd.args(["--headless", "--path"]).arg(Project::Tests.dir()).args(["--scene", scene, "--"]);
+    cmd.arg(format!("--loadgen={}", helper.display())).arg(format!("--workdir={}", work.display()));
+    cmd.args(args);
+    eprintln!("xtask: {}", process::describe(&cmd));
+    let run = process::stream(cmd, Some(LIMIT))?;
+    let rows = parse_rows(&run.log)?;
+    let problem = if !run.success() {
+        Some(format!("the bench scene {scene} {} ({} rows printed)", run.describe(), rows.len()))
+    } else if rows.is_empty() {
+        Some(format!("the bench scene {scene} printed no `{ROW_PREFIX}{{json}}` rows"))
+    } else {
+        None
+    };
+    Ok(SceneRun { rows, problem })
+}
+
+/// Whether scene arguments `args` leave row `name` in: no `--only=`, or one that names it.
+fn wants_row(args: &[String], name: &str) -> bool {
+    args.iter().filter_map(|a| a.strip_prefix("--only=")).all(|list| list.split(',').any(|n| n == name))
 }
 
 /// The `res://` paths of the bench scenes whose file name contains `wanted`, in name order.
@@ -145,10 +182,14 @@ fn microbench(helper: &Path) -> Result<Vec<Row>> {
     helper_rows(helper, &["microbench".as_ref()])
 }
 
-/// Runs `helper decode-bench` on the 5-minute bench MP3 and returns its rows.
+/// Runs `helper decode-bench` on the 5-minute bench MP3 and the 1-minute station MP3 it repeats
+/// (the difference takes process start-up out) and returns its rows.
 fn decode_bench(helper: &Path) -> Result<Vec<Row>> {
-    let file = media::bench_mp3()?;
-    helper_rows(helper, &["decode-bench".as_ref(), "--file".as_ref(), file.as_os_str()])
+    let (long, short) = (media::bench_mp3()?, media::station_mp3()?);
+    helper_rows(
+        helper,
+        &["decode-bench".as_ref(), "--file".as_ref(), long.as_os_str(), "--short-file".as_ref(), short.as_os_str()],
+    )
 }
 
 /// Runs the release helper with `args` (a subcommand that prints rows) and returns its rows.
@@ -181,6 +222,8 @@ struct Row {
     lower_is_better: bool,
     /// How it was measured (statistic, sample count, conditions), printed under the table.
     detail: Option<String>,
+    /// The row's target and whether this run met it ("ours <= 0.8x baseline: met"), when it has one.
+    target: Option<String>,
 }
 
 impl Row {
@@ -196,14 +239,16 @@ impl Row {
             baseline_name: text("baseline_name")?,
             lower_is_better: v["lower_is_better"].as_bool().context("`lower_is_better` must be a boolean")?,
             detail: v["detail"].as_str().map(String::from),
+            target: v["target"].as_str().map(String::from),
         })
     }
 
     /// How many times better this project is: baseline/ours when lower is better, else
-    /// ours/baseline; `None` when dividing by zero.
+    /// ours/baseline; `None` unless both are above zero (a cost measured as a difference can
+    /// come out at or below zero, within the noise).
     fn ratio(&self) -> Option<f64> {
         let (num, den) = if self.lower_is_better { (self.baseline, self.ours) } else { (self.ours, self.baseline) };
-        (den != 0.0).then(|| num / den)
+        (den > 0.0 && num > 0.0).then(|| num / den)
     }
 
     fn to_json(&self) -> Value {
@@ -216,6 +261,7 @@ impl Row {
             "lower_is_better": self.lower_is_better,
             "ratio": self.ratio(),
             "detail": self.detail,
+            "target": self.target,
         })
     }
 }
@@ -227,13 +273,15 @@ fn parse_rows(log: &str) -> Result<Vec<Row>> {
         .collect()
 }
 
-/// The rows as an aligned text table, then one numbered note per row that has a detail.
+/// The rows as an aligned text table (a target column when a row has a target), then one
+/// numbered note per row that has a detail.
 fn table(rows: &[Row]) -> String {
-    let mut lines = vec![[
+    let mut lines = vec![vec![
         "metric".to_string(),
         "this project".into(),
         "baseline".into(),
         "ratio (>1: this project is better)".into(),
+        "target".into(),
     ]];
     let mut notes = Vec::new();
     for r in rows {
@@ -245,14 +293,20 @@ fn table(rows: &[Row]) -> String {
             }
             None => String::new(),
         };
-        lines.push([
+        lines.push(vec![
             format!("{} ({better}){note}", r.metric),
             format!("{} {}", number(r.ours), r.unit),
             format!("{} {} ({})", number(r.baseline), r.unit, r.baseline_name),
             r.ratio().map_or("-".into(), |x| format!("{x:.2}x")),
+            r.target.clone().unwrap_or_default(),
         ]);
     }
-    let widths: Vec<usize> = (0..4).map(|c| lines.iter().map(|l| l[c].chars().count()).max().unwrap_or(0)).collect();
+    let columns = if rows.iter().any(|r| r.target.is_some()) { 5 } else { 4 };
+    for line in &mut lines {
+        line.truncate(columns);
+    }
+    let widths: Vec<usize> =
+        (0..columns).map(|c| lines.iter().map(|l| l[c].chars().count()).max().unwrap_or(0)).collect();
     let mut out = String::new();
     for (i, line) in lines.iter().enumerate() {
         let cells: Vec<String> = line.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
@@ -321,6 +375,17 @@ mod tests {
     }
 
     #[test]
+    fn targets_get_a_column_and_costs_at_or_below_zero_no_ratio() {
+        let log = "BENCH {\"metric\":\"idle\",\"unit\":\"us\",\"ours\":-0.2,\"baseline\":9,\"baseline_name\":\"b\",\"lower_is_better\":true,\"target\":\"ours <= 0.3x baseline: met\"}\n";
+        let rows = parse_rows(log).unwrap();
+        assert_eq!(rows[0].ratio(), None);
+        assert_eq!(rows[0].to_json()["target"], "ours <= 0.3x baseline: met");
+        let t = table(&rows);
+        let cells: Vec<&str> = t.lines().nth(2).unwrap().split(" | ").map(str::trim).collect();
+        assert_eq!(cells[3..], ["-", "ours <= 0.3x baseline: met"], "{t}");
+    }
+
+    #[test]
     fn details_become_numbered_notes() {
         let log = "BENCH {\"metric\":\"a\",\"unit\":\"us\",\"ours\":1,\"baseline\":2,\"baseline_name\":\"b\",\"lower_is_better\":true,\"detail\":\"median of 9\"}\n";
         let rows = parse_rows(log).unwrap();
@@ -329,6 +394,15 @@ mod tests {
         let t = table(&rows);
         assert!(t.contains("a (lower is better) [1]"), "{t}");
         assert!(t.trim_end().ends_with("[1] median of 9"), "{t}");
+    }
+
+    #[test]
+    fn only_arguments_select_rows() {
+        let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(wants_row(&[], "step"));
+        assert!(wants_row(&args(&["--only=idle,step"]), "step"));
+        assert!(!wants_row(&args(&["--only=idle"]), "step"));
+        assert!(!wants_row(&args(&["--only=steps"]), "step"));
     }
 
     #[test]

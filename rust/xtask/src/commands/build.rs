@@ -14,31 +14,46 @@ use crate::godot::{self, Godot};
 use crate::paths::{self, Project};
 use crate::{log_check, process};
 
+/// The gdext crate, which builds the extension library (its version names the package).
+pub const CRATE: &str = "async-net";
+
 /// The extension's `res://` path, as `.godot/extension_list.cfg` lists it.
 const EXTENSION_RES_PATH: &str = "res://addons/async_net/async_net.gdextension";
 
 /// How long a project import may take.
 const IMPORT_LIMIT: Duration = Duration::from_secs(600);
 
-/// A cargo profile, and the matching library slot (`template_debug` / `template_release`).
+/// A library slot of the .gdextension file (`template_debug` / `template_release`), and the
+/// cargo profile that builds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Profile {
-    /// `cargo build`, the `*.template_debug.*` library.
+    /// The `*.template_debug.*` library, which the editor and debug runs load: cargo's `editor`
+    /// profile (optimized, with debug assertions and gdext's strict safeguards; see Cargo.toml).
     Debug,
-    /// `cargo build --release`, the `*.template_release.*` library.
+    /// The `*.template_release.*` library of exported games: cargo's `release` profile.
     Release,
 }
 
 impl Profile {
+    /// The cargo profile, which is also its folder under `target/`.
     pub fn name(self) -> &'static str {
         match self {
-            Profile::Debug => "debug",
+            Profile::Debug => "editor",
             Profile::Release => "release",
+        }
+    }
+
+    /// The slot's name in library file names (`template_debug`, `template_release`).
+    fn slot(self) -> &'static str {
+        match self {
+            Profile::Debug => "template_debug",
+            Profile::Release => "template_release",
         }
     }
 }
 
-/// `cargo xtask build [--release]`.
+/// `cargo xtask build [--release]`: the editor (`template_debug`) library, or with `--release`
+/// the `template_release` one of exported games.
 pub fn main(mut args: Args) -> Result<ExitCode> {
     let profile = if args.flag("--release") { Profile::Release } else { Profile::Debug };
     args.finish()?;
@@ -50,13 +65,7 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
 /// Builds and installs the library for `profile`, then links the addon into `projects` and
 /// imports those that exist.
 pub fn build(profile: Profile, projects: &[Project], godot: &Godot) -> Result<()> {
-    let mut cargo = process::cargo();
-    cargo.args(["build", "-p", "async-net"]).current_dir(paths::root());
-    if profile == Profile::Release {
-        cargo.arg("--release");
-    }
-    process::run(&mut cargo)?;
-    let installed = install_library(&built_library(profile)?, profile)?;
+    let installed = install_library(&cargo_build(profile)?, profile)?;
     eprintln!("xtask: installed {}", installed.strip_prefix(paths::root()).unwrap_or(&installed).display());
     for &project in projects {
         prepare_project(godot, project)?;
@@ -75,7 +84,15 @@ pub fn prepare_project(godot: &Godot, project: Project) -> Result<()> {
     }
 }
 
-/// The library cargo writes for `profile` (e.g. `target/debug/libasync_net.so`).
+/// Builds the extension library for `profile` with cargo; returns the file cargo wrote.
+pub fn cargo_build(profile: Profile) -> Result<PathBuf> {
+    let mut cargo = process::cargo();
+    cargo.args(["build", "-p", CRATE, "--profile", profile.name()]).current_dir(paths::root());
+    process::run(&mut cargo)?;
+    built_library(profile)
+}
+
+/// The library cargo writes for `profile` (e.g. `target/editor/libasync_net.so`).
 pub fn built_library(profile: Profile) -> Result<PathBuf> {
     let (built, _) = library_names(profile)?;
     Ok(paths::target_dir()?.join(profile.name()).join(built))
@@ -90,12 +107,12 @@ pub fn addon_library(slot: Profile) -> Result<PathBuf> {
 /// (file cargo writes, file name in `addons/async_net/bin/`) for this platform, matching the
 /// `[libraries]` of `async_net.gdextension`.
 fn library_names(profile: Profile) -> Result<(&'static str, String)> {
-    let p = profile.name();
+    let s = profile.slot();
     Ok(match (std::env::consts::OS, std::env::consts::ARCH) {
-        ("linux", "x86_64") => ("libasync_net.so", format!("libasync_net.linux.template_{p}.x86_64.so")),
-        ("linux", "aarch64") => ("libasync_net.so", format!("libasync_net.linux.template_{p}.arm64.so")),
-        ("windows", "x86_64") => ("async_net.dll", format!("async_net.windows.template_{p}.x86_64.dll")),
-        ("macos", _) => ("libasync_net.dylib", format!("libasync_net.macos.template_{p}.universal.dylib")),
+        ("linux", "x86_64") => ("libasync_net.so", format!("libasync_net.linux.{s}.x86_64.so")),
+        ("linux", "aarch64") => ("libasync_net.so", format!("libasync_net.linux.{s}.arm64.so")),
+        ("windows", "x86_64") => ("async_net.dll", format!("async_net.windows.{s}.x86_64.dll")),
+        ("macos", _) => ("libasync_net.dylib", format!("libasync_net.macos.{s}.universal.dylib")),
         (os, arch) => bail!("async_net.gdextension has no library entry for {os}/{arch}"),
     })
 }
@@ -218,10 +235,10 @@ pub fn ensure_extension_listed(project_dir: &Path) -> Result<()> {
 /// Godot picks a library by feature tags. xtask always runs an editor build of Godot (it
 /// needs `--import`), and an editor build has the `debug` tag, never `release`, so it only
 /// loads the `linux.debug.x86_64` entry; the `template_release` file is only for exported
-/// games. Running the optimized build (`bench`, `soak --release`) therefore means putting it
-/// in the debug slot, for the run only: the debug library is moved aside and put back on drop (also after an
-/// error), so `build`, `test` and the editor keep getting the debug build they expect. A
-/// backup left by a killed run is restored first.
+/// games. Running the release build (`bench`, `soak --release`) therefore means putting it
+/// in the debug slot, for the run only: the editor library there is moved aside and put back
+/// on drop (also after an error), so `build`, `test` and the editor keep getting the library
+/// they expect. A backup left by a killed run is restored first.
 pub struct ReleaseInDebugSlot {
     slot: PathBuf,
     backup: PathBuf,
@@ -235,7 +252,7 @@ impl ReleaseInDebugSlot {
         let backup =
             slot.with_file_name(format!("{}.debug-backup", slot.file_name().unwrap_or_default().to_string_lossy()));
         if backup.exists() {
-            // An earlier run died before restoring: the backup is the real debug library.
+            // An earlier run died before restoring: the backup is the real editor library.
             fs::rename(&backup, &slot).with_context(|| format!("restoring {}", slot.display()))?;
         }
         let had_debug = slot.exists();
@@ -243,7 +260,7 @@ impl ReleaseInDebugSlot {
             fs::rename(&slot, &backup).with_context(|| format!("moving {} aside", slot.display()))?;
         }
         install_library(&built_library(Profile::Release)?, Profile::Debug)?;
-        eprintln!("xtask: the release library stands in for the debug one during {during}");
+        eprintln!("xtask: the release library stands in for the editor one during {during}");
         Ok(ReleaseInDebugSlot { slot, backup, had_debug })
     }
 }
@@ -252,7 +269,7 @@ impl Drop for ReleaseInDebugSlot {
     fn drop(&mut self) {
         let restored = if self.had_debug { fs::rename(&self.backup, &self.slot) } else { fs::remove_file(&self.slot) };
         if let Err(err) = restored {
-            eprintln!("xtask: warning: could not put the debug library back at {}: {err}", self.slot.display());
+            eprintln!("xtask: warning: could not put the editor library back at {}: {err}", self.slot.display());
         }
     }
 }

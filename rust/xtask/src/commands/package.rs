@@ -1,11 +1,12 @@
 //! `cargo xtask package`: the distributable zips in `dist/`.
 //!
 //! - `async_net-<version>.zip`: `addons/async_net/` (plugin, autoload scene, .gdextension, icons,
-//!   and in `bin/` the libraries of every platform at hand, named as the .gdextension lists them);
+//!   the repository's LICENSE, and in `bin/` the libraries of every platform at hand, named as
+//!   the .gdextension lists them);
 //! - `async_net-<version>-symbols.zip`: the debug symbols split out of those libraries;
 //! - `async_net-demo-<version>.zip`: the demo project with the addon inside.
 //!
-//! The libraries are those built here (debug and release, for this platform) and, with
+//! The libraries are those built here (editor and release, for this platform) and, with
 //! `--libs DIR`, prebuilt ones from other platforms (CI builds each on its own runner). On Linux
 //! the debug info goes to `<library>.debug` (`objcopy --only-keep-debug`), the library is
 //! stripped and points to it (`--add-gnu-debuglink`). The zips are deterministic: sorted
@@ -21,13 +22,10 @@ use anyhow::{Context, Result, bail};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
-use super::build::{self, Profile};
+use super::build::{self, CRATE, Profile};
 use crate::apt::{self, Requirement};
 use crate::cli::Args;
 use crate::{paths, process};
-
-/// The gdext crate, whose version names the package.
-const CRATE: &str = "async-net";
 
 /// The addon's folder inside a Godot project (and inside the addon zip).
 const ADDON_PREFIX: &str = "addons/async_net";
@@ -39,14 +37,19 @@ const BINUTILS: [Requirement; 2] =
 /// Extensions of debug-symbol files taken from `--libs` (split ELF debug info, Windows PDBs).
 const SYMBOL_EXTENSIONS: [&str; 2] = ["debug", "pdb"];
 
+/// The licence file: at the repository's root, and in the addon zip next to plugin.cfg, so a
+/// project that copies `addons/async_net/` carries it along.
+pub const LICENSE: &str = "LICENSE";
+
 /// What to package.
 #[derive(Debug, Default)]
 pub struct Options {
-    /// Build this platform's debug and release libraries (else take every library from `libs`).
-    pub build: bool,
+    /// The libraries to build for this platform (none: take every library from `libs`).
+    pub build: Vec<Profile>,
     /// A folder (searched recursively) of prebuilt libraries and symbol files.
     pub libs: Option<PathBuf>,
-    /// `[libraries]` keys (e.g. `windows.release.x86_64`) whose library must be in the zip.
+    /// `[libraries]` keys (e.g. `windows.release.x86_64`) whose library must be in the zip;
+    /// `all` stands for every key of the .gdextension.
     pub require: Vec<String>,
     /// Whether to make the demo zip too.
     pub demo: bool,
@@ -65,10 +68,10 @@ pub struct Package {
     pub demo_zip: Option<PathBuf>,
 }
 
-/// `cargo xtask package [--no-build] [--libs DIR] [--require KEY,KEY...] [--no-demo]`.
+/// `cargo xtask package [--no-build] [--libs DIR] [--require KEY,KEY...|all] [--no-demo]`.
 pub fn main(mut args: Args) -> Result<ExitCode> {
     let options = Options {
-        build: !args.flag("--no-build"),
+        build: if args.flag("--no-build") { Vec::new() } else { vec![Profile::Debug, Profile::Release] },
         demo: !args.flag("--no-demo"),
         libs: args.value("--libs")?.map(PathBuf::from),
         require: args
@@ -101,21 +104,13 @@ pub fn package(options: &Options) -> Result<Package> {
     fs::create_dir_all(&bin)?;
     fs::create_dir_all(&symbols)?;
 
-    if options.build {
-        for profile in [Profile::Debug, Profile::Release] {
-            let mut cargo = process::cargo();
-            cargo.args(["build", "-p", CRATE]).current_dir(paths::root());
-            if profile == Profile::Release {
-                cargo.arg("--release");
-            }
-            process::run(&mut cargo)?;
-            let name = build::addon_library(profile)?.file_name().context("a library file name")?.to_owned();
-            let built = build::built_library(profile)?;
-            if cfg!(target_os = "linux") {
-                split_debug_info(&built, &bin.join(&name), &symbols)?;
-            } else {
-                copy(&built, &bin.join(&name))?;
-            }
+    for &profile in &options.build {
+        let built = build::cargo_build(profile)?;
+        let name = build::addon_library(profile)?.file_name().context("a library file name")?.to_owned();
+        if cfg!(target_os = "linux") {
+            split_debug_info(&built, &bin.join(&name), &symbols)?;
+        } else {
+            copy(&built, &bin.join(&name))?;
         }
     }
     if let Some(dir) = &options.libs {
@@ -127,7 +122,7 @@ pub fn package(options: &Options) -> Result<Package> {
     if present.is_empty() {
         bail!("no library to package: build here (without --no-build) or pass --libs DIR");
     }
-    let missing: Vec<&str> = options.require.iter().map(String::as_str).filter(|k| !present.contains(k)).collect();
+    let missing = missing_libraries(&options.require, &libraries, &present);
     if !missing.is_empty() {
         bail!("required libraries missing: {} (present: {})", missing.join(", "), present.join(", "));
     }
@@ -172,6 +167,16 @@ pub fn checked_version() -> Result<String> {
         );
     }
     Ok(version)
+}
+
+/// The keys of `require` (`all`: every key of `libraries`) that are not `present`.
+fn missing_libraries<'a>(require: &'a [String], libraries: &'a [(String, String)], present: &[&str]) -> Vec<&'a str> {
+    let required: Vec<&str> = if require.iter().any(|k| k == "all") {
+        libraries.iter().map(|(key, _)| key.as_str()).collect()
+    } else {
+        require.iter().map(String::as_str).collect()
+    };
+    required.into_iter().filter(|k| !present.contains(k)).collect()
 }
 
 /// `version="..."` of a plugin.cfg.
@@ -242,10 +247,15 @@ fn take_prebuilt(dir: &Path, libraries: &[(String, String)], bin: &Path, symbols
     Ok(())
 }
 
-/// The addon's own files (without `bin/`), as zip entry name -> file.
+/// The addon's own files (without `bin/`) and the licence, as zip entry name -> file.
 fn addon_files() -> Result<BTreeMap<String, PathBuf>> {
     let mut files = dir_files(&paths::addon_dir(), ADDON_PREFIX)?;
     files.retain(|name, _| !name.starts_with(&format!("{ADDON_PREFIX}/bin/")) && !name.ends_with(".import"));
+    let license = paths::root().join(LICENSE);
+    if !license.is_file() {
+        bail!("{} is missing: the addon zip carries the licence", license.display());
+    }
+    files.insert(format!("{ADDON_PREFIX}/{LICENSE}"), license);
     Ok(files)
 }
 
@@ -332,6 +342,17 @@ mod tests {
             gdextension_libraries(text),
             [("linux.debug.x86_64".to_string(), "a.so".to_string()), ("macos.release".into(), "b.dylib".into())]
         );
+    }
+
+    #[test]
+    fn requires_listed_keys_or_all() {
+        let libraries =
+            [("linux.debug.x86_64".to_string(), "a.so".to_string()), ("macos.debug".into(), "b.dylib".into())];
+        let present = ["linux.debug.x86_64"];
+        assert_eq!(missing_libraries(&[], &libraries, &present), Vec::<&str>::new());
+        assert_eq!(missing_libraries(&["linux.debug.x86_64".into()], &libraries, &present), Vec::<&str>::new());
+        assert_eq!(missing_libraries(&["windows.debug.x86_64".into()], &libraries, &present), ["windows.debug.x86_64"]);
+        assert_eq!(missing_libraries(&["all".into()], &libraries, &present), ["macos.debug"]);
     }
 
     #[test]

@@ -134,8 +134,8 @@ fn godot_test(filter: Option<&str>, package_zip: Option<&Path>, tally: &mut Tall
     if runner || editor {
         build::build(Profile::Debug, &[Project::Tests], &godot)?;
     }
-    // The packaged addon (`package_zip`, else one packaged now: that builds the release library
-    // too, so before the services start), unpacked into a new project where the plugin is enabled.
+    // The packaged addon (`package_zip`, else one packaged now with only the editor library,
+    // before the services start), unpacked into a new project where the plugin is enabled.
     let mut smoke = None;
     if selects(filter, PACKAGE_STEP) {
         match package_smoke::prepare(&godot, package_zip) {
@@ -158,8 +158,7 @@ fn godot_test(filter: Option<&str>, package_zip: Option<&Path>, tally: &mut Tall
             run_godot(cmd, "the Godot tests", tally)?;
         }
         if let Some(project) = smoke {
-            let mut cmd: Command = godot.command();
-            cmd.args(["--headless", "--path"]).arg(&project);
+            let mut cmd = package_smoke::run_command(&godot, &project);
             cmd.envs(services.env().iter().map(|(k, v)| (k, v)));
             run_godot(cmd, "the packaged addon's smoke run", tally)?;
         }

@@ -57,8 +57,8 @@ pub struct StreamBody {
 impl StreamBody {
     /// Lets the socket wake its reader only once `bytes` are waiting (`SO_RCVLOWAT` on Linux and
     /// macOS; elsewhere nothing happens). A stream that arrives at a constant rate then costs
-    /// the main thread a few reads a second instead of one per packet; the end of the stream
-    /// and errors still wake it at once.
+    /// its reader (the I/O worker) a few reads a second instead of one per packet; the end of
+    /// the stream and errors still wake it at once.
     pub fn set_read_batch(&self, bytes: usize) {
         #[cfg(unix)]
         {

@@ -2,7 +2,6 @@
 //! (always verifying the server), or canned bytes for the fuzz targets.
 
 use std::{
-    cell::Cell,
     io,
     pin::Pin,
     sync::Arc,
@@ -18,20 +17,16 @@ use tokio::{
 use tokio_rustls::{TlsConnector, client::TlsStream};
 use url::{Host, Url};
 
-use super::{OpenError, OpenOptions, Step};
+use super::{OpenError, OpenOptions};
 use crate::ws::tls;
 
-/// Connects to `host`:`port` and, when `tls_config` is given, does the TLS handshake on that
-/// connection; `step` says which of the two is under way, for the timeout message.
-pub(super) async fn connect(
+/// Does the TLS handshake with `host` on `tcp` (connected to `host`:`port`).
+pub(super) async fn tls_handshake(
     host: &str,
     port: u16,
-    tls_config: Option<Arc<ClientConfig>>,
-    step: &Cell<Step>,
+    tcp: TcpStream,
+    config: Arc<ClientConfig>,
 ) -> Result<Transport, OpenError> {
-    let tcp = connect_tcp(host, port).await?;
-    let Some(config) = tls_config else { return Ok(Transport::Plain(tcp)) };
-    step.set(Step::Tls);
     let name = ServerName::try_from(host.to_string())
         .map_err(|e| OpenError::permanent(format!("invalid TLS server name '{host}': {e}")))?;
     let stream = TlsConnector::from(config).connect(name, tcp).await.map_err(|e| tls_error(host, port, e))?;
@@ -60,7 +55,7 @@ pub(super) fn host_of(url: &Url) -> String {
 }
 
 /// Resolves `host` and connects to its first address that answers.
-async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, OpenError> {
+pub(super) async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, OpenError> {
     let addresses: Vec<_> = tokio::net::lookup_host((host, port))
         .await
         .map_err(|e| OpenError::transient(format!("cannot resolve host '{host}': {e}")))?

@@ -1,162 +1,21 @@
 //! End-to-end tests: a real listener on 127.0.0.1:0, real tokio clients, the
-//! server on a current-thread runtime + LocalSet as in the game.
+//! server on a current-thread runtime + LocalSet; `answers` has those where
+//! the answers come later from another thread, as in the game.
 
-use std::cell::RefCell;
+mod answers;
+mod support;
+
 use std::collections::HashSet;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::task::{JoinHandle, LocalSet};
 use tokio::time::{Instant, sleep, timeout};
 
+use self::support::*;
 use super::*;
-
-/// What the handler saw, in order.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Ev {
-    Connected(String),
-    Line(String, String),
-    Disconnected(String),
-    Rejected(String, String),
-}
-
-type Log = Rc<RefCell<Vec<Ev>>>;
-
-/// A handler doing what the glue does: sanitize, make unique, "spawn".
-struct Recorder {
-    log: Log,
-    names: HashSet<String>,
-    unique: UniqueNames,
-}
-
-impl SpawnHandler for Recorder {
-    fn client_connected(&mut self, peer: &str) {
-        self.log.borrow_mut().push(Ev::Connected(peer.into()));
-    }
-    fn line_received(&mut self, peer: &str, line: &str) -> Result<String, String> {
-        self.log.borrow_mut().push(Ev::Line(peer.into(), line.into()));
-        if line == "big" {
-            // A long refusal: lets a test pile up replies quickly.
-            return Err("x".repeat(4000));
-        }
-        let base = sanitize_node_name(line, 64).map_err(|e| e.to_string())?;
-        let name = self.unique.name(&base, |n| self.names.contains(n));
-        self.names.insert(name.clone());
-        Ok(name)
-    }
-    fn client_disconnected(&mut self, peer: &str) {
-        self.log.borrow_mut().push(Ev::Disconnected(peer.into()));
-    }
-    fn client_rejected(&mut self, peer: &str, reason: &str) {
-        self.log.borrow_mut().push(Ev::Rejected(peer.into(), reason.into()));
-    }
-}
-
-/// Runs `f` on a current-thread runtime inside a LocalSet, like AsyncHub.
-fn local<F: Future>(paused: bool, f: F) -> F::Output {
-    let mut builder = tokio::runtime::Builder::new_current_thread();
-    builder.enable_all();
-    if paused {
-        builder.start_paused(true);
-    }
-    let rt = builder.build().unwrap();
-    LocalSet::new().block_on(&rt, f)
-}
-
-struct Server {
-    addr: SocketAddr,
-    stats: Rc<SpawnerStats>,
-    log: Log,
-    task: JoinHandle<std::io::Result<()>>,
-}
-
-impl Server {
-    async fn start(config: SpawnerConfig) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stats = Rc::new(SpawnerStats::default());
-        let log = Log::default();
-        let handler = Recorder { log: log.clone(), names: HashSet::new(), unique: UniqueNames::default() };
-        let task = tokio::task::spawn_local(serve(listener, config, handler, stats.clone()));
-        Server { addr, stats, log, task }
-    }
-
-    fn events(&self) -> Vec<Ev> {
-        self.log.borrow().clone()
-    }
-
-    fn rejections(&self) -> Vec<String> {
-        self.events().into_iter().filter_map(|e| if let Ev::Rejected(_, r) = e { Some(r) } else { None }).collect()
-    }
-}
-
-/// A test client: a line reader and a writer.
-struct Client {
-    rd: BufReader<OwnedReadHalf>,
-    wr: OwnedWriteHalf,
-    peer: String,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr) -> Client {
-        Client::from_stream(TcpStream::connect(addr).await.unwrap())
-    }
-
-    fn from_stream(stream: TcpStream) -> Client {
-        let peer = stream.local_addr().unwrap().to_string();
-        let (rd, wr) = stream.into_split();
-        Client { rd: BufReader::new(rd), wr, peer }
-    }
-
-    async fn send(&mut self, bytes: impl AsRef<[u8]>) {
-        self.wr.write_all(bytes.as_ref()).await.unwrap();
-    }
-
-    /// The next reply without its `\n`; None at EOF or reset.
-    async fn line(&mut self) -> Option<String> {
-        reply(&mut self.rd).await
-    }
-
-    async fn expect(&mut self, reply: &str) {
-        assert_eq!(self.line().await.as_deref(), Some(reply));
-    }
-
-    async fn expect_closed(&mut self) {
-        assert_eq!(self.line().await, None);
-    }
-}
-
-/// The next reply on `rd` without its `\n`; None at EOF or reset.
-async fn reply(rd: &mut BufReader<OwnedReadHalf>) -> Option<String> {
-    let mut buf = Vec::new();
-    let read = timeout(Duration::from_secs(20), rd.read_until(b'\n', &mut buf)).await.expect("no reply within 20 s");
-    match read {
-        Ok(0) | Err(_) => None,
-        Ok(_) => {
-            assert_eq!(buf.pop(), Some(b'\n'), "reply without newline: {buf:?}");
-            Some(String::from_utf8(buf).unwrap())
-        }
-    }
-}
-
-/// Waits (up to 20 s) until `cond` holds.
-async fn until(what: &str, cond: impl Fn() -> bool) {
-    let wait = async {
-        while !cond() {
-            sleep(Duration::from_millis(2)).await;
-        }
-    };
-    timeout(Duration::from_secs(20), wait).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"));
-}
-
-fn config() -> SpawnerConfig {
-    SpawnerConfig { max_clients: 2000, ..SpawnerConfig::default() }
-}
 
 #[test]
 fn one_client_spawns_sanitized_unique_names() {
@@ -503,8 +362,8 @@ fn dropping_the_server_closes_every_client_and_frees_the_port() {
     local(false, async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let stats = Rc::new(SpawnerStats::default());
-        let handler = Recorder { log: Log::default(), names: HashSet::new(), unique: UniqueNames::default() };
+        let stats = Arc::new(SpawnerStats::default());
+        let handler = Recorder::new(Log::default());
         let mut server = Box::pin(serve(listener, config(), handler, stats.clone()));
 
         // Drive the server and the clients in one task, so the drop below
@@ -591,9 +450,9 @@ fn idle_clients_are_not_polled() {
 fn invalid_config_is_an_error() {
     local(false, async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let handler = Recorder { log: Log::default(), names: HashSet::new(), unique: UniqueNames::default() };
+        let handler = Recorder::new(Log::default());
         let bad = SpawnerConfig { max_line_bytes: 0, ..config() };
-        let err = serve(listener, bad, handler, Rc::default()).await.unwrap_err();
+        let err = serve(listener, bad, handler, Arc::default()).await.unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     });
 }
