@@ -30,11 +30,11 @@ import asyncio
 import gzip
 import hashlib
 import json
-import os
 import sys
 import zlib
 
 from aiohttp import web
+from parent_watch import watch_parent
 
 TEXT = ("The quick brown fox jumps over the lazy dog. " * 200).encode()
 
@@ -177,20 +177,23 @@ async def stall(request):
     return response
 
 
-async def stall_body(request):
+async def partial_body(request, sent):
+    """A response announcing 100000 bytes, of which `sent` are written."""
     response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
     response.content_length = 100000
     await response.prepare(request)
-    await response.write(pattern(1000))
+    await response.write(pattern(sent))
+    return response
+
+
+async def stall_body(request):
+    response = await partial_body(request, 1000)
     await asyncio.sleep(3600)
     return response
 
 
 async def reset(request):
-    response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
-    response.content_length = 100000
-    await response.prepare(request)
-    await response.write(pattern(5000))
+    response = await partial_body(request, 5000)
     await asyncio.sleep(0.05)
     request.transport.abort()
     return response
@@ -213,18 +216,6 @@ async def cookie_get(request):
 
 async def redirect(request):
     raise web.HTTPFound(request.query["to"])
-
-
-async def watch_parent(parent):
-    """Exits when the process that started us is gone (a crashed test run)."""
-    while True:
-        try:
-            os.kill(parent, 0)
-        except ProcessLookupError:
-            os._exit(0)
-        except PermissionError:
-            pass
-        await asyncio.sleep(0.5)
 
 
 async def main():

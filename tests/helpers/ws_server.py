@@ -29,6 +29,7 @@ import ssl
 import sys
 import urllib.parse
 
+from parent_watch import watch_parent
 from websockets.asyncio.server import serve
 
 SUBPROTOCOLS = ["chat.v2", "echo.v1"]
@@ -126,18 +127,6 @@ def make_certificates(directory):
         "server.key",
         server_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
     )
-
-
-async def watch_parent(parent):
-    """Exits when the process that started us is gone (a crashed test run)."""
-    while True:
-        try:
-            os.kill(parent, 0)
-        except ProcessLookupError:
-            os._exit(0)
-        except PermissionError:
-            pass
-        await asyncio.sleep(0.5)
 
 
 async def main():

@@ -9,10 +9,42 @@ use crate::runtime;
 
 /// Where a task is in its life. Shared with the end hook, so that neither
 /// needs to bind the object (a signal handler may be calling into it).
+/// Also the state of an `HttpStream`, a task with signals of its own.
 #[derive(Debug, Default)]
-struct Progress {
+pub(crate) struct TaskProgress {
     id: Cell<Option<TaskId>>,
     done: Cell<bool>,
+}
+
+impl TaskProgress {
+    /// Cancels the task unless it has ended; whether it was cancelled now.
+    pub(crate) fn cancel(&self) -> bool {
+        self.running_id().is_some_and(|id| runtime::with_reactor(|r| r.cancel(id)).unwrap_or(false))
+    }
+
+    /// Whether the task has ended (or never started).
+    pub(crate) fn is_done(&self) -> bool {
+        self.done.get()
+    }
+
+    /// The task's id while it runs.
+    pub(crate) fn running_id(&self) -> Option<TaskId> {
+        self.id.get().filter(|_| !self.done.get())
+    }
+
+    /// Records the outcome of `runtime::spawn`: the id, or ended at once when
+    /// the engine is quitting (the task can never run).
+    pub(crate) fn spawned(&self, id: Option<TaskId>) {
+        match id {
+            Some(id) => self.id.set(Some(id)),
+            None => self.done.set(true),
+        }
+    }
+
+    /// The task ended (its end hook runs).
+    pub(crate) fn end(&self) {
+        self.done.set(true);
+    }
 }
 
 /// A handle to work running on the [AsyncHub]'s runtime, such as a timer from
@@ -35,7 +67,7 @@ pub struct AsyncTask {
     name: GString,
     // A handle made by `new()` (or recreated by a hot reload, which ends
     // every task) has no id: it never runs and `cancel()` does nothing.
-    progress: Rc<Progress>,
+    progress: Rc<TaskProgress>,
     base: Base<RefCounted>,
 }
 
@@ -60,16 +92,13 @@ impl AsyncTask {
     /// Stops the work now. Returns [code]false[/code] if it had already ended.
     #[func]
     pub fn cancel(&self) -> bool {
-        match self.progress.id.get() {
-            Some(id) if !self.progress.done.get() => runtime::with_reactor(|r| r.cancel(id)).unwrap_or(false),
-            _ => false,
-        }
+        self.progress.cancel()
     }
 
     /// Whether the task has ended (completed, failed or cancelled).
     #[func]
     pub fn is_done(&self) -> bool {
-        self.progress.done.get()
+        self.progress.is_done()
     }
 
     /// The task's name, as listed by [method AsyncHub.tasks].
@@ -81,10 +110,7 @@ impl AsyncTask {
     /// The task's id, as listed by [method AsyncHub.tasks] (0 once ended or if it never started).
     #[func]
     pub fn get_id(&self) -> i64 {
-        match self.progress.id.get() {
-            Some(id) if !self.progress.done.get() => id as i64,
-            _ => 0,
-        }
+        self.progress.running_id().map_or(0, |id| id as i64)
     }
 }
 
@@ -108,7 +134,7 @@ impl AsyncTask {
         F: FnOnce(Gd<AsyncTask>) -> Fut,
         Fut: std::future::Future<Output = Result<Variant, String>> + 'static,
     {
-        let progress = Rc::new(Progress::default());
+        let progress = Rc::new(TaskProgress::default());
         let task = Gd::from_init_fn(|base| AsyncTask { name: name.into(), progress: progress.clone(), base });
         let value = Rc::new(Cell::new(Variant::nil()));
         let future = {
@@ -120,7 +146,7 @@ impl AsyncTask {
         };
         let (hook_task, hook_progress) = (task.clone(), progress.clone());
         let on_end = move |end: TaskEnd| {
-            hook_progress.done.set(true);
+            hook_progress.end();
             let mut signals = hook_task.signals();
             match end {
                 TaskEnd::Completed => signals.completed().emit(&value.take()),
@@ -128,11 +154,7 @@ impl AsyncTask {
                 TaskEnd::Cancelled => signals.cancelled().emit(),
             }
         };
-        match runtime::spawn(name, owner, future, on_end) {
-            Some(id) => progress.id.set(Some(id)),
-            // The engine is quitting: the task can never run.
-            None => progress.done.set(true),
-        }
+        progress.spawned(runtime::spawn(name, owner, future, on_end));
         task
     }
 }

@@ -28,7 +28,9 @@ use crate::{
     settings::{self, positive, seconds},
 };
 
-/// An HTTP client: [method request] returns an [AsyncTask] completed with an
+/// An HTTP client: a connection pool, cookie jar and defaults shared by its requests.
+///
+/// [method request] returns an [AsyncTask] completed with an
 /// [HttpResponse], [method stream] an [HttpStream], [method download] writes
 /// to a file. Requests share the session's connections (kept alive, and
 /// multiplexed over HTTP/2), its cookies and its defaults, and run off the

@@ -4,7 +4,6 @@
 //! takes them from one bounded relay and emits them (`Emitter`).
 
 use std::{
-    cell::Cell,
     rc::Rc,
     sync::Arc,
     task::{Context, Poll},
@@ -12,13 +11,14 @@ use std::{
 
 use async_net_core::{
     http::{Head, HttpClient, RequestSpec, SseEvent, StreamHandler, StreamOptions},
-    reactor::{OwnerId, TaskEnd, TaskId},
+    reactor::{OwnerId, TaskEnd},
     relay::{Bounds, Relay},
 };
 use bytes::Bytes;
 use godot::prelude::*;
 
 use crate::{
+    async_task::TaskProgress,
     http_response::{header_strings, headers_dictionary},
     net_node::{Emit, Flow, deliver},
     runtime,
@@ -31,10 +31,11 @@ const WINDOW_MESSAGES: usize = 65_536;
 /// Most bytes waiting for the main thread (one larger piece passes alone).
 const WINDOW_BYTES: usize = 8 * 1024 * 1024;
 
-/// A response that arrives over time, from [method HttpSession.stream]:
-/// pieces of the body, lines of a newline-delimited body (NDJSON), or
-/// server-sent events, each as a signal as soon as it arrives (no per-frame
-/// cap on bytes). The stream keeps itself alive while it runs.
+/// A response that arrives over time, from [method HttpSession.stream].
+///
+/// Pieces of the body, lines of a newline-delimited body (NDJSON), or
+/// server-sent events arrive each as a signal as soon as it arrives (no
+/// per-frame cap on bytes). The stream keeps itself alive while it runs.
 /// [codeblock]
 /// var feed := $HttpSession.stream("GET", "https://example.com/ticker")
 /// feed.event_received.connect(func(event, data, id): print(event, ": ", data))
@@ -51,15 +52,8 @@ const WINDOW_BYTES: usize = 8 * 1024 * 1024;
 #[derive(GodotClass)]
 #[class(init, base = RefCounted)]
 pub struct HttpStream {
-    progress: Rc<Progress>,
+    progress: Rc<TaskProgress>,
     base: Base<RefCounted>,
-}
-
-/// The stream's task, shared with its end hook.
-#[derive(Debug, Default)]
-struct Progress {
-    id: Cell<Option<TaskId>>,
-    done: Cell<bool>,
 }
 
 #[godot_api]
@@ -92,16 +86,13 @@ impl HttpStream {
     /// emitted. Returns [code]false[/code] if it had already ended.
     #[func]
     pub fn cancel(&self) -> bool {
-        match self.progress.id.get() {
-            Some(id) if !self.progress.done.get() => runtime::with_reactor(|r| r.cancel(id)).unwrap_or(false),
-            _ => false,
-        }
+        self.progress.cancel()
     }
 
     /// Whether the stream has ended (finished, failed or cancelled).
     #[func]
     pub fn is_done(&self) -> bool {
-        self.progress.done.get()
+        self.progress.is_done()
     }
 }
 
@@ -115,13 +106,13 @@ impl HttpStream {
         spec: Result<RequestSpec, String>,
         options: StreamOptions,
     ) -> Gd<HttpStream> {
-        let progress = Rc::new(Progress::default());
+        let progress = Rc::new(TaskProgress::default());
         let stream = Gd::from_init_fn(|base| HttpStream { progress: progress.clone(), base });
         let relay = Arc::new(Relay::new(Bounds { messages: WINDOW_MESSAGES, bytes: WINDOW_BYTES }));
         let mut forwarder = Forwarder { relay: relay.clone() };
         let io = async move { client?.stream(spec?, options, &mut forwarder).await };
         let Some(io) = runtime::with_reactor(|r| r.spawn_io(io)) else {
-            progress.done.set(true);
+            progress.end();
             return stream; // The engine is quitting.
         };
         let emitter = Emitter {
@@ -132,7 +123,7 @@ impl HttpStream {
         };
         let (hook_stream, hook_progress) = (stream.clone(), progress.clone());
         let on_end = move |end: TaskEnd| {
-            hook_progress.done.set(true);
+            hook_progress.end();
             let mut signals = hook_stream.signals();
             match end {
                 TaskEnd::Completed => signals.finished().emit(),
@@ -140,10 +131,7 @@ impl HttpStream {
                 TaskEnd::Cancelled => {}
             }
         };
-        match runtime::spawn(name, owner, deliver(relay, io, emitter), on_end) {
-            Some(id) => progress.id.set(Some(id)),
-            None => progress.done.set(true),
-        }
+        progress.spawned(runtime::spawn(name, owner, deliver(relay, io, emitter), on_end));
         stream
     }
 }
