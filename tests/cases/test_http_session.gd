@@ -145,7 +145,7 @@ func test_unknown_options_and_two_bodies_fail_the_task_with_their_name() -> void
 
 # --- 2. what a real client does ------------------------------------------------------------------
 
-func test_http2_multiplexes_many_requests_on_one_tls_connection() -> void:
+func test_http2_multiplexes_many_requests_on_one_tls_connection_and_http1_keeps_it_alive() -> void:
 	var tasks: Array[AsyncTask] = []
 	for i in 20:
 		var task := session.request("GET", nginx_tls + "/small.json")
@@ -161,6 +161,8 @@ func test_http2_multiplexes_many_requests_on_one_tls_connection() -> void:
 	session.http2 = false
 	var res: HttpResponse = await response_of(session.request("GET", nginx_tls + "/small.json"))
 	assert_eq(res.http_version, "HTTP/1.1")
+	var again: HttpResponse = await response_of(session.request("GET", nginx_tls + "/small.json"))
+	assert_eq(again.headers["x-connection"], res.headers["x-connection"], "HTTP/1.1 keeps the connection alive for the next request")
 
 
 func test_gzip_deflate_brotli_and_zstd_are_decoded() -> void:
