@@ -63,14 +63,23 @@ func usage() -> Dictionary:
 	}
 
 
-## Runs `cycles` of: make a node (`make`), add it, wait until `live` says its connection is up,
-## free it. Returns the usage after WARMUP cycles and at the end, or {} after a failure.
+## Runs CYCLES of: make a node (`make`), add it, wait until `live` says its connection is up,
+## free it. Returns the usage after WARMUP cycles and at the end, or {} after a failure. Both
+## are taken the same way, once a run of cycles has returned, with the object count settled.
 func cycle(label: String, make: Callable, live: Callable) -> Dictionary:
-	var before := {}
-	for i in CYCLES:
-		if i == WARMUP:
-			await wait_frames(3)
-			before = usage()
+	if not await cycles(label, 0, WARMUP, make, live):
+		return {}
+	var before := await settled_usage()
+	if not await cycles(label, WARMUP, CYCLES, make, live):
+		return {}
+	var after := await settled_usage()
+	print("%s: %d cycles, after %d: %s, at the end: %s" % [label, CYCLES, WARMUP, before, after])
+	return {"before": before, "after": after}
+
+
+## Cycles `from` to `to` (excluded) of cycle(); false after a failure.
+func cycles(label: String, from: int, to: int, make: Callable, live: Callable) -> bool:
+	for i in range(from, to):
 		var node: Node = make.call()
 		# Not watch(): its watchers live as long as the test, one per node would count as a leak.
 		var errors: Array[String] = []
@@ -79,16 +88,31 @@ func cycle(label: String, make: Callable, live: Callable) -> Dictionary:
 		if not await wait_until(func(): return live.call(node), CONNECT_LIMIT_SEC):
 			fail("%s cycle %d: not live after %s s (state %d, errors %s)" % [label, i, CONNECT_LIMIT_SEC, node.state, errors])
 			node.free()
-			return {}
+			return false
 		if not errors.is_empty():
 			fail("%s cycle %d: errors %s" % [label, i, errors])
 			node.free()
-			return {}
+			return false
 		node.free()
-	await wait_frames(3)
-	var after := usage()
-	print("%s: %d cycles, after %d: %s, at the end: %s" % [label, CYCLES, WARMUP, before, after])
-	return {"before": before, "after": after}
+	return true
+
+
+## usage() once the Godot object count has stood still for 250 ms (at most 3 s): the audio
+## server releases a freed player's stream playback when its mix thread next runs, so a count
+## taken right after a free may still include the last node's.
+func settled_usage() -> Dictionary:
+	var objects := -1
+	var since := 0
+	var deadline := Time.get_ticks_msec() + 3000
+	while Time.get_ticks_msec() < deadline:
+		await get_tree().process_frame
+		var now := int(Performance.get_monitor(Performance.OBJECT_COUNT))
+		if now != objects:
+			objects = now
+			since = Time.get_ticks_msec()
+		elif Time.get_ticks_msec() - since >= 250:
+			break
+	return usage()
 
 
 func assert_back_to_start(result: Dictionary) -> void:

@@ -381,6 +381,7 @@ func test_reconnects_count_retries_and_not_the_first_connect() -> void:
 	assert_eq(radio.get_stats().reconnects, 0, "the first connect is not a reconnect")
 	radio.stop()
 	watch(radio, "error")
+	expect_error("connection refused by 127.0.0.1", ANY)
 	radio.play("http://127.0.0.1:%d/refused.mp3" % free_port())
 	assert_true(await wait_until(func(): return radio.get_stats().reconnects >= 2, 10.0), "failed attempts are retried")
 	assert_eq(radio.get_stats().connects, 0)

@@ -13,6 +13,7 @@ mod net_node;
 mod profiling;
 mod radio_playback;
 mod radio_stream;
+mod redis_delivery;
 mod redis_subscriber;
 mod runtime;
 mod settings;

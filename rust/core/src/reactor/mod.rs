@@ -42,10 +42,7 @@ pub use io_task::{IoEnd, IoTask};
 pub use profile::SlowPoll;
 pub use registry::cancelled;
 pub use step::{NextStep, next_step, over_budget, yield_if_over_budget};
-use tokio::{
-    runtime::{Handle, Runtime},
-    task::LocalSet,
-};
+use tokio::{runtime::Runtime, task::LocalSet};
 
 use self::{profile::Profile, registry::Registry, step::StepContext};
 
@@ -208,11 +205,6 @@ impl Reactor {
     /// main-thread task that keeps it: see [`IoTask`].
     pub fn spawn_io<T: Send + 'static>(&self, work: impl Future<Output = T> + Send + 'static) -> IoTask<T> {
         IoTask::spawn(self.runtime.handle(), work)
-    }
-
-    /// The runtime's handle, for code that needs tokio outside a step (binding a socket synchronously).
-    pub fn handle(&self) -> &Handle {
-        self.runtime.handle()
     }
 
     /// Cancels one task: its future is dropped now (closing its sockets), or
