@@ -34,7 +34,7 @@ import sys
 import zlib
 
 from aiohttp import web
-from parent_watch import watch_parent
+from parent_watch import serve_until_done
 
 TEXT = ("The quick brown fox jumps over the lazy dog. " * 200).encode()
 
@@ -244,10 +244,7 @@ async def main():
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", args.port).start()
     print("ready", flush=True)
-    tasks = [asyncio.Future()]
-    if args.parent:
-        tasks.append(asyncio.ensure_future(watch_parent(args.parent)))
-    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    await serve_until_done(args.parent)
 
 
 if __name__ == "__main__":

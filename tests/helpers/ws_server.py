@@ -29,7 +29,7 @@ import ssl
 import sys
 import urllib.parse
 
-from parent_watch import watch_parent
+from parent_watch import serve_until_done
 from websockets.asyncio.server import serve
 
 SUBPROTOCOLS = ["chat.v2", "echo.v1"]
@@ -152,12 +152,7 @@ async def main():
         context.load_cert_chain(os.path.join(args.cert_dir, "server.pem"), os.path.join(args.cert_dir, "server.key"))
         servers.append(await serve(handler, "127.0.0.1", args.tls_port, ssl=context, **options))
     print("ready", flush=True)
-    tasks = [asyncio.Future()]
-    if args.parent:
-        tasks.append(asyncio.ensure_future(watch_parent(args.parent)))
-    if args.lifetime > 0:
-        tasks.append(asyncio.ensure_future(asyncio.sleep(args.lifetime)))
-    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    await serve_until_done(args.parent, *([asyncio.sleep(args.lifetime)] if args.lifetime > 0 else []))
 
 
 if __name__ == "__main__":

@@ -97,7 +97,9 @@ pub struct HttpSession {
     /// "" takes the proxy from the environment ([code]HTTP_PROXY[/code],
     /// [code]HTTPS_PROXY[/code], [code]NO_PROXY[/code]); "direct" uses none;
     /// [code]http://user:pass@host:port[/code] sends everything through that
-    /// proxy (https through CONNECT), with Basic authentication.
+    /// proxy (https through CONNECT), with Basic authentication. The
+    /// environment is read when the session builds its client: at its first
+    /// request, and again after any property changes.
     #[export_group(name = "Connection")]
     #[export]
     proxy: GString,
