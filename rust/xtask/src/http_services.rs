@@ -39,15 +39,15 @@ pub struct Nginx {
     pub service: Service,
     /// Its plain-http port.
     pub http_port: u16,
-    /// Its https port (HTTP/2 and HTTP/1.1 through ALPN).
-    pub https_port: u16,
+    /// Its https port (HTTP/2 and HTTP/1.1 through ALPN), when started with TLS.
+    pub https_port: Option<u16>,
     /// The folder it serves.
     pub root: PathBuf,
 }
 
-/// Starts nginx on two free loopback ports, serving the files [`write_root`] makes, with
-/// `cert` and `key` (PEM) for TLS.
-pub fn start_nginx(name: &str, cert: &Path, key: &Path) -> Result<Nginx> {
+/// Starts nginx on a free loopback port, serving the files [`write_root`] makes; with `tls`
+/// (certificate and key, PEM), https too on a second port.
+pub fn start_nginx(name: &str, tls: Option<(&Path, &Path)>) -> Result<Nginx> {
     let program = find_program("nginx").context("nginx is not installed (Debian: `apt-get install nginx`)")?;
     let dir = paths::target_dir()?.join("services").join(name);
     let root = dir.join("www");
@@ -56,25 +56,48 @@ pub fn start_nginx(name: &str, cert: &Path, key: &Path) -> Result<Nginx> {
         fs::create_dir_all(dir.join("temp").join(temp))?;
     }
     let http_port = free_port()?;
-    let mut https_port = free_port()?;
-    while https_port == http_port {
-        https_port = free_port()?;
-    }
+    let https = match tls {
+        Some((cert, key)) => {
+            let mut port = free_port()?;
+            while port == http_port {
+                port = free_port()?;
+            }
+            Some(Https { port, cert, key })
+        }
+        None => None,
+    };
     let config = dir.join("nginx.conf");
-    fs::write(&config, nginx_config(&dir, &root, http_port, https_port, cert, key))
+    fs::write(&config, nginx_config(&dir, &root, http_port, https.as_ref()))
         .with_context(|| format!("writing {}", config.display()))?;
     let mut cmd = Command::new(program);
     cmd.args(["-e", "stderr", "-p"]).arg(&dir).arg("-c").arg(&config);
     let mut service = Service::start(name, cmd)?;
     service.wait_for_port(http_port, Duration::from_secs(20))?;
-    service.wait_for_port(https_port, Duration::from_secs(20))?;
-    Ok(Nginx { service, http_port, https_port, root })
+    if let Some(https) = &https {
+        service.wait_for_port(https.port, Duration::from_secs(20))?;
+    }
+    Ok(Nginx { service, http_port, https_port: https.map(|h| h.port), root })
+}
+
+/// nginx's https listener.
+struct Https<'a> {
+    port: u16,
+    cert: &'a Path,
+    key: &'a Path,
 }
 
 /// nginx's configuration: one process in the foreground, logs on stderr, everything under `dir`.
-fn nginx_config(dir: &Path, root: &Path, http: u16, https: u16, cert: &Path, key: &Path) -> String {
+fn nginx_config(dir: &Path, root: &Path, http: u16, https: Option<&Https>) -> String {
     let temp = dir.join("temp");
     let temp = temp.display();
+    let tls = https.map_or(String::new(), |h| {
+        format!(
+            "listen 127.0.0.1:{} ssl http2;\n    ssl_certificate {};\n    ssl_certificate_key {};\n    ",
+            h.port,
+            h.cert.display(),
+            h.key.display()
+        )
+    });
     format!(
         "daemon off;
 master_process off;
@@ -97,10 +120,7 @@ http {{
   gzip_min_length 64;
   server {{
     listen 127.0.0.1:{http};
-    listen 127.0.0.1:{https} ssl http2;
-    ssl_certificate {cert};
-    ssl_certificate_key {key};
-    root {root};
+    {tls}root {root};
     # The connection's serial number: requests multiplexed on one HTTP/2 connection share it.
     add_header X-Connection $connection always;
     location = /redirect {{ return 302 /small.json; }}
@@ -112,8 +132,6 @@ http {{
 ",
         dir = dir.display(),
         root = root.display(),
-        cert = cert.display(),
-        key = key.display(),
     )
 }
 
@@ -181,10 +199,13 @@ mod tests {
 
     #[test]
     fn nginx_config_is_balanced_and_names_both_ports() {
-        let text =
-            nginx_config(Path::new("/d"), Path::new("/d/www"), 8001, 8002, Path::new("/c.pem"), Path::new("/k.pem"));
+        let https = Https { port: 8002, cert: Path::new("/c.pem"), key: Path::new("/k.pem") };
+        let text = nginx_config(Path::new("/d"), Path::new("/d/www"), 8001, Some(&https));
         assert!(text.contains("listen 127.0.0.1:8001;") && text.contains("listen 127.0.0.1:8002 ssl http2;"));
+        assert!(text.contains("ssl_certificate /c.pem;") && text.contains("ssl_certificate_key /k.pem;"));
         assert!(text.contains("return 302 http://127.0.0.1:8001/authorization;"));
         assert_eq!(text.matches('{').count(), text.matches('}').count());
+        let plain = nginx_config(Path::new("/d"), Path::new("/d/www"), 8001, None);
+        assert!(!plain.contains("ssl") && plain.contains("listen 127.0.0.1:8001;"));
     }
 }

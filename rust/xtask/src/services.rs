@@ -210,8 +210,9 @@ impl TestServices {
     /// [`Self::start_ws`]), the aiohttp server and tinyproxy.
     fn start_http(&mut self, python: &Path) -> Result<()> {
         let certs = paths::target_dir()?.join("services").join("ws-certs");
-        let nginx = http_services::start_nginx("nginx", &certs.join("server.pem"), &certs.join("server.key"))?;
-        self.env.push((env::TEST_NGINX_TLS_PORT.into(), nginx.https_port.to_string()));
+        let (cert, key) = (certs.join("server.pem"), certs.join("server.key"));
+        let nginx = http_services::start_nginx("nginx", Some((&cert, &key)))?;
+        self.env.push((env::TEST_NGINX_TLS_PORT.into(), nginx.https_port.unwrap_or(0).to_string()));
         self.env.push((env::TEST_NGINX_ROOT.into(), nginx.root.display().to_string()));
         self.env.push((env::TEST_HTTP_CA.into(), certs.join("ca.pem").display().to_string()));
         self.add(nginx.service, env::TEST_NGINX_PORT, nginx.http_port);

@@ -10,7 +10,8 @@
 //! - the scenes `res://bench/bench_*.tscn` of the tests project, run headless with the release
 //!   library against load or servers started from the same release binary (`loadgen`,
 //!   `ws-echo`, `radio-station`; the scenes get its path as `--loadgen=PATH`) or real ones
-//!   (redis-server); then bench_main's idle `AsyncHub.step()` row once more with the debug
+//!   (redis-server, and nginx for bench_http: started here, its port passed as `--http-port=PORT`);
+//!   then bench_main's idle `AsyncHub.step()` row once more with the debug
 //!   (template_debug) library, which the editor loads.
 
 use std::fs;
@@ -25,7 +26,7 @@ use super::build::{self, Profile};
 use crate::apt::{self, Requirement};
 use crate::cli::Args;
 use crate::paths::{self, Project};
-use crate::{godot, media, process, testbed};
+use crate::{godot, http_services, media, process, testbed};
 
 /// System packages the benchmarks need (probe, Debian package): bench_redis.tscn starts its own
 /// redis-server and floods it with redis-benchmark, against redis-cli as a subscriber.
@@ -36,7 +37,12 @@ const REQUIREMENTS: &[Requirement] = &[
     // RadioStream: the bench and station audio is made with ffmpeg; mpg123 is a decode baseline.
     Requirement::program("ffmpeg", "ffmpeg"),
     Requirement::program("mpg123", "mpg123"),
+    // HttpSession: bench_http downloads from nginx, beside HTTPRequest.
+    http_services::NGINX,
 ];
+
+/// The scene that gets nginx's port.
+const HTTP_SCENE: &str = "bench_http.tscn";
 
 /// The benchmark scene in the tests project.
 /// The bench scenes are `tests/bench/bench_*.tscn`, one per node family, run in name order.
@@ -89,11 +95,21 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
     }
     fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let scenes = scenes(wanted.as_deref())?;
+    // Plain http: the rows compare the transfer, and HTTPRequest would need the test CA.
+    let nginx = if scenes.iter().any(|s| s.ends_with(HTTP_SCENE)) {
+        Some(http_services::start_nginx("bench-nginx", None)?)
+    } else {
+        None
+    };
     {
         let _slot = build::ReleaseInDebugSlot::install("the benchmarks")?;
         build::prepare_project(&godot, Project::Tests)?;
         for scene in &scenes {
-            let run = run_scene(&godot, scene, &helper, &work, &scene_args)?;
+            let mut args = scene_args.clone();
+            if let Some(nginx) = nginx.as_ref().filter(|_| scene.ends_with(HTTP_SCENE)) {
+                args.push(format!("--http-port={}", nginx.http_port));
+            }
+            let run = run_scene(&godot, scene, &helper, &work, &args)?;
             rows.extend(run.rows);
             problems.extend(run.problem);
         }
