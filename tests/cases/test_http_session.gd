@@ -43,13 +43,19 @@ func after_each() -> void:
 	DirAccess.remove_absolute(dir)
 
 
+## Awaits the end of `task` (completed or failed, at most `timeout` seconds) and returns the
+## watchers of both signals, [completed, failed].
+func ended(task: AsyncTask, timeout: float) -> Array[SignalWatcher]:
+	var watchers: Array[SignalWatcher] = [watch(task, "completed"), watch(task, "failed")]
+	await wait_until(func() -> bool: return watchers[0].count() > 0 or watchers[1].count() > 0, timeout)
+	return watchers
+
+
 ## Awaits `task` and returns its HttpResponse, or null after failing the test with its message.
 func response_of(task: AsyncTask, timeout := 10.0) -> HttpResponse:
-	var completed := watch(task, "completed")
-	var failed := watch(task, "failed")
-	var deadline := Time.get_ticks_msec() + int(timeout * 1000.0)
-	while completed.count() == 0 and failed.count() == 0 and Time.get_ticks_msec() < deadline:
-		await get_tree().process_frame
+	var watchers := await ended(task, timeout)
+	var completed := watchers[0]
+	var failed := watchers[1]
 	if failed.count() > 0:
 		fail("the request failed: %s" % failed.args()[0])
 		return null
@@ -60,11 +66,9 @@ func response_of(task: AsyncTask, timeout := 10.0) -> HttpResponse:
 
 ## Awaits `task`, which must fail, and returns its message.
 func failure_of(task: AsyncTask, timeout := 10.0) -> String:
-	var failed := watch(task, "failed")
-	var completed := watch(task, "completed")
-	var deadline := Time.get_ticks_msec() + int(timeout * 1000.0)
-	while completed.count() == 0 and failed.count() == 0 and Time.get_ticks_msec() < deadline:
-		await get_tree().process_frame
+	var watchers := await ended(task, timeout)
+	var completed := watchers[0]
+	var failed := watchers[1]
 	if completed.count() > 0:
 		var res: HttpResponse = completed.args()[0]
 		fail("expected a failure, got HTTP %d" % res.status)
