@@ -69,6 +69,9 @@ impl INode for AsyncHub {
     }
 
     fn process(&mut self, _delta: f64) {
+        if runtime::idle_frame_step() {
+            return;
+        }
         let budget = self.budget();
         // Holding the base guard lets signal handlers call back into the hub.
         let _guard = self.base_mut();

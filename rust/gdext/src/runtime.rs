@@ -47,8 +47,11 @@ struct MainThread {
     in_use: Cell<u32>,
     /// The hub in the tree that steps the runtime, if any.
     hub: Cell<Option<InstanceId>>,
-    /// The engine frame of the last per-frame step.
-    last_stepped_frame: Cell<u64>,
+    /// Frames ended so far (the main-loop hook counts them): what a per-frame
+    /// cap counts in, without an engine call each frame.
+    frame: Cell<u64>,
+    /// Whether this frame's step ran (the hub's, or the hook's).
+    stepped: Cell<bool>,
     warned_no_hub: Cell<bool>,
     monitors: Cell<bool>,
     frames: FrameProfile,
@@ -73,7 +76,8 @@ fn with_main<R>(f: impl FnOnce(&MainThread) -> R) -> Option<R> {
             reactor: OnceCell::new(),
             in_use: Cell::new(0),
             hub: Cell::new(None),
-            last_stepped_frame: Cell::new(u64::MAX),
+            frame: Cell::new(0),
+            stepped: Cell::new(false),
             warned_no_hub: Cell::new(false),
             monitors: Cell::new(false),
             frames: FrameProfile::default(),
@@ -138,24 +142,52 @@ pub fn owner_of(object: &Gd<impl Inherits<Object>>) -> OwnerId {
 /// Steps once if nothing stepped during this frame yet. Called by the hub's
 /// `_process` and by the main-loop hook, whichever comes first.
 pub fn step_once_per_frame(budget: Duration) -> Option<StepReport> {
-    let frame = Engine::singleton().get_process_frames();
     with_main(|main| {
-        if main.last_stepped_frame.replace(frame) == frame {
+        if main.stepped.replace(true) {
             return None;
         }
-        let report = step(main, budget)?;
-        main.frames.end_frame();
-        if let Some(reactor) = main.reactor.get() {
-            reactor.end_window();
-        }
-        Some(report)
+        frame_step(main, budget)
     })
     .flatten()
 }
 
-/// The engine frame of the last per-frame step (what a per-frame cap counts in).
+/// The hub's `_process` when nothing is due: takes the frame's step as a
+/// step that found nothing to do, and says true. An idle frame costs two
+/// flag checks and the frame's bookkeeping, with no clock read, no engine
+/// call and no borrow of the hub. False when the step must run.
+pub fn idle_frame_step() -> bool {
+    with_main(|main| {
+        if main.stepped.get() {
+            return true;
+        }
+        match main.reactor.get() {
+            Some(reactor) if reactor.has_work() => false,
+            _ => {
+                main.stepped.set(true);
+                main.frames.end_frame();
+                if let Some(reactor) = main.reactor.get() {
+                    reactor.end_window();
+                }
+                true
+            }
+        }
+    })
+    .unwrap_or(true)
+}
+
+/// The frame's step and the frame's bookkeeping.
+fn frame_step(main: &MainThread, budget: Duration) -> Option<StepReport> {
+    let report = step(main, budget)?;
+    main.frames.end_frame();
+    if let Some(reactor) = main.reactor.get() {
+        reactor.end_window();
+    }
+    Some(report)
+}
+
+/// The frame a per-frame cap counts in (advanced at each frame's end).
 pub fn current_frame() -> u64 {
-    with_main(|main| main.last_stepped_frame.get()).unwrap_or(0)
+    with_main(|main| main.frame.get()).unwrap_or(0)
 }
 
 /// Steps now, whatever the frame (a manual `AsyncHub.step()`, a flush).
@@ -185,11 +217,14 @@ pub fn last_step_usec() -> f64 {
 /// The main-loop hook: steps when no hub did, and says once, in a game, that
 /// the autoload is missing.
 pub fn on_main_loop_frame() {
-    if with_main(|main| main.reactor.get().is_none()) != Some(false) {
-        return; // Nothing ever used the runtime: stay free.
-    }
-    if step_once_per_frame(DEFAULT_STEP_BUDGET).is_none() {
-        return; // The hub stepped during `_process`.
+    let stepped_here = with_main(|main| {
+        let hub_stepped = main.stepped.replace(false);
+        main.frame.set(main.frame.get() + 1);
+        // Nothing ever used the runtime: stay free.
+        !hub_stepped && main.reactor.get().is_some() && frame_step(main, DEFAULT_STEP_BUDGET).is_some()
+    });
+    if stepped_here != Some(true) {
+        return; // The hub stepped during `_process`, or there is nothing to step.
     }
     with_main(|main| {
         let busy = main.reactor.get().is_some_and(|r| r.task_count() > 0);

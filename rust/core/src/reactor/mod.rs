@@ -249,6 +249,12 @@ impl Reactor {
         self.stepping.get()
     }
 
+    /// Whether a step would find anything to do: a task was woken, or one
+    /// waits for the next step. False means a step now only reads the clock.
+    pub fn has_work(&self) -> bool {
+        self.woken.0.load(Ordering::Acquire) || !self.step.next_step.borrow().is_empty()
+    }
+
     /// Runs one step: when something woke a main-thread task since the last
     /// step, rounds of "run every ready task" until a round leaves nothing
     /// ready or `budget` is spent; otherwise nothing (an atomic load). A
