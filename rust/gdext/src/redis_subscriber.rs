@@ -184,7 +184,7 @@ impl RedisSubscriber {
     /// [code]channels[i][/code], matched by [code]patterns[i][/code] ("" for a
     /// plain subscription), in arrival order. One batch is what one delivery
     /// round hands over: what was waiting, at most
-    /// [member max_messages_per_frame]. For high message rates: one signal per
+    /// [member max_messages_per_frame] and at most 4096. For high message rates: one signal per
     /// batch costs far less than one per message. Built only while something
     /// is connected; connect it alongside [signal message_received] and both
     /// fire. Emitted when [member binary] is off.

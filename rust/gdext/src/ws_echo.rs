@@ -173,7 +173,7 @@ impl WsEcho {
     #[signal]
     pub fn binary_received(data: PackedByteArray);
     /// Text messages arrived together: every one the connection had ready at
-    /// once, in order. For high message rates: one signal per batch costs far
+    /// once (at most 4096), in order. For high message rates: one signal per batch costs far
     /// less than [signal message_received] per message. A batch ends where a
     /// binary message comes between texts (then [signal binaries_received]
     /// carries it next), so the order of texts and binaries holds across the
