@@ -14,7 +14,10 @@
 ## alone on the last line.
 ##
 ## User arguments (after `--`): `--filter=SUBSTR` runs only tests whose `file::method`
-## contains SUBSTR.
+## contains SUBSTR; `--only-file=FILE` only the tests of FILE (a path below cases/), and
+## `--skip-file=FILE` all but those (xtask runs the tests that measure their own process in a
+## process of their own); `--allow-empty` ends with success when no test matched (without it,
+## that fails the run).
 extends Node
 
 const TestCase := preload("res://runner/test_case.gd")
@@ -26,6 +29,9 @@ const CASES_DIR := "res://cases"
 const SHOWN_ERRORS := 3
 
 var _filter := ""
+var _only_file := ""
+var _skip_file := ""
+var _allow_empty := false
 var _passed := 0
 var _failed := 0
 var _capture := ErrorCapture.new()
@@ -35,7 +41,11 @@ var _last_test := ""
 
 func _ready() -> void:
 	process_mode = Node.PROCESS_MODE_ALWAYS
-	_filter = _parse_filter(OS.get_cmdline_user_args())
+	var args := OS.get_cmdline_user_args()
+	_filter = _parse_filter(args)
+	_only_file = _argument(args, "--only-file=")
+	_skip_file = _argument(args, "--skip-file=")
+	_allow_empty = args.has("--allow-empty")
 	OS.add_logger(_capture)
 	_run_all.call_deferred()
 
@@ -71,7 +81,7 @@ func _run_all() -> void:
 	if ran == 0:
 		print("no tests found%s" % ("" if _filter.is_empty() else " matching --filter=" + _filter))
 	print("%d passed, %d failed" % [_passed, _failed])
-	get_tree().quit(0 if _failed == 0 and ran > 0 else 1)
+	get_tree().quit(0 if _failed == 0 and (ran > 0 or _allow_empty) else 1)
 
 
 func _run_test(script: GDScript, method: String, test_name: String) -> void:
@@ -203,6 +213,9 @@ func _report(test_name: String, elapsed_ms: int, failures: PackedStringArray) ->
 
 
 func _matches(test_name: String) -> bool:
+	var file := test_name.get_slice("::", 0)
+	if (not _only_file.is_empty() and file != _only_file) or (not _skip_file.is_empty() and file == _skip_file):
+		return false
 	return _filter.is_empty() or test_name.contains(_filter)
 
 
@@ -227,6 +240,14 @@ func _discover(dir: String) -> PackedStringArray:
 		found.append_array(_discover(dir.path_join(sub)))
 	found.sort()
 	return found
+
+
+## The value of the argument `prefix`VALUE, or "".
+static func _argument(args: PackedStringArray, prefix: String) -> String:
+	for arg in args:
+		if arg.begins_with(prefix):
+			return arg.trim_prefix(prefix)
+	return ""
 
 
 static func _parse_filter(args: PackedStringArray) -> String:
