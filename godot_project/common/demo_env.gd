@@ -10,6 +10,8 @@ const REDIS_URL := "ASYNC_NET_DEMO_REDIS_URL"
 const WS_URL := "ASYNC_NET_DEMO_WS_URL"
 ## URL of the local radio station's stream for the RadioStream demo.
 const RADIO_URL := "ASYNC_NET_DEMO_RADIO_URL"
+## Base URL (ending in /) of the local aiohttp server of the Fetch demo: its JSON feed and ticker.
+const HTTP_URL := "ASYNC_NET_DEMO_HTTP_URL"
 
 
 ## The value of `variable`; "" when it is not set.

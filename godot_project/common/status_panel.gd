@@ -4,7 +4,7 @@ extends PanelContainer
 ## time of the last runtime step, a chart of it, the longest single task poll
 ## of the last second and whose it was), the tasks the hub runs, and
 ## for each watched node its state (names from the class constants, updated
-## on `state_changed`) and a few of its `get_stats()` numbers.
+## on `state_changed`, when it has one) and a few of its `get_stats()` numbers.
 
 const STATE_NAMES := ["STOPPED", "CONNECTING", "CONNECTED", "LISTENING", "RECONNECTING", "FAILED"]
 const STATE_COLORS := {
@@ -72,8 +72,11 @@ func watch(node: Node, keys: PackedStringArray = []) -> void:
 	_nodes_section.visible = true
 	var entry := {"node": node, "values": values, "state": state, "names": state_names(node)}
 	_watched.append(entry)
-	node.state_changed.connect(func(_state: int) -> void: _show_state(entry))
-	_show_state(entry)
+	# A node without a connection of its own (HttpSession: one per request) has no state to show.
+	state.visible = node.has_signal(&"state_changed")
+	if state.visible:
+		node.state_changed.connect(func(_state: int) -> void: _show_state(entry))
+		_show_state(entry)
 
 
 ## Maps each state value of `node`'s class to its constant name (CONNECTED, ...).

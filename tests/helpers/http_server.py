@@ -10,6 +10,8 @@ Paths:
                          binary), body_bytes, sha256
   /status/CODE           that status, with a text body
   /json?n=N              a small JSON document (N items)
+  /feed                  the Fetch demo's news feed: {"updated": "HH:MM:SS UTC",
+                         "items": [{id, tag, title, minutes_ago}]}, turning by one item a second
   /bytes/N               N bytes (i * 7 % 251)
   /ndjson?n=N&delay=MS   N JSON lines, one every MS milliseconds (chunked)
   /sse                   events with ids, multi-line data, a named event, a comment and retry, then closes
@@ -30,7 +32,9 @@ import asyncio
 import gzip
 import hashlib
 import json
+import math
 import sys
+import time
 import zlib
 
 from aiohttp import web
@@ -75,6 +79,31 @@ async def status(request):
 async def small_json(request):
     n = int(request.query.get("n", "3"))
     return web.json_response({"items": [{"id": i, "name": f"item {i}"} for i in range(n)]})
+
+
+FEED = [
+    ("release", "async-net now brings HttpSession and AsyncHub.fetch"),
+    ("server", "Patch 1.2.7 is rolling out to every region"),
+    ("event", "Weekend tournament: brackets are up"),
+    ("community", "Level editor contest: 48 entries so far"),
+    ("server", "EU-West maintenance tonight, 02:00 to 02:30 UTC"),
+    ("release", "HTTP/2, brotli and zstd, proxies with Basic auth"),
+]
+
+
+async def feed(request):
+    """A JSON news feed whose order turns by one item a second, so a refresh shows a change."""
+    now = time.time()
+    turn = int(now) % len(FEED)
+    items = [FEED[(turn + i) % len(FEED)] for i in range(len(FEED))]
+    return web.json_response(
+        {
+            "updated": time.strftime("%H:%M:%S UTC", time.gmtime(now)),
+            "items": [
+                {"id": i + 1, "tag": tag, "title": title, "minutes_ago": 3 + 11 * i} for i, (tag, title) in enumerate(items)
+            ],
+        }
+    )
 
 
 async def some_bytes(request):
@@ -142,7 +171,7 @@ async def ticker(request):
     i = 0
     while count == 0 or i < count:
         i += 1
-        price = 100 + (i * 37) % 23 - 11
+        price = round(100 + 6 * math.sin(i / 2.5) + 2.5 * math.sin(i * 1.3), 2)
         await response.write(f"event: tick\nid: {i}\ndata: {json.dumps({'n': i, 'price': price})}\n\n".encode())
         await asyncio.sleep(interval)
     return response
@@ -227,6 +256,7 @@ async def main():
     app.router.add_route("*", "/echo", echo)
     app.router.add_get("/status/{code}", status)
     app.router.add_get("/json", small_json)
+    app.router.add_get("/feed", feed)
     app.router.add_get("/bytes/{n}", some_bytes)
     app.router.add_get("/ndjson", ndjson)
     app.router.add_get("/sse", sse)

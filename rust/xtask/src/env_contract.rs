@@ -92,6 +92,8 @@ pub const DEMO_REDIS_URL: &str = "ASYNC_NET_DEMO_REDIS_URL";
 pub const DEMO_WS_URL: &str = "ASYNC_NET_DEMO_WS_URL";
 /// URL of the local radio station's stream for the RadioStream demo.
 pub const DEMO_RADIO_URL: &str = "ASYNC_NET_DEMO_RADIO_URL";
+/// Base URL (ending in `/`) of the local aiohttp server of the Fetch demo: its JSON feed and ticker.
+pub const DEMO_HTTP_URL: &str = "ASYNC_NET_DEMO_HTTP_URL";
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,7 @@ use crate::cli::Args;
 use crate::env_contract as env;
 use crate::paths::Project;
 use crate::services::Service;
-use crate::{godot, media, process, services, testbed};
+use crate::{godot, http_services, media, process, python, services, testbed};
 
 /// System packages the demo needs (probe, Debian package).
 const REQUIREMENTS: &[Requirement] = &[];
@@ -58,7 +58,8 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
 }
 
 /// The local services of the demos, stopped when this drops: a redis-server (when installed) for
-/// the Redis feed, the testbed's WebSocket echo server and radio station. Their URLs reach Godot in
+/// the Redis feed, the testbed's WebSocket echo server and radio station, and the aiohttp server
+/// of the tests (tests/helpers/http_server.py) for the Fetch demo. Their URLs reach Godot in
 /// `ASYNC_NET_DEMO_*` environment variables; a demo whose service did not start says so itself.
 pub struct DemoServices {
     _services: Vec<Service>,
@@ -75,6 +76,7 @@ impl DemoServices {
             }
             Err(err) => eprintln!("xtask: no local WebSocket echo server nor radio station for the demo: {err:#}"),
         }
+        services.extend(http_for_demo(cmd));
         DemoServices { _services: services }
     }
 }
@@ -129,6 +131,25 @@ fn radio_for_demo(testbed: &Path, cmd: &mut std::process::Command) -> Option<Ser
         }
         Err(err) => {
             eprintln!("xtask: no local radio station for the demo ({err:#})");
+            None
+        }
+    }
+}
+
+/// Starts the aiohttp server of the tests (in the tests' venv, target/venv) for the Fetch demo and
+/// tells it the base URL (`ASYNC_NET_DEMO_HTTP_URL`); without it the demo says how to get one.
+fn http_for_demo(cmd: &mut std::process::Command) -> Option<Service> {
+    let started = python::venv(services::TEST_PYTHON_PACKAGES)
+        .and_then(|python| http_services::start_http_server("demo-aiohttp", &python));
+    match started {
+        Ok((service, port)) => {
+            let url = format!("http://127.0.0.1:{port}/");
+            eprintln!("xtask: HTTP server (feed and ticker) for the demo at {url}");
+            cmd.env(env::DEMO_HTTP_URL, url);
+            Some(service)
+        }
+        Err(err) => {
+            eprintln!("xtask: no local HTTP server for the Fetch demo ({err:#})");
             None
         }
     }
