@@ -109,6 +109,22 @@ impl Service {
         Ok(Service { name: name.to_string(), child, log })
     }
 
+    /// Asks the service to end (SIGTERM, through `kill`), so it can clean up what it leaves
+    /// behind otherwise (Xvfb's display lock and socket); waits up to `limit`, then the drop
+    /// kills it.
+    pub fn terminate(&mut self, limit: Duration) {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
+        let asked = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        if asked.is_ok_and(|s| s.success()) {
+            let start = Instant::now();
+            while start.elapsed() < limit && matches!(self.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
     /// What the service has printed so far.
     pub fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()

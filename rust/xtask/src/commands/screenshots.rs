@@ -208,7 +208,23 @@ fn parse_size(text: &str) -> Result<(u32, u32)> {
 /// A virtual X server (Xvfb) on a display of its own, stopped when this drops.
 struct Xvfb {
     display: String,
-    _service: Service,
+    service: Service,
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        // Killed outright, Xvfb leaves its display's lock and socket behind, and those displays
+        // stay taken: 40 runs used up every display this tries.
+        self.service.terminate(Duration::from_secs(2));
+    }
+}
+
+/// Removes an X display's lock file and socket when the server that wrote the lock (its pid,
+/// as text) is gone; says whether it did.
+fn remove_if_stale(lock: &Path, socket: &Path) -> bool {
+    let pid = std::fs::read_to_string(lock).ok().and_then(|text| text.trim().parse::<u32>().ok());
+    let gone = pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+    gone && std::fs::remove_file(lock).is_ok() && (!socket.exists() || std::fs::remove_file(socket).is_ok())
 }
 
 impl Xvfb {
@@ -217,7 +233,11 @@ impl Xvfb {
         const FIRST: u32 = 90;
         for number in FIRST..FIRST + 40 {
             let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
-            if socket.exists() || Path::new(&format!("/tmp/.X{number}-lock")).exists() {
+            let lock = PathBuf::from(format!("/tmp/.X{number}-lock"));
+            if lock.exists() && !remove_if_stale(&lock, &socket) {
+                continue;
+            }
+            if socket.exists() {
                 continue;
             }
             let mut cmd = Command::new("Xvfb");
@@ -229,7 +249,7 @@ impl Xvfb {
                     break; // another X server took this display meanwhile: try the next one
                 }
                 if socket.exists() {
-                    return Ok(Xvfb { display: format!(":{number}"), _service: service });
+                    return Ok(Xvfb { display: format!(":{number}"), service });
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
