@@ -31,6 +31,8 @@ const QUIT_LIMIT_SEC := 5.0
 const SCENE_CHANGES := 3
 
 var client: StreamPeerTCP
+## The most threads the process had when a cycle() began (the runtime's own, once it started).
+var _start_threads := 0
 
 
 func _init() -> void:
@@ -67,6 +69,7 @@ func usage() -> Dictionary:
 ## free it. Returns the usage after WARMUP cycles and at the end, or {} after a failure. Both
 ## are taken the same way, once a run of cycles has returned, with the object count settled.
 func cycle(label: String, make: Callable, live: Callable) -> Dictionary:
+	_start_threads = maxi(_start_threads, _threads())
 	if not await cycles(label, 0, WARMUP, make, live):
 		return {}
 	var before := await settled_usage()
@@ -97,22 +100,34 @@ func cycles(label: String, from: int, to: int, make: Callable, live: Callable) -
 	return true
 
 
-## usage() once the Godot object count has stood still for 250 ms (at most 3 s): the audio
-## server releases a freed player's stream playback when its mix thread next runs, so a count
-## taken right after a free may still include the last node's.
+## usage() once the Godot object count has stood still for 250 ms and the process is back to
+## the threads it had when the test began (at most 5 s): the audio server releases a freed
+## player's stream playback when its mix thread next runs, and a radio's decoder thread (its
+## stack and malloc arena, megabytes of RSS) stays in the runtime's blocking pool for a second
+## after its node is freed, so a reading taken while one is alive is not comparable.
 func settled_usage() -> Dictionary:
 	var objects := -1
 	var since := 0
-	var deadline := Time.get_ticks_msec() + 3000
+	var deadline := Time.get_ticks_msec() + 5000
 	while Time.get_ticks_msec() < deadline:
 		await get_tree().process_frame
 		var now := int(Performance.get_monitor(Performance.OBJECT_COUNT))
 		if now != objects:
 			objects = now
 			since = Time.get_ticks_msec()
-		elif Time.get_ticks_msec() - since >= 250:
+		elif Time.get_ticks_msec() - since >= 250 and _threads() <= _start_threads:
 			break
 	return usage()
+
+
+## The process's thread count (/proc/self/status).
+func _threads() -> int:
+	var status := FileAccess.open("/proc/self/status", FileAccess.READ)
+	while status != null and not status.eof_reached():
+		var line := status.get_line()
+		if line.begins_with("Threads:"):
+			return line.trim_prefix("Threads:").strip_edges().to_int()
+	return 0
 
 
 func assert_back_to_start(result: Dictionary) -> void:

@@ -151,7 +151,7 @@ impl fmt::Debug for Reactor {
 
 impl Reactor {
     /// Builds the runtime: one I/O worker thread, timers, and a small
-    /// blocking pool for DNS lookups.
+    /// blocking pool for DNS lookups and the radios' decoders.
     pub fn new() -> std::io::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -159,6 +159,9 @@ impl Reactor {
             .thread_name("async-net")
             // DNS lookups use the blocking pool; a game needs a handful, not 512.
             .max_blocking_threads(8)
+            // A stopped radio's decoder thread (its stack and malloc arena) goes within a
+            // second, instead of tokio's 10 s; starting a thread again costs microseconds.
+            .thread_keep_alive(std::time::Duration::from_secs(1))
             .build()?;
         // Raised: the first step must run.
         let woken = Arc::new(WakeFlag(AtomicBool::new(true)));
