@@ -50,13 +50,7 @@ func after_each() -> void:
 func usage() -> Dictionary:
 	var fd_dir := "/proc/self/fd"
 	var fds := DirAccess.get_files_at(fd_dir).size() + DirAccess.get_directories_at(fd_dir).size()
-	var rss := 0
-	# /proc files report a length of 0: read them line by line.
-	var status := FileAccess.open("/proc/self/status", FileAccess.READ)
-	while status != null and not status.eof_reached():
-		var line := status.get_line()
-		if line.begins_with("VmRSS:"):
-			rss = line.trim_prefix("VmRSS:").strip_edges().split(" ")[0].to_int()
+	var rss := _status_field("VmRSS:")
 	return {
 		"fds": fds,
 		"rss_kib": rss,
@@ -122,11 +116,17 @@ func settled_usage() -> Dictionary:
 
 ## The process's thread count (/proc/self/status).
 func _threads() -> int:
+	return _status_field("Threads:")
+
+
+## The number that follows `field` in /proc/self/status (VmRSS in KiB, Threads), or 0.
+static func _status_field(field: String) -> int:
+	# /proc files report a length of 0: read them line by line.
 	var status := FileAccess.open("/proc/self/status", FileAccess.READ)
 	while status != null and not status.eof_reached():
 		var line := status.get_line()
-		if line.begins_with("Threads:"):
-			return line.trim_prefix("Threads:").strip_edges().to_int()
+		if line.begins_with(field):
+			return line.trim_prefix(field).strip_edges().split(" ")[0].to_int()
 	return 0
 
 

@@ -164,10 +164,7 @@ pub fn idle_frame_step() -> bool {
             Some(reactor) if reactor.has_work() => false,
             _ => {
                 main.stepped.set(true);
-                main.frames.end_frame();
-                if let Some(reactor) = main.reactor.get() {
-                    reactor.end_window();
-                }
+                end_frame(main);
                 true
             }
         }
@@ -178,11 +175,16 @@ pub fn idle_frame_step() -> bool {
 /// The frame's step and the frame's bookkeeping.
 fn frame_step(main: &MainThread, budget: Duration) -> Option<StepReport> {
     let report = step(main, budget)?;
+    end_frame(main);
+    Some(report)
+}
+
+/// The frame's bookkeeping: its figures become the last frame's.
+fn end_frame(main: &MainThread) {
     main.frames.end_frame();
     if let Some(reactor) = main.reactor.get() {
         reactor.end_window();
     }
-    Some(report)
 }
 
 /// The frame a per-frame cap counts in (advanced at each frame's end).
