@@ -39,6 +39,12 @@ const MAX_HELD_BYTES: usize = 16 * 1024;
 /// frame.
 const MAX_UNANSWERED: usize = 4096;
 
+/// How long a client whose reply backlog is full may take no byte at all
+/// before it is judged not to read and closed. A slow reader (one that takes
+/// some bytes within this time) is never closed: while its backlog is full it
+/// is simply not read, and answers wait where they are.
+const REPLY_STALL: Duration = Duration::from_secs(5);
+
 /// How long a closing client may take to receive its last replies (and to
 /// see our FIN) before the socket is dropped regardless.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
@@ -109,6 +115,8 @@ enum Step {
     Input(io::Result<LineEvent>),
     Wrote(io::Result<usize>),
     Timer,
+    /// The backlog stayed full and the peer took nothing for [`REPLY_STALL`].
+    Stalled,
 }
 
 /// Serves one admitted client until it leaves or is closed.
@@ -154,8 +162,14 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
     let mut ending: Option<Close> = None;
     // The last write found the socket full: the peer is behind.
     let mut socket_full = false;
+    // Replies past this are not queued: the answers wait in `arrived` and
+    // input is not read until the peer takes some (bounds our memory).
+    let backlog_limit = config.max_reply_backlog;
+    // Armed from the last write that made progress while the backlog is full.
+    let mut stall = pin!(sleep_until(Instant::now() + REPLY_STALL));
+    let mut stall_armed = false;
 
-    let close = 'session: loop {
+    let close = loop {
         if let Some(end) = ending
             && replies.unanswered() == 0
         {
@@ -172,7 +186,19 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
                     Poll::Pending => socket_full = true,
                 }
             }
-            if !arrived.is_empty() && (replies.len() < FLUSH_AT || socket_full) {
+            let backlog_full = replies.len() >= backlog_limit;
+            if backlog_full {
+                if !stall_armed {
+                    stall.as_mut().reset(Instant::now() + REPLY_STALL);
+                    stall_armed = true;
+                }
+                if stall.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Step::Stalled);
+                }
+            } else {
+                stall_armed = false;
+            }
+            if !arrived.is_empty() && !backlog_full && (replies.len() < FLUSH_AT || socket_full) {
                 return Poll::Ready(Step::Answers);
             }
             if arrived.is_empty()
@@ -184,6 +210,7 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
             if ending.is_none() {
                 held_back = replies.held_bytes() >= MAX_HELD_BYTES
                     || replies.unanswered() >= MAX_UNANSWERED
+                    || backlog_full
                     || shared.handler.poll_ready(cx).is_pending();
                 if !held_back {
                     let input = lines.poll_event(cx);
@@ -216,9 +243,11 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
         let line = match step {
             Step::Answers => {
                 // A step's worth of answers comes at once: written as they
-                // are placed while the peer takes them, so that a reading
-                // peer never looks like one that does not read.
-                while let Some(((line, answer), _)) = arrived.pop_front() {
+                // are placed while the peer takes them; what does not fit
+                // in the backlog waits here until the peer reads.
+                while replies.len() < backlog_limit
+                    && let Some(((line, answer), _)) = arrived.pop_front()
+                {
                     let answered = match &answer {
                         Ok(name) => replies.answer(line, "OK", name),
                         Err(reason) => replies.answer(line, "ERR", reason),
@@ -226,9 +255,7 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
                     if answered == Answered::Used {
                         if answer.is_ok() { stats.spawned() } else { stats.error_reply() }
                     }
-                    if !within_backlog(shared, &replies, peer) {
-                        break 'session Close::Abort;
-                    }
+                    stats.reply_backlog(replies.len());
                     if replies.len() >= FLUSH_AT && !socket_full {
                         break;
                     }
@@ -237,7 +264,15 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
             }
             Step::Wrote(Ok(_)) => {
                 socket_full = false;
+                // Progress: a full backlog's stall clock starts again.
+                stall_armed = false;
                 continue;
+            }
+            Step::Stalled => {
+                // It sends but does not read: its kernel buffers are full
+                // and so is its backlog here.
+                shared.reject(peer, "not reading replies", Reported::nothing());
+                break Close::Abort;
             }
             Step::Wrote(Err(_)) | Step::Input(Err(_)) => break Close::Abort,
             Step::Input(Ok(LineEvent::Eof)) => {
@@ -297,9 +332,7 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
             error_reply(stats, &mut replies, "invalid utf-8");
         }
 
-        if !within_backlog(shared, &replies, peer) {
-            break Close::Abort;
-        }
+        stats.reply_backlog(replies.len());
         // A flood is processed from buffered bytes without touching the
         // socket; spend tokio's budget per line so the worker's other tasks
         // get their turn.
@@ -324,19 +357,6 @@ async fn session<H: SpawnHandler>(shared: &Shared<H>, stream: &mut TcpStream, pe
             .await;
         }
     }
-}
-
-/// Records the client's reply backlog, and whether it is still within the
-/// limit; past it the client is reported and must be closed at once.
-fn within_backlog<H: SpawnHandler>(shared: &Shared<H>, replies: &ReplyQueue, peer: &str) -> bool {
-    shared.stats.reply_backlog(replies.len());
-    if replies.len() > shared.config.max_reply_backlog {
-        // It sends but does not read: holding its replies would let it
-        // grow our memory; the kernel buffers are already full too.
-        shared.reject(peer, "not reading replies", Reported::nothing());
-        return false;
-    }
-    true
 }
 
 /// Reports a fatal rejection, and queues its `ERR <reason>` to go out once

@@ -24,8 +24,9 @@ pub struct SpawnerConfig {
     ///
     /// [`sanitize_node_name`]: super::sanitize_node_name
     pub max_name_chars: usize,
-    /// Replies queued for a client that does not read them; past this the
-    /// client is closed rather than letting its backlog grow.
+    /// Bytes of replies queued for a client that is behind: at this much its
+    /// input is not read (and its answers wait) until it takes some replies;
+    /// one that takes nothing for 5 s is closed (`not reading replies`).
     pub max_reply_backlog: usize,
 }
 

@@ -11,8 +11,8 @@ use tokio::io::AsyncWrite;
 /// Replies waiting to be written to one client.
 ///
 /// The client loop queues replies here and writes them when the socket is
-/// writable, so a peer that does not read never blocks the server; the
-/// loop closes a peer whose backlog passes its limit.
+/// writable, so a peer that does not read never blocks the server; at its
+/// limit the loop stops reading the peer, and closes one that takes nothing.
 ///
 /// A line answered elsewhere (the node is spawned on the main thread) gets
 /// a number from [`await_answer`](Self::await_answer); replies made after it

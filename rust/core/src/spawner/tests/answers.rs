@@ -5,8 +5,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::time::timeout;
 
 use super::super::*;
@@ -211,6 +211,52 @@ fn a_step_of_answers_larger_than_the_reply_backlog_reaches_a_reading_client() {
         for i in 0..n {
             assert_eq!(reply(&mut rd).await, Some(format!("OK {}", name(i))));
         }
+        drop(writer.await.unwrap());
+        assert_eq!(reply(&mut rd).await, None);
+        server.abort();
+        let _ = server.await;
+        (rejected, answering)
+    });
+    answering.join().unwrap();
+    assert!(rejected.lock().unwrap().is_empty(), "{:?}", rejected.lock().unwrap());
+}
+
+#[test]
+fn a_slow_reader_is_served_in_full_and_never_taken_for_one_that_does_not_read() {
+    let (rejected, answering) = on_worker(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (handler, rejected, answering) = InSteps::start();
+        let config = SpawnerConfig { max_spawns_per_second: 0, ..config() };
+        let server = tokio::spawn(serve(listener, config, handler, Arc::default()));
+
+        // A small receive window and a reader slower than the server: the
+        // kernel buffers stay full and each step's answers (up to 4096 lines
+        // of 44 bytes) are larger than the 64 KiB backlog.
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let Client { mut rd, mut wr, .. } = Client::from_stream(socket.connect(addr).await.unwrap());
+        let n = 20_000;
+        let name = |i: usize| format!("{i:0>40}");
+        let writer = tokio::spawn(async move {
+            let text: String = (0..n).map(|i| name(i) + "\n").collect();
+            wr.write_all(text.as_bytes()).await.unwrap();
+            wr
+        });
+        // Behind from the start: several steps are answered before it reads.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while got.len() < n * 44 {
+            let read = timeout(Duration::from_secs(20), rd.read(&mut chunk)).await.expect("no reply within 20 s");
+            match read {
+                Ok(0) | Err(_) => break,
+                Ok(k) => got.extend_from_slice(&chunk[..k]),
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let expected: String = (0..n).map(|i| format!("OK {}\n", name(i))).collect();
+        assert!(got == expected.as_bytes(), "{} of {} reply bytes, then the close", got.len(), expected.len());
         drop(writer.await.unwrap());
         assert_eq!(reply(&mut rd).await, None);
         server.abort();
