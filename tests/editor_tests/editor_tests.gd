@@ -31,6 +31,7 @@ func _run() -> void:
 	await _frames(10)
 	await _test_f1_help_describes_every_member()
 	await _test_spawner_spawns_into_the_edited_scene_with_undo()
+	await _test_network_nodes_in_the_edited_scene_do_not_connect()
 	await _test_hot_reload_while_tasks_run()
 	# Last: the editor's reload cancels this coroutine; the test ends the run itself.
 	await _test_hot_reload_when_the_library_file_changes()
@@ -86,6 +87,58 @@ func _test_spawner_spawns_into_the_edited_scene_with_undo() -> void:
 	_check(probe.listen(port, "127.0.0.1") == OK, "turning it off frees the port")
 	probe.stop()
 	client.disconnect_from_host()
+	_finish(name)
+
+
+func _test_network_nodes_in_the_edited_scene_do_not_connect() -> void:
+	# A user drops network nodes into a scene in the editor: with autostart (autoplay) on, they
+	# must not connect from the editor, only in the running game.
+	var name := "editor.gd::test_network_nodes_in_the_edited_scene_do_not_connect"
+	EditorInterface.open_scene_from_path(SCENE)
+	await _frames(5)
+	var root := EditorInterface.get_edited_scene_root()
+	if not _check(root != null, "the test scene is open"):
+		return _finish(name)
+	# Where they would connect: a listener that counts who comes.
+	var listener := TCPServer.new()
+	_check(listener.listen(0, "127.0.0.1") == OK, "a listener for the nodes to (not) reach")
+	var port := listener.get_local_port()
+	var spawner_port := port + 1
+	var nodes: Array[Node] = []
+	var ws := WsEcho.new()
+	ws.url = "ws://127.0.0.1:%d/" % port
+	nodes.append(ws)
+	var sub := RedisSubscriber.new()
+	sub.url = "redis://127.0.0.1:%d" % port
+	sub.channels = PackedStringArray(["editor"])
+	nodes.append(sub)
+	var radio := RadioStream.new()
+	radio.url = "http://127.0.0.1:%d/stream.mp3" % port
+	radio.autoplay = true  # Off by default, as in Godot's players; a user who turns it on.
+	nodes.append(radio)
+	var spawner := TcpSpawnerServer.new()
+	spawner.port = spawner_port
+	nodes.append(spawner)
+	for node in nodes:
+		_check(node.get("autostart") if "autostart" in node else node.get("autoplay"), "%s would start by itself in a game" % node.get_class())
+		root.add_child(node)
+		node.owner = root
+	await _frames(30)
+	await get_tree().create_timer(0.5).timeout
+	var came := 0
+	while listener.is_connection_available():
+		listener.take_connection()
+		came += 1
+	_check(came == 0, "no node connected from the editor (%d connections)" % came)
+	for node in nodes:
+		_check(node.get("state") == 0, "%s is STOPPED in the editor (state %d)" % [node.get_class(), node.get("state")])
+	var probe := TCPServer.new()
+	_check(probe.listen(spawner_port, "127.0.0.1") == OK, "the spawner did not take its port in the editor")
+	probe.stop()
+	listener.stop()
+	for node in nodes:
+		root.remove_child(node)
+		node.free()
 	_finish(name)
 
 
