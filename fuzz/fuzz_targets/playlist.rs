@@ -1,4 +1,4 @@
-//! `.pls` / `.m3u` playlists: `radio::playlist::playlist_kind` and `first_entry` on fuzzer
+//! `.pls` / `.m3u` / `.xspf` playlists: `radio::playlist::playlist_kind` and `first_entry` on fuzzer
 //! URLs, content types and bodies.
 //!
 //! Invariants: no panic; an entry, when found, is an http(s) URL that parses again (the stream
@@ -13,7 +13,7 @@ use libfuzzer_sys::{
 
 #[derive(Arbitrary, Debug)]
 struct Input<'a> {
-    pls: bool,
+    kind: u8,
     url: &'a str,
     content_type: &'a str,
     body: &'a str,
@@ -21,7 +21,11 @@ struct Input<'a> {
 
 fuzz_target!(|input: Input<'_>| {
     let _ = playlist_kind(input.url, input.content_type);
-    let kind = if input.pls { PlaylistKind::Pls } else { PlaylistKind::M3u };
+    let kind = match input.kind % 3 {
+        0 => PlaylistKind::Pls,
+        1 => PlaylistKind::M3u,
+        _ => PlaylistKind::Xspf,
+    };
     for base in [input.url, "http://radio.example:8000/dir/list.pls"] {
         if let Some(entry) = first_entry(kind, input.body, base) {
             assert!(entry.starts_with("http://") || entry.starts_with("https://"), "{entry}");

@@ -20,6 +20,9 @@ func _init() -> void:
 		"test_source_stopped_and_restarted_plays_again": 50.0,
 		"test_garbage_mid_stream_resyncs_and_keeps_playing": 20.0,
 		"test_chunked_and_redirected_streams_play": 30.0,
+		"test_aac_and_ogg_vorbis_through_icecast_play_without_decode_errors": 40.0,
+		"test_a_station_at_another_sample_rate_retunes_the_generator": 30.0,
+		"test_icecasts_own_m3u_and_xspf_playlists_resolve_to_the_mount": 30.0,
 	}
 
 
@@ -67,16 +70,18 @@ func play_and_wait(url: String, timeout := 10.0) -> Dictionary:
 
 ## Starts an ffmpeg source sending tone.mp3 once, in real time, to a new icecast mount; returns the
 ## mount's URL once a listener can connect (icecast answers 404 until the source is up).
-func start_source(mount := "") -> String:
+## `encode` re-encodes it (ffmpeg output options with `-content_type` and `-f`) instead of
+## sending the MP3 as it is.
+func start_source(mount := "", encode: Array = []) -> String:
 	if mount.is_empty():
 		mount_serial += 1
 		mount = "/own-%d-%d.mp3" % [OS.get_process_id(), mount_serial]
 	var password := Env.value(Env.ICECAST_SOURCE_PASSWORD)
-	var args := [
-		"-hide_banner", "-loglevel", "error", "-re", "-i", Env.value(Env.RADIO_TONE),
-		"-c", "copy", "-content_type", "audio/mpeg", "-f", "mp3",
-		"icecast://source:%s@127.0.0.1:%d%s" % [password, icecast_port, mount],
-	]
+	if encode.is_empty():
+		encode = ["-c", "copy", "-content_type", "audio/mpeg", "-f", "mp3"]
+	var args := ["-hide_banner", "-loglevel", "error", "-re", "-i", Env.value(Env.RADIO_TONE)]
+	args.append_array(encode)
+	args.append("icecast://source:%s@127.0.0.1:%d%s" % [password, icecast_port, mount])
 	var pid := OS.create_process(Env.value(Env.FFMPEG), args)
 	assert_gt(pid, 0, "ffmpeg started")
 	ffmpeg_pids.append(pid)
@@ -220,6 +225,61 @@ func test_source_stopped_and_restarted_plays_again() -> void:
 	await wait_seconds(0.5)
 	assert_gt(radio.get_stats().frames_pushed, pushed, "audio flows again")
 	assert_ge(radio.get_stats().reconnects, 1)
+
+
+func test_aac_and_ogg_vorbis_through_icecast_play_without_decode_errors() -> void:
+	var streams := [
+		["/aac-%d.aac" % OS.get_process_id(), "aac", "audio/aac",
+			["-c:a", "aac", "-b:a", "96k", "-content_type", "audio/aac", "-f", "adts"]],
+		["/vorbis-%d.ogg" % OS.get_process_id(), "vorbis", "application/ogg",
+			["-c:a", "libvorbis", "-q:a", "3", "-content_type", "application/ogg", "-f", "ogg"]],
+	]
+	for stream in streams:
+		var url := await start_source(stream[0], stream[3])
+		var info := await play_and_wait(url)
+		assert_false(info.is_empty(), "%s started: %s" % [stream[1], errors_text()])
+		if info.is_empty():
+			continue
+		assert_eq(info.codec, stream[1])
+		assert_eq(info.content_type, stream[2])
+		assert_eq(info.sample_rate, 44100)
+		assert_eq(info.channels, 2)
+		var pushed: int = radio.get_stats().frames_pushed
+		await wait_seconds(1.0)
+		var stats := radio.get_stats()
+		assert_gt(stats.frames_pushed, pushed, "%s audio keeps flowing" % stream[1])
+		assert_eq(stats.decode_errors, 0, "%s decodes cleanly" % stream[1])
+		radio.stop()
+		stop_source()
+
+
+func test_a_station_at_another_sample_rate_retunes_the_generator() -> void:
+	var at_44 := await start_source("/rate44-%d.mp3" % OS.get_process_id())
+	var at_48 := await start_source("/rate48-%d.mp3" % OS.get_process_id(),
+		["-c:a", "libmp3lame", "-ar", "48000", "-b:a", "128k", "-content_type", "audio/mpeg", "-f", "mp3"])
+	var info := await play_and_wait(at_44)
+	assert_eq(info.get("sample_rate"), 44100, "first station: %s" % errors_text())
+	var player: AudioStreamPlayer = radio.get_children(true).filter(func(n): return n is AudioStreamPlayer)[0]
+	assert_eq((player.stream as AudioStreamGenerator).mix_rate, 44100.0)
+	info = await play_and_wait(at_48)
+	assert_eq(info.get("sample_rate"), 48000, "second station: %s" % errors_text())
+	assert_eq((player.stream as AudioStreamGenerator).mix_rate, 48000.0, "the generator follows the new station")
+	var pushed: int = radio.get_stats().frames_pushed
+	await wait_seconds(1.0)
+	assert_gt(radio.get_stats().frames_pushed, pushed, "audio flows at 48 kHz")
+	assert_eq(radio.get_stats().decode_errors, 0)
+
+
+func test_icecasts_own_m3u_and_xspf_playlists_resolve_to_the_mount() -> void:
+	var mount := "/lists-%d.mp3" % OS.get_process_id()
+	var live := await start_source(mount)
+	for suffix in [".m3u", ".xspf"]:
+		var info := await play_and_wait(live + suffix)
+		assert_false(info.is_empty(), "%s started: %s" % [suffix, errors_text()])
+		if not info.is_empty():
+			assert_eq(info.url, live, "%s resolved to the mount" % suffix)
+			assert_eq(info.codec, "mp3")
+		radio.stop()
 
 
 func test_pls_and_m3u_playlists_resolve_to_the_stream() -> void:

@@ -64,7 +64,7 @@ pub struct RadioStream {
     #[export]
     autoplay: bool,
     /// The stream: [code]http://[/code] or [code]https://[/code], or a
-    /// [code].pls[/code] / [code].m3u[/code] playlist (its first stream is played).
+    /// [code].pls[/code], [code].m3u[/code] or [code].xspf[/code] playlist (its first stream is played).
     #[export]
     url: GString,
     /// The [AudioStreamPlayer], [AudioStreamPlayer2D] or [AudioStreamPlayer3D]

@@ -7,7 +7,7 @@ use super::http::OpenOptions;
 /// Settings of one [`super::run`].
 #[derive(Clone, Debug)]
 pub struct RadioConfig {
-    /// http(s) stream or `.pls` / `.m3u` playlist.
+    /// http(s) stream or `.pls` / `.m3u` / `.xspf` playlist.
     pub url: String,
     /// Ask for ICY metadata (titles).
     pub metadata: bool,

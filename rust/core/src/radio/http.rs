@@ -2,7 +2,7 @@
 //!
 //! [`open`] resolves and connects (TCP, then rustls for https, always
 //! verifying the server), sends one `GET` with `Icy-MetaData: 1` on a hyper
-//! HTTP/1 client connection, and follows redirects and `.pls` / `.m3u`
+//! HTTP/1 client connection, and follows redirects and `.pls` / `.m3u` / `.xspf`
 //! playlists (together at most [`OpenOptions::max_redirects`] hops) until a
 //! response carries audio. Each hop's connect, TLS handshake and response head
 //! share one [`OpenOptions::timeout`].

@@ -23,7 +23,7 @@
 //!
 //! Layout: [`codec`] (content type → codec), [`http`] (connect, redirects,
 //! playlists, the ICY status-line shim), [`icy`] (metadata de-interleaving
-//! and `StreamTitle` parsing), [`playlist`] (`.pls`, `.m3u`), [`source`]
+//! and `StreamTitle` parsing), [`playlist`] (`.pls`, `.m3u`, `.xspf`), [`source`]
 //! (a blocking `Read` over the byte channel), [`decode`] (symphonia, resync),
 //! [`pcm`] (the queue the glue drains), [`wav`] (`record_to`), [`config`],
 //! [`handler`], [`stats`] and [`session`] (the reconnect loop).

@@ -1,7 +1,8 @@
-//! `.pls` and `.m3u` / `.m3u8` playlists, which station directories hand out
-//! instead of the stream URL: recognising one (content type, else the URL's
-//! extension) and picking its first http(s) entry. [`super::http::open`]
-//! follows that entry as one more hop.
+//! `.pls`, `.m3u` / `.m3u8` and `.xspf` playlists, which station directories
+//! (and icecast itself, for every mount) hand out instead of the stream URL:
+//! recognising one (content type, else the URL's extension) and picking its
+//! first http(s) entry. [`super::http::open`] follows that entry as one more hop.
+//! XSPF is XML, read with `roxmltree` (no DTD, so no entity expansion).
 
 use url::Url;
 
@@ -10,6 +11,8 @@ use url::Url;
 pub enum PlaylistKind {
     Pls,
     M3u,
+    /// XML Shareable Playlist Format: `<track><location>` elements.
+    Xspf,
 }
 
 /// The playlist format of a response, from its content type, else from the URL path's extension.
@@ -23,6 +26,7 @@ pub fn playlist_kind(url: &str, content_type: &str) -> Option<PlaylistKind> {
         "audio/x-mpegurl" | "audio/mpegurl" | "application/x-mpegurl" | "application/vnd.apple.mpegurl" => {
             return Some(PlaylistKind::M3u);
         }
+        "application/xspf+xml" => return Some(PlaylistKind::Xspf),
         "" | "text/plain" | "application/octet-stream" => {}
         _ => return None,
     }
@@ -35,6 +39,8 @@ pub fn playlist_kind(url: &str, content_type: &str) -> Option<PlaylistKind> {
         Some(PlaylistKind::Pls)
     } else if path.ends_with(".m3u") || path.ends_with(".m3u8") {
         Some(PlaylistKind::M3u)
+    } else if path.ends_with(".xspf") {
+        Some(PlaylistKind::Xspf)
     } else {
         None
     }
@@ -44,12 +50,14 @@ pub fn playlist_kind(url: &str, content_type: &str) -> Option<PlaylistKind> {
 /// (only an http(s) `base_url`; otherwise only absolute entries count).
 ///
 /// PLS: the `FileN=` lines, lowest `N` first (keys in any case). M3U: the lines that are
-/// neither empty nor `#` comments, in order. A byte order mark, CRLF line ends and spaces
-/// around lines are tolerated; entries of other schemes (`file:`, `rtsp:`, Windows paths)
-/// are skipped.
+/// neither empty nor `#` comments, in order. XSPF: the `<location>` of each `<track>`, in
+/// order (a document that is not well-formed XML, or has a DTD, has none). A byte order
+/// mark, CRLF line ends and spaces around lines are tolerated; entries of other schemes
+/// (`file:`, `rtsp:`, Windows paths) are skipped.
 pub fn first_entry(kind: PlaylistKind, body: &str, base_url: &str) -> Option<String> {
     let body = body.trim_start_matches('\u{feff}');
     let lines = body.lines().map(|line| line.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}'));
+    let xspf;
     let entries: Vec<&str> = match kind {
         PlaylistKind::Pls => {
             let mut files: Vec<(u64, &str)> = lines
@@ -64,6 +72,10 @@ pub fn first_entry(kind: PlaylistKind, body: &str, base_url: &str) -> Option<Str
             files.into_iter().map(|(_, value)| value).collect()
         }
         PlaylistKind::M3u => lines.filter(|line| !line.is_empty() && !line.starts_with('#')).collect(),
+        PlaylistKind::Xspf => {
+            xspf = xspf_locations(body);
+            xspf.iter().map(|location| location.trim()).collect()
+        }
     };
     // Only an http(s) base: that is all a stream client has, and joining onto other schemes
     // (`file:` with drive letters) reaches a debug assertion inside the url crate.
@@ -75,6 +87,18 @@ pub fn first_entry(kind: PlaylistKind, body: &str, base_url: &str) -> Option<Str
         };
         matches!(url.scheme(), "http" | "https").then(|| url.to_string())
     })
+}
+
+/// The `<location>` texts of an XSPF document's tracks, in document order.
+fn xspf_locations(body: &str) -> Vec<String> {
+    let Ok(document) = roxmltree::Document::parse(body) else {
+        return Vec::new();
+    };
+    document
+        .descendants()
+        .filter(|node| node.has_tag_name("location") && node.parent().is_some_and(|p| p.has_tag_name("track")))
+        .filter_map(|node| node.text().map(str::to_owned))
+        .collect()
 }
 
 #[cfg(test)]
@@ -98,6 +122,8 @@ mod tests {
         assert_eq!(kind("http://h/a.pls", "text/html"), None);
         assert_eq!(kind("http://h/stream?f=a.pls", ""), None, "the query is not the path");
         assert_eq!(kind("http://h/stream", ""), None);
+        assert_eq!(kind("http://h/x", "application/xspf+xml"), Some(PlaylistKind::Xspf));
+        assert_eq!(kind("http://h/live.mp3.xspf", ""), Some(PlaylistKind::Xspf));
         assert_eq!(kind("/rel/a.pls", ""), Some(PlaylistKind::Pls));
     }
 
@@ -142,5 +168,38 @@ mod tests {
         assert_eq!(first_entry(PlaylistKind::M3u, "http://abs/only", "not a url").as_deref(), Some("http://abs/only"));
         assert_eq!(first_entry(PlaylistKind::M3u, "relative", "not a url"), None);
         assert_eq!(first_entry(PlaylistKind::M3u, "#EXTM3U\n# only comments\n", "http://b/"), None);
+    }
+
+    /// What icecast 2.4 serves at `<mount>.xspf` (its own xspf.xsl), and hostile documents.
+    #[test]
+    fn xspf_entries() {
+        let icecast = r#"<?xml version="1.0" encoding="UTF-8"?>
+<playlist xmlns="http://xspf.org/ns/0/" version="1">
+  <title/>
+  <creator/>
+  <trackList>
+    <track>
+      <location>http://127.0.0.1:8000/live.mp3</location>
+      <title>Tone</title>
+      <annotation>Stream Title: async-net test</annotation>
+      <info>http://127.0.0.1:8000/</info>
+    </track>
+  </trackList>
+</playlist>"#;
+        assert_eq!(
+            first_entry(PlaylistKind::Xspf, icecast, "http://127.0.0.1:8000/live.mp3.xspf").as_deref(),
+            Some("http://127.0.0.1:8000/live.mp3")
+        );
+        let relative = "<playlist><trackList><track><location> file:///x.mp3 </location></track>\
+                        <track><location>b.ogg</location></track></trackList></playlist>";
+        assert_eq!(first_entry(PlaylistKind::Xspf, relative, "http://h/d/p.xspf").as_deref(), Some("http://h/d/b.ogg"));
+        // Only a track's location: the playlist's own <location> or <info> is no stream.
+        let outside = "<playlist><location>http://not/this</location><trackList/></playlist>";
+        assert_eq!(first_entry(PlaylistKind::Xspf, outside, "http://h/"), None);
+        let entities = r#"<?xml version="1.0"?><!DOCTYPE p [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>
+<playlist><trackList><track><location>http://h/&b;</location></track></trackList></playlist>"#;
+        assert_eq!(first_entry(PlaylistKind::Xspf, entities, "http://h/"), None, "a DTD is refused");
+        assert_eq!(first_entry(PlaylistKind::Xspf, "<playlist><trackList><track>", "http://h/"), None);
+        assert_eq!(first_entry(PlaylistKind::Xspf, "not xml", "http://h/"), None);
     }
 }
