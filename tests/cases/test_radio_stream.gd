@@ -23,6 +23,7 @@ func _init() -> void:
 		"test_aac_and_ogg_vorbis_through_icecast_play_without_decode_errors": 40.0,
 		"test_a_station_at_another_sample_rate_retunes_the_generator": 30.0,
 		"test_icecasts_own_m3u_and_xspf_playlists_resolve_to_the_mount": 30.0,
+		"test_https_through_nginx_and_a_redirect_from_http_to_another_host": 30.0,
 	}
 
 
@@ -280,6 +281,40 @@ func test_icecasts_own_m3u_and_xspf_playlists_resolve_to_the_mount() -> void:
 			assert_eq(info.url, live, "%s resolved to the mount" % suffix)
 			assert_eq(info.codec, "mp3")
 		radio.stop()
+
+
+func test_https_through_nginx_and_a_redirect_from_http_to_another_host() -> void:
+	var http_port := Env.port(Env.NGINX_PORT)
+	var tls_port := Env.port(Env.NGINX_TLS_PORT)
+	assert_gt(tls_port, 0, "ASYNC_NET_TEST_NGINX_TLS_PORT is set")
+	# nginx (TLS with the test CA) in front of icecast.
+	radio.ca_file = Env.value(Env.HTTP_CA)
+	var direct := "https://127.0.0.1:%d/icecast/test.mp3" % tls_port
+	var info := await play_and_wait(direct)
+	assert_false(info.is_empty(), "https started: %s" % errors_text())
+	if not info.is_empty():
+		assert_eq(info.url, direct)
+		assert_eq(info.codec, "mp3")
+		var pushed: int = radio.get_stats().frames_pushed
+		await wait_seconds(0.5)
+		assert_gt(radio.get_stats().frames_pushed, pushed, "audio flows over https")
+		assert_eq(radio.get_stats().decode_errors, 0)
+	radio.stop()
+	# http://127.0.0.1 redirects to https://localhost: another scheme and another host.
+	info = await play_and_wait("http://127.0.0.1:%d/to-https/icecast/test.mp3" % http_port)
+	assert_false(info.is_empty(), "the redirected stream started: %s" % errors_text())
+	if not info.is_empty():
+		assert_eq(info.url, "https://localhost:%d/icecast/test.mp3" % tls_port)
+	radio.stop()
+	# Without the CA the certificate is not trusted, and the error says what to set.
+	radio.ca_file = ""
+	radio.reconnect = false
+	var errors := watch(radio, "error")
+	expect_error("ca_file")
+	radio.play(direct)
+	assert_true(await errors.wait(10.0, 1), "an untrusted certificate fails")
+	if errors.count() >= 1:
+		assert_true(str(errors.args(0)[0]).contains("ca_file"), errors_text())
 
 
 func test_pls_and_m3u_playlists_resolve_to_the_stream() -> void:

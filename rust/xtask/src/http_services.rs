@@ -46,8 +46,9 @@ pub struct Nginx {
 }
 
 /// Starts nginx on a free loopback port, serving the files [`write_root`] makes; with `tls`
-/// (certificate and key, PEM), https too on a second port.
-pub fn start_nginx(name: &str, tls: Option<(&Path, &Path)>) -> Result<Nginx> {
+/// (certificate and key, PEM), https too on a second port; with `icecast` (a port), that
+/// icecast under `/icecast/` (RadioStream over https, and after a redirect from http).
+pub fn start_nginx(name: &str, tls: Option<(&Path, &Path)>, icecast: Option<u16>) -> Result<Nginx> {
     let program = find_program("nginx").context("nginx is not installed (Debian: `apt-get install nginx`)")?;
     let dir = paths::target_dir()?.join("services").join(name);
     let root = dir.join("www");
@@ -67,7 +68,7 @@ pub fn start_nginx(name: &str, tls: Option<(&Path, &Path)>) -> Result<Nginx> {
         None => None,
     };
     let config = dir.join("nginx.conf");
-    fs::write(&config, nginx_config(&dir, &root, http_port, https.as_ref()))
+    fs::write(&config, nginx_config(&dir, &root, http_port, https.as_ref(), icecast))
         .with_context(|| format!("writing {}", config.display()))?;
     let mut cmd = Command::new(program);
     cmd.args(["-e", "stderr", "-p"]).arg(&dir).arg("-c").arg(&config);
@@ -87,7 +88,7 @@ struct Https<'a> {
 }
 
 /// nginx's configuration: one process in the foreground, logs on stderr, everything under `dir`.
-fn nginx_config(dir: &Path, root: &Path, http: u16, https: Option<&Https>) -> String {
+fn nginx_config(dir: &Path, root: &Path, http: u16, https: Option<&Https>, icecast: Option<u16>) -> String {
     let temp = dir.join("temp");
     let temp = temp.display();
     let tls = https.map_or(String::new(), |h| {
@@ -97,6 +98,20 @@ fn nginx_config(dir: &Path, root: &Path, http: u16, https: Option<&Https>) -> St
             h.cert.display(),
             h.key.display()
         )
+    });
+    // icecast's streams unbuffered; `/to-https/PATH` sends a client to PATH on the https port
+    // under another host name (localhost: the test certificate names it), so a redirect
+    // changes scheme and host at once.
+    let radio = icecast.map_or(String::new(), |port| {
+        let upstream = format!(
+            "location /icecast/ {{ proxy_pass http://127.0.0.1:{port}/; proxy_buffering off; proxy_read_timeout 60s; }}"
+        );
+        match https {
+            Some(h) => {
+                format!("{upstream}\n    location ~ ^/to-https(/.*)$ {{ return 302 https://localhost:{}$1; }}", h.port)
+            }
+            None => upstream,
+        }
     });
     format!(
         "daemon off;
@@ -127,6 +142,7 @@ http {{
     location = /redirect-loop {{ return 302 /redirect-loop; }}
     location = /to-other-origin {{ return 302 http://127.0.0.1:{http}/authorization; }}
     location = /authorization {{ default_type text/plain; return 200 \"authorization=$http_authorization\"; }}
+    {radio}
   }}
 }}
 ",
@@ -200,12 +216,15 @@ mod tests {
     #[test]
     fn nginx_config_is_balanced_and_names_both_ports() {
         let https = Https { port: 8002, cert: Path::new("/c.pem"), key: Path::new("/k.pem") };
-        let text = nginx_config(Path::new("/d"), Path::new("/d/www"), 8001, Some(&https));
+        let text = nginx_config(Path::new("/d"), Path::new("/d/www"), 8001, Some(&https), Some(8003));
         assert!(text.contains("listen 127.0.0.1:8001;") && text.contains("listen 127.0.0.1:8002 ssl http2;"));
         assert!(text.contains("ssl_certificate /c.pem;") && text.contains("ssl_certificate_key /k.pem;"));
         assert!(text.contains("return 302 http://127.0.0.1:8001/authorization;"));
+        assert!(text.contains("proxy_pass http://127.0.0.1:8003/;"));
+        assert!(text.contains("return 302 https://localhost:8002$1;"));
         assert_eq!(text.matches('{').count(), text.matches('}').count());
-        let plain = nginx_config(Path::new("/d"), Path::new("/d/www"), 8001, None);
+        let plain = nginx_config(Path::new("/d"), Path::new("/d/www"), 8001, None, None);
         assert!(!plain.contains("ssl") && plain.contains("listen 127.0.0.1:8001;"));
+        assert!(!plain.contains("icecast") && !plain.contains("to-https"));
     }
 }

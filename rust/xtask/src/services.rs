@@ -180,8 +180,8 @@ impl TestServices {
         services.env.push((env::TEST_PYTHON.into(), python.display().to_string()));
         services.start_redis()?;
         services.start_ws(&python)?;
-        services.start_http(&python)?;
         services.start_radio()?;
+        services.start_http(&python)?;
         Ok(services)
     }
 
@@ -223,11 +223,13 @@ impl TestServices {
     }
 
     /// The HttpSession services: nginx (TLS with the WebSocket server's certificate, so after
-    /// [`Self::start_ws`]), the aiohttp server and tinyproxy.
+    /// [`Self::start_ws`]; icecast under `/icecast/`, so after [`Self::start_radio`]), the
+    /// aiohttp server and tinyproxy.
     fn start_http(&mut self, python: &Path) -> Result<()> {
         let certs = paths::target_dir()?.join("services").join("ws-certs");
         let (cert, key) = (certs.join("server.pem"), certs.join("server.key"));
-        let nginx = http_services::start_nginx("nginx", Some((&cert, &key)))?;
+        let icecast = self.port(env::TEST_ICECAST_PORT);
+        let nginx = http_services::start_nginx("nginx", Some((&cert, &key)), icecast)?;
         self.env.push((env::TEST_NGINX_TLS_PORT.into(), nginx.https_port.unwrap_or(0).to_string()));
         self.env.push((env::TEST_NGINX_ROOT.into(), nginx.root.display().to_string()));
         self.env.push((env::TEST_HTTP_CA.into(), certs.join("ca.pem").display().to_string()));
@@ -271,6 +273,11 @@ impl TestServices {
     fn add(&mut self, service: Service, var: &str, port: u16) {
         self.services.push(service);
         self.env.push((var.to_string(), port.to_string()));
+    }
+
+    /// The port a started service was given under `var`.
+    fn port(&self, var: &str) -> Option<u16> {
+        self.env.iter().find(|(k, _)| k == var).and_then(|(_, v)| v.parse().ok())
     }
 
     /// Environment variables to pass to Godot.

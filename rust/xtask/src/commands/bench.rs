@@ -97,7 +97,7 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
     let scenes = scenes(wanted.as_deref())?;
     // Plain http: the rows compare the transfer, and HTTPRequest would need the test CA.
     let nginx = if scenes.iter().any(|s| s.ends_with(HTTP_SCENE)) {
-        Some(http_services::start_nginx("bench-nginx", None)?)
+        Some(http_services::start_nginx("bench-nginx", None, None)?)
     } else {
         None
     };
