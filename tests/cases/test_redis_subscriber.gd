@@ -455,3 +455,32 @@ func test_stop_from_a_per_message_handler_emits_no_batch_after_it() -> void:
 	await wait_frames(3)
 	assert_eq(each[0], 1)
 	assert_eq(batches.count(), 0, "the batch begun before stop() is not emitted after it")
+
+
+func test_rediss_to_redis_servers_own_tls_with_the_test_ca() -> void:
+	var tls_port := Env.port(Env.REDIS_TLS_PORT)
+	assert_gt(tls_port, 0, "ASYNC_NET_TEST_REDIS_TLS_PORT is set")
+	sub.url = "rediss://127.0.0.1:%d" % tls_port
+	sub.ca_file = Env.value(Env.WS_CA)
+	sub.channels = PackedStringArray(["tls"])
+	assert_true(await start_and_wait(1), "connected over TLS: %s" % sub.get_stats())
+	var messages := watch(sub, "message_received")
+	var published: AsyncTask = sub.publish("tls", "encrypted")
+	var done := watch(published, "completed")
+	assert_true(await done.wait(5.0, 1), "a publish over TLS completes")
+	if done.count() >= 1:
+		assert_eq(done.args(0)[0], 1, "one receiver: this subscriber")
+	assert_true(await messages.wait(5.0, 1), "the message arrives over TLS")
+	if messages.count() >= 1:
+		assert_eq(messages.args(0), ["tls", "encrypted", ""])
+	sub.stop()
+
+	# Another CA: the certificate is refused, clearly.
+	sub.ca_file = Env.value(Env.WS_WRONG_CA)
+	sub.reconnect = false
+	var errors := watch(sub, "error")
+	expect_error("TLS handshake failed")
+	sub.start()
+	assert_true(await errors.wait(10.0, 1), "a certificate from another CA fails")
+	if errors.count() >= 1:
+		assert_true(str(errors.args(0)[0]).contains("set ca_file"), str(errors.args(0)))

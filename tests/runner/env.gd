@@ -19,6 +19,8 @@ const REDIS_PASSWORD := "ASYNC_NET_TEST_REDIS_PASSWORD"
 const REDIS_SERVER := "ASYNC_NET_TEST_REDIS_SERVER"
 ## Path of redis-cli.
 const REDIS_CLI := "ASYNC_NET_TEST_REDIS_CLI"
+## TLS port of a redis-server (its own TLS, certificate signed by WS_CA), for rediss://.
+const REDIS_TLS_PORT := "ASYNC_NET_TEST_REDIS_TLS_PORT"
 ## Port of the Python WebSocket echo server (helpers/ws_server.py), ws://.
 const WS_PORT := "ASYNC_NET_TEST_WS_PORT"
 ## Port of the same server's wss://.

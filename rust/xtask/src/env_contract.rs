@@ -17,6 +17,8 @@ pub const TEST_REDIS_PASSWORD: &str = "ASYNC_NET_TEST_REDIS_PASSWORD";
 pub const TEST_REDIS_SERVER: &str = "ASYNC_NET_TEST_REDIS_SERVER";
 /// Path of redis-cli, which tests publish and inspect with.
 pub const TEST_REDIS_CLI: &str = "ASYNC_NET_TEST_REDIS_CLI";
+/// TLS port of a redis-server (its own TLS, certificate signed by [`TEST_WS_CA`]), for rediss://.
+pub const TEST_REDIS_TLS_PORT: &str = "ASYNC_NET_TEST_REDIS_TLS_PORT";
 /// Port of the Python WebSocket echo server (tests/helpers/ws_server.py), ws://.
 pub const TEST_WS_PORT: &str = "ASYNC_NET_TEST_WS_PORT";
 /// Port of the same server's wss://.

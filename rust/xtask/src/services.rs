@@ -180,6 +180,7 @@ impl TestServices {
         services.env.push((env::TEST_PYTHON.into(), python.display().to_string()));
         services.start_redis()?;
         services.start_ws(&python)?;
+        services.start_redis_tls()?;
         services.start_radio()?;
         services.start_http(&python)?;
         Ok(services)
@@ -219,6 +220,27 @@ impl TestServices {
         for (var, file) in [(env::TEST_WS_CA, "ca.pem"), (env::TEST_WS_WRONG_CA, "wrong-ca.pem")] {
             self.env.push((var.into(), cert_dir.join(file).display().to_string()));
         }
+        Ok(())
+    }
+
+    /// A redis-server speaking only TLS (its own, with the WebSocket server's certificate, so
+    /// after [`Self::start_ws`]), for rediss:// with `ca_file`.
+    fn start_redis_tls(&mut self) -> Result<()> {
+        let certs = paths::target_dir()?.join("services").join("ws-certs");
+        let program = find_program("redis-server").context("redis-server is not installed")?;
+        let dir = paths::target_dir()?.join("services").join("redis-tls");
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let port = free_port()?;
+        let mut cmd = Command::new(program);
+        cmd.args(["--port", "0", "--tls-port", &port.to_string(), "--bind", "127.0.0.1"]);
+        cmd.args(["--save", "", "--appendonly", "no", "--tls-auth-clients", "no"]);
+        cmd.arg("--tls-cert-file").arg(certs.join("server.pem"));
+        cmd.arg("--tls-key-file").arg(certs.join("server.key"));
+        cmd.arg("--tls-ca-cert-file").arg(certs.join("ca.pem"));
+        cmd.arg("--dir").arg(&dir);
+        let mut service = Service::start("redis-tls", cmd)?;
+        service.wait_for_port(port, Duration::from_secs(20))?;
+        self.add(service, env::TEST_REDIS_TLS_PORT, port);
         Ok(())
     }
 

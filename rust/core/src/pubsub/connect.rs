@@ -112,7 +112,12 @@ async fn open_stream(address: &RedisAddress) -> Result<Box<dyn Io>, ConnectError
                 fatal: true,
             })?;
             let connector = tokio_rustls::TlsConnector::from(config);
-            let tls = connector.connect(server_name, tcp).await.map_err(|e| io_error("TLS handshake failed", e))?;
+            let tls = connector.connect(server_name, tcp).await.map_err(|e| {
+                let hint = crate::ws::tls::untrusted_hint(&e);
+                let mut error = io_error("TLS handshake failed", e);
+                error.message.push_str(hint);
+                error
+            })?;
             Ok(Box::new(tls))
         }
         #[cfg(unix)]

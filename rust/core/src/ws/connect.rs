@@ -108,13 +108,7 @@ async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, String> {
 }
 
 fn tls_error(host: &str, port: u16, error: &std::io::Error) -> String {
-    let text = error.to_string();
-    let hint = if text.contains("certificate") || text.contains("Certificate") {
-        " (the server's certificate is not trusted: set ca_file to the CA that signed it)"
-    } else {
-        ""
-    };
-    format!("TLS handshake with {host}:{port} failed: {text}{hint}")
+    format!("TLS handshake with {host}:{port} failed: {error}{}", super::tls::untrusted_hint(error))
 }
 
 fn upgrade_error(host: &str, port: u16, error: tungstenite::Error) -> String {

@@ -21,6 +21,17 @@ pub fn install_crypto_provider() {
     });
 }
 
+/// What to add to a failed handshake's message when the server's certificate
+/// was refused: how to trust it. Empty for other failures.
+pub fn untrusted_hint(error: &std::io::Error) -> &'static str {
+    let text = error.to_string();
+    if text.contains("certificate") || text.contains("Certificate") {
+        " (the server's certificate is not trusted: set ca_file to the CA that signed it)"
+    } else {
+        ""
+    }
+}
+
 /// The client configuration for `ca_file` (or the Mozilla roots when `None`).
 /// Certificates are always verified; there is no switch to turn that off.
 pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String> {

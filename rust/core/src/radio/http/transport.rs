@@ -83,13 +83,8 @@ pub(super) async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, Open
 /// when the connection broke.
 fn tls_error(host: &str, port: u16, error: io::Error) -> OpenError {
     let refused = error.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()).is_some();
-    let text = error.to_string();
-    let hint = if text.contains("certificate") || text.contains("Certificate") {
-        " (the server's certificate is not trusted: set ca_file to the CA that signed it)"
-    } else {
-        ""
-    };
-    let message = format!("TLS handshake with {host}:{port} failed: {text}{hint}");
+    let hint = crate::ws::tls::untrusted_hint(&error);
+    let message = format!("TLS handshake with {host}:{port} failed: {error}{hint}");
     if refused { OpenError::permanent(message) } else { OpenError::transient(message) }
 }
 
