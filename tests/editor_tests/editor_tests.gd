@@ -32,6 +32,7 @@ func _run() -> void:
 	await _test_f1_help_describes_every_member()
 	await _test_spawner_spawns_into_the_edited_scene_with_undo()
 	await _test_network_nodes_in_the_edited_scene_do_not_connect()
+	await _test_configuration_warnings_show_in_the_scene_dock()
 	await _test_hot_reload_while_tasks_run()
 	# Last: the editor's reload cancels this coroutine; the test ends the run itself.
 	await _test_hot_reload_when_the_library_file_changes()
@@ -140,6 +141,76 @@ func _test_network_nodes_in_the_edited_scene_do_not_connect() -> void:
 		root.remove_child(node)
 		node.free()
 	_finish(name)
+
+
+func _test_configuration_warnings_show_in_the_scene_dock() -> void:
+	# What the Scene dock shows next to a misconfigured node (the warning icon's tooltip), and
+	# nothing next to a well-configured one.
+	var name := "editor.gd::test_configuration_warnings_show_in_the_scene_dock"
+	EditorInterface.open_scene_from_path(SCENE)
+	await _frames(5)
+	var root := EditorInterface.get_edited_scene_root()
+	if not _check(root != null, "the test scene is open"):
+		return _finish(name)
+	var cases := []  # [node, substring of the expected warning, or "" for none]
+	var spawner := TcpSpawnerServer.new()
+	spawner.name = "NoScene"
+	cases.append([spawner, "No scene is set"])
+	var open_spawner := TcpSpawnerServer.new()
+	open_spawner.name = "OpenToTheNetwork"
+	open_spawner.scene = load("res://editor_tests/robot.tscn")
+	open_spawner.host = "0.0.0.0"
+	cases.append([open_spawner, "token"])
+	var fine_spawner := TcpSpawnerServer.new()
+	fine_spawner.name = "FineSpawner"
+	fine_spawner.scene = load("res://editor_tests/robot.tscn")
+	cases.append([fine_spawner, ""])
+	var radio := RadioStream.new()
+	radio.name = "RadioWithoutUrl"
+	radio.autoplay = true
+	cases.append([radio, "url is empty"])
+	var ws := WsEcho.new()
+	ws.name = "WsHttpUrl"
+	ws.url = "http://127.0.0.1:8765/"
+	cases.append([ws, "ws://"])
+	var fine_ws := WsEcho.new()
+	fine_ws.name = "FineWs"
+	cases.append([fine_ws, ""])
+	var session := HttpSession.new()
+	session.name = "SessionFtpBase"
+	session.base_url = "ftp://example.invalid/"
+	cases.append([session, "base_url"])
+	for case in cases:
+		root.add_child(case[0])
+		case[0].owner = root
+	await _frames(10)
+	for case in cases:
+		var tooltip := _scene_dock_warning(case[0].name)
+		if case[1].is_empty():
+			_check(tooltip.is_empty(), "%s shows no warning (got '%s')" % [case[0].name, tooltip])
+		else:
+			_check(tooltip.contains(case[1]), "%s warns about '%s' (got '%s')" % [case[0].name, case[1], tooltip])
+	for case in cases:
+		root.remove_child(case[0])
+		case[0].free()
+	_finish(name)
+
+
+## The warning tooltip the Scene dock shows on the row of the node named `node_name`, or "".
+func _scene_dock_warning(node_name: String) -> String:
+	for tree_editor in EditorInterface.get_base_control().find_children("*", "SceneTreeEditor", true, false):
+		for tree: Tree in tree_editor.find_children("*", "Tree", true, false):
+			var item := tree.get_root()
+			while item != null:
+				if item.get_text(0) == node_name:
+					var tips := PackedStringArray()
+					for i in item.get_button_count(0):
+						var tip := item.get_button_tooltip_text(0, i)
+						if tip.contains("warning"):
+							tips.append(tip)
+					return "\n".join(tips)
+				item = item.get_next_in_tree()
+	return ""
 
 
 func _test_f1_help_describes_every_member() -> void:

@@ -161,6 +161,15 @@ impl INode for HttpSession {
     fn exit_tree(&mut self) {
         self.cancel_all();
     }
+
+    fn get_configuration_warnings(&self) -> PackedStringArray {
+        // What its requests would fail with (base_url, headers, proxy), said in the Scene dock.
+        let mut warnings = PackedStringArray::new();
+        if let Err(problem) = self.config() {
+            warnings.push(&problem);
+        }
+        warnings
+    }
 }
 
 impl Drop for HttpSession {

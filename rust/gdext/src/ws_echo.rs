@@ -159,6 +159,15 @@ impl INode for WsEcho {
     fn exit_tree(&mut self) {
         self.stop();
     }
+
+    fn get_configuration_warnings(&self) -> PackedStringArray {
+        // What start() would refuse, said in the Scene dock before the game runs.
+        let mut warnings = PackedStringArray::new();
+        if let Err(problem) = self.config().and_then(|config| config.request().map(drop)) {
+            warnings.push(&problem);
+        }
+        warnings
+    }
 }
 
 #[godot_api]
