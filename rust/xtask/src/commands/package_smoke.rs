@@ -1,7 +1,8 @@
 //! The packaged addon in a brand-new Godot project: `cargo xtask test` unpacks
 //! `dist/async_net-<version>.zip` into a fresh project made from `tests/package_smoke/`, checks
 //! that it carries the licence, enables the plugin in a headless editor the way the Plugins tab
-//! does (so the addon's own `_enable_plugin` registers the AsyncHub autoload), checks that the
+//! does (so the addon's own `_enable_plugin` registers the AsyncHub autoload; it is disabled once
+//! in between, and `_disable_plugin` must remove the autoload again), checks that the
 //! editor loaded a library with gdext's strict safeguards and that project.godot lists the
 //! autoload, and returns the project, whose main scene then uses every node against the test
 //! services.
@@ -89,14 +90,19 @@ pub fn run_command(godot: &Godot, project: &Path) -> Command {
     cmd
 }
 
-/// Runs the editor, whose helper plugin enables Async Net and quits; fails on its errors, and
+/// Runs the editor, whose helper plugin enables Async Net, disables it (the autoload must go) and
+/// enables it again, and quits; fails on its errors, and
 /// unless the library it loaded has gdext's [`SAFEGUARDS`].
 fn enable_plugin(cmd: Command) -> Result<()> {
     let what = process::describe(&cmd);
     eprintln!("xtask: {what}");
     let run = process::capture(cmd, Some(EDITOR_LIMIT))?;
     let errors: Vec<&str> = run.log.lines().filter(|l| log_check::is_error_line(l)).collect();
-    if !run.success() || !errors.is_empty() || !run.log.contains("async_net plugin enabled: true") {
+    if !run.success()
+        || !errors.is_empty()
+        || !run.log.contains("async_net plugin disabled: autoload removed: true")
+        || !run.log.contains("async_net plugin enabled: true")
+    {
         bail!("`{what}` {} enabling the plugin; it printed:\n{}", run.describe(), run.log.trim_end());
     }
     match safeguards_level(&run.log) {
