@@ -104,7 +104,11 @@ func _test_network_nodes_in_the_edited_scene_do_not_connect() -> void:
 	var listener := TCPServer.new()
 	_check(listener.listen(0, "127.0.0.1") == OK, "a listener for the nodes to (not) reach")
 	var port := listener.get_local_port()
-	var spawner_port := port + 1
+	# A port free a moment ago, for the spawner that must not take it.
+	var probe := TCPServer.new()
+	probe.listen(0, "127.0.0.1")
+	var spawner_port := probe.get_local_port()
+	probe.stop()
 	var nodes: Array[Node] = []
 	var ws := WsEcho.new()
 	ws.url = "ws://127.0.0.1:%d/" % port
@@ -133,7 +137,6 @@ func _test_network_nodes_in_the_edited_scene_do_not_connect() -> void:
 	_check(came == 0, "no node connected from the editor (%d connections)" % came)
 	for node in nodes:
 		_check(node.get("state") == 0, "%s is STOPPED in the editor (state %d)" % [node.get_class(), node.get("state")])
-	var probe := TCPServer.new()
 	_check(probe.listen(spawner_port, "127.0.0.1") == OK, "the spawner did not take its port in the editor")
 	probe.stop()
 	listener.stop()
@@ -350,12 +353,19 @@ func _test_hot_reload_when_the_library_file_changes() -> void:
 	var library := _loaded_library_path()
 	if not _check(not library.is_empty(), "the .gdextension names this platform's library"):
 		return _after_library_reload(false)
+	# The rebuilt library: code that really changed (rust/reload-probe: a class more, another
+	# AsyncHub layout), built by xtask.
+	var probe := OS.get_environment("ASYNC_NET_TEST_RELOAD_LIBRARY")
+	if not _check(FileAccess.file_exists(probe), "ASYNC_NET_TEST_RELOAD_LIBRARY names the reload-probe library ('%s')" % probe):
+		return _after_library_reload(false)
+	_check(not ClassDB.class_exists("ReloadProbe"), "the loaded library has no ReloadProbe class")
+	_check(not Engine.get_singleton("AsyncHub").has_method("reload_probe_words"), "nor the probe's AsyncHub method")
 	_reload_server = await _start_tasks_for_reload()
 	GDExtensionManager.extensions_reloaded.connect(_after_library_reload, CONNECT_ONE_SHOT | CONNECT_DEFERRED)
 	# Library times have a resolution of one second: make sure the new file is newer.
 	await get_tree().create_timer(1.1).timeout
 	var tmp := library + ".reload-test"
-	_check(DirAccess.copy_absolute(library, tmp) == OK, "copied the library")
+	_check(DirAccess.copy_absolute(probe, tmp) == OK, "copied the reload-probe library")
 	_check(DirAccess.rename_absolute(tmp, library) == OK, "replaced the library file")
 	var editor_node := _find_node(func(node: Node) -> bool: return node.get_class() == "EditorNode")
 	if not _check(editor_node != null, "found the EditorNode"):
@@ -378,6 +388,13 @@ func _after_library_reload(reloaded := true) -> void:
 
 
 func _check_library_reload() -> void:
+	_check(ClassDB.class_exists("ReloadProbe"), "the new code's class is registered after the reload")
+	if ClassDB.class_exists("ReloadProbe"):
+		var probe: Object = ClassDB.instantiate("ReloadProbe")
+		_check(probe != null and probe.call("generation") == 2, "and works")
+	var hub := Engine.get_singleton("AsyncHub")
+	_check(hub.has_method("reload_probe_words") and hub.call("reload_probe_words") == 8,
+		"the AsyncHub that lived through the reload has the new layout")
 	var slept := _check_reloaded(_reload_server)
 	slept.connect("completed", _end_library_reload_test.unbind(1))
 	get_tree().create_timer(5.0).timeout.connect(_end_library_reload_test.bind(false))

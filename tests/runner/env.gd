@@ -63,6 +63,8 @@ const PROXY_USER := "ASYNC_NET_TEST_PROXY_USER"
 const PROXY_PASSWORD := "ASYNC_NET_TEST_PROXY_PASSWORD"
 ## Path of the Godot that runs the tests.
 const GODOT := "ASYNC_NET_TEST_GODOT"
+## Path of the reload-probe build of the editor library, which the editor tests hot-reload.
+const RELOAD_LIBRARY := "ASYNC_NET_TEST_RELOAD_LIBRARY"
 
 # --- `cargo xtask soak` ---
 

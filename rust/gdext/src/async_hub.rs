@@ -22,6 +22,14 @@ use crate::{
 /// tick once per frame anyway, with every missed tick skipped).
 const MIN_INTERVAL_SEC: f64 = 0.001;
 
+/// What AsyncHub holds for the reload-probe test build (see `reload_probe.rs`): nothing in a
+/// shipped library, 64 bytes more in the probe, so a hot reload between the two changes the
+/// layout of the one instance that lives through it.
+#[cfg(not(feature = "reload-probe"))]
+pub(crate) type ReloadProbeData = ();
+#[cfg(feature = "reload-probe")]
+pub(crate) type ReloadProbeData = [u64; 8];
+
 /// Drives every async_net node: one tokio runtime, stepped once per frame.
 ///
 /// Registered as the [code]AsyncHub[/code] autoload when the Async Net plugin
@@ -43,13 +51,24 @@ pub struct AsyncHub {
     max_step_usec: i64,
     /// The default HTTP session of [method fetch], made on first use.
     http: Option<HttpClient>,
+    /// Empty, except in the reload-probe test build.
+    #[cfg_attr(
+        not(feature = "reload-probe"),
+        expect(dead_code, reason = "read only by the reload-probe build's reload_probe_words")
+    )]
+    reload_probe: ReloadProbeData,
     base: Base<Node>,
 }
 
 #[godot_api]
 impl INode for AsyncHub {
     fn init(base: Base<Node>) -> Self {
-        Self { max_step_usec: runtime::DEFAULT_STEP_BUDGET.as_micros() as i64, http: None, base }
+        Self {
+            max_step_usec: runtime::DEFAULT_STEP_BUDGET.as_micros() as i64,
+            http: None,
+            reload_probe: ReloadProbeData::default(),
+            base,
+        }
     }
 
     fn enter_tree(&mut self) {
@@ -145,6 +164,13 @@ impl AsyncHub {
     #[func]
     pub fn cancel_all(&self) -> i64 {
         runtime::with_reactor(|r| r.cancel_all() as i64).unwrap_or(0)
+    }
+
+    /// Only in the reload-probe test build: the words of data it holds more than a shipped hub.
+    #[cfg(feature = "reload-probe")]
+    #[func]
+    fn reload_probe_words(&self) -> i64 {
+        self.reload_probe.len() as i64
     }
 
     /// How many tasks are running.

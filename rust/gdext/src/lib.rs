@@ -15,6 +15,8 @@ mod radio_playback;
 mod radio_stream;
 mod redis_delivery;
 mod redis_subscriber;
+#[cfg(feature = "reload-probe")]
+mod reload_probe;
 mod runtime;
 mod settings;
 mod signals;

@@ -61,6 +61,9 @@ pub const TEST_PROXY_USER: &str = "ASYNC_NET_TEST_PROXY_USER";
 pub const TEST_PROXY_PASSWORD: &str = "ASYNC_NET_TEST_PROXY_PASSWORD";
 /// Path of the Godot that runs the tests, for tests that run it as a subprocess.
 pub const TEST_GODOT: &str = "ASYNC_NET_TEST_GODOT";
+/// Path of the reload-probe build of the editor library (rust/reload-probe: the same sources
+/// with a class more and another AsyncHub layout), which the editor tests hot-reload.
+pub const TEST_RELOAD_LIBRARY: &str = "ASYNC_NET_TEST_RELOAD_LIBRARY";
 
 // --- `cargo xtask test`: the Rust tests (`cargo test --workspace`), not a Godot project ---
 

@@ -17,6 +17,9 @@ use crate::{log_check, process};
 /// The gdext crate, which builds the extension library (its version names the package).
 pub const CRATE: &str = "async-net";
 
+/// The package that builds the extension's sources with the `reload-probe` feature.
+pub const RELOAD_PROBE_CRATE: &str = "async-net-reload-probe";
+
 /// The extension's `res://` path, as `.godot/extension_list.cfg` lists it.
 const EXTENSION_RES_PATH: &str = "res://addons/async_net/async_net.gdextension";
 
@@ -90,6 +93,17 @@ pub fn cargo_build(profile: Profile) -> Result<PathBuf> {
     cargo.args(["build", "-p", CRATE, "--profile", profile.name()]).current_dir(paths::root());
     process::run(&mut cargo)?;
     built_library(profile)
+}
+
+/// Builds the reload-probe library for `profile` (rust/reload-probe: the extension's sources with
+/// the `reload-probe` feature); returns the file cargo wrote.
+pub fn cargo_build_reload_probe(profile: Profile) -> Result<PathBuf> {
+    let mut cargo = process::cargo();
+    cargo.args(["build", "-p", RELOAD_PROBE_CRATE, "--profile", profile.name()]).current_dir(paths::root());
+    process::run(&mut cargo)?;
+    let (built, _) = library_names(profile)?;
+    let built = built.replacen("async_net", "async_net_reload_probe", 1);
+    Ok(paths::target_dir()?.join(profile.name()).join(built))
 }
 
 /// The library cargo writes for `profile` (e.g. `target/editor/libasync_net.so`).

@@ -187,9 +187,12 @@ fn godot_test(filter: Option<&str>, package_zip: Option<&Path>, tally: &mut Tall
     // Editor mode (the spawner writing into the edited scene, with undo) needs a real
     // editor: the tests project's own editor plugin runs those tests and quits.
     if editor {
+        // The hot-reload test swaps this library in: code that really differs from the one loaded.
+        let probe = build::cargo_build_reload_probe(Profile::Debug)?;
         let command = || {
             let mut cmd: Command = godot.command();
             cmd.args(["--headless", "--editor", "--path"]).arg(Project::Tests.dir()).args(["--", "--run-editor-tests"]);
+            cmd.env(env::TEST_RELOAD_LIBRARY, &probe);
             cmd
         };
         let what = "the Godot editor tests";
@@ -200,6 +203,8 @@ fn godot_test(filter: Option<&str>, package_zip: Option<&Path>, tally: &mut Tall
             run = run_godot_once(command())?;
         }
         judge_godot(&run, what, tally);
+        // The editor left the probe where the shipped library goes (the demo links the same addon).
+        build::install_library(&build::built_library(Profile::Debug)?, Profile::Debug)?;
     }
     Ok(())
 }
