@@ -32,6 +32,23 @@ pub struct Judged<'a> {
     pub run: &'a process::Finished,
 }
 
+/// A frame longer than this fails the run (a game at 60 fps has lost three frames).
+const LONG_FRAME_MS: u64 = 50;
+
+/// Resident memory may grow this much from the end of the warm-up (every node connected) to
+/// the end of the run.
+const MAX_RSS_GROWTH_KIB: u64 = 16 * 1024;
+
+/// The least traffic each node must move per second of the run, so that a run in which a node
+/// moved (almost) nothing cannot pass for one that lost nothing. A 120 s run on a 2-core
+/// machine moved 143 Redis messages, 218 WebSocket echoes and 225 spawns per second, and
+/// played 96 % of real time.
+const MIN_PER_SECOND: [(&str, f64); 3] = [("redis messages", 10.0), ("websocket echoes", 10.0), ("tcp spawns", 10.0)];
+
+/// The least share of real time the radio must have played (its source is killed and
+/// restarted during the run).
+const MIN_RADIO_SHARE: f64 = 0.25;
+
 /// The numbers of a JSON array (none when it is not one).
 fn numbers(value: &Value) -> Vec<u64> {
     value.as_array().map_or_else(Vec::new, |a| a.iter().filter_map(Value::as_u64).collect())
@@ -109,6 +126,39 @@ pub fn judge(j: &Judged) -> Outcome {
             }
         }
         Err(err) => problems.push(format!("ws faults: {err:#}")),
+    }
+    // The game's budget: no frame over LONG_FRAME_MS (the slowest task is named).
+    let long_frames = scene["long_frames"].as_u64().unwrap_or(0);
+    if long_frames > 0 {
+        let slowest = &scene["slowest_task"];
+        problems.push(format!(
+            "{long_frames} frames took longer than {LONG_FRAME_MS} ms (longest {} µs; slowest task: {} of {}, {} µs)",
+            scene["max_frame_usec"], slowest["task"], slowest["owner"], slowest["usec"]
+        ));
+    }
+    let rss_growth = j.end.rss_kib.saturating_sub(j.start.rss_kib);
+    if rss_growth > MAX_RSS_GROWTH_KIB {
+        problems.push(format!(
+            "resident memory grew {} KiB from the end of the warm-up ({} KiB) to the end ({} KiB), more than {} KiB",
+            rss_growth, j.start.rss_kib, j.end.rss_kib, MAX_RSS_GROWTH_KIB
+        ));
+    }
+    let seconds = j.duration.as_secs_f64().max(1.0);
+    let ws_echoed = scene["ws"]["echoed"].as_u64().unwrap_or(0);
+    let moved = [received.len() as u64, ws_echoed, acked.len() as u64];
+    for ((what, per_second), moved) in MIN_PER_SECOND.iter().zip(moved) {
+        let least = (per_second * seconds) as u64;
+        if moved < least {
+            problems.push(format!("too little traffic: {moved} {what} in {seconds:.0} s (at least {least})"));
+        }
+    }
+    let played = scene["radio"]["frames_pushed"].as_f64().unwrap_or(0.0);
+    let rate = scene["radio"]["sample_rate"].as_f64().unwrap_or(44100.0);
+    if played < MIN_RADIO_SHARE * rate * seconds {
+        problems.push(format!(
+            "too little radio: {played:.0} frames in {seconds:.0} s (at least {:.0}% of real time)",
+            MIN_RADIO_SHARE * 100.0
+        ));
     }
     if scene.get("all_connected").and_then(Value::as_bool) == Some(false) {
         problems.push("not every node was connected again at the end".into());
