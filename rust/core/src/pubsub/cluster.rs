@@ -13,15 +13,16 @@
 //!   like the single-node session's (the [`tap`](super::tap) reads their messages, and
 //!   `max_message_bytes` bounds them), with the slot map read from CLUSTER SLOTS. The redis
 //!   crate's cluster connection (`cluster-async`, RESP3, a push sender, its automatic
-//!   resubscription) was the first choice, and was tried: it held sharded subscriptions twice.
-//!   Its subscription tracker resubscribes a node it reconnects to with the channels its slot
-//!   map gives that node, and its map can be older than the cluster: a master killed and
-//!   restarted (it comes back as a replica of the replica that took over) was given the
-//!   channel again, and a replica of the channel's master accepts SSUBSCRIBE and delivers every
-//!   SPUBLISH its master replicates to it, so each message arrived twice while PUBSUB
-//!   SHARDNUMSUB on the master said 1 (the failover test saw it in one run of four). Its tracker
-//!   also takes the `sunsubscribe` a master sends when a slot moves away as if the client had
-//!   asked for it, and forgets the channel. Here the session decides where each channel is:
+//!   resubscription) was the first choice, and was tried: in one run of four of the failover
+//!   test (tests/cases/test_redis_cluster.gd) it held the killed master's channel twice, so
+//!   its last 39 messages arrived twice while PUBSUB SHARDNUMSUB on the new master said 1. The
+//!   second subscription was on another node: most likely the killed master, back as a replica
+//!   of the new one (a replica serves the sharded subscribers of its master's slots, and gets
+//!   every SPUBLISH by replication). The crate resubscribes a node it reconnects to with the
+//!   channels its own slot map gives that node, and that map can be older than the failover.
+//!   Its tracker also takes the `sunsubscribe` a master sends when a slot moves away as if the
+//!   client had asked for it, and forgets the channel. Here the session decides where each
+//!   channel is:
 //!   - it holds a channel on exactly one connection, to the master that CLUSTER SLOTS names
 //!     for its slot and that answers ROLE with `master` when connected;
 //!   - when a slot moves, its old master drops the channel and says so (`sunsubscribe`): the
