@@ -492,6 +492,7 @@ impl RedisSubscriber {
             connect_timeout: config.connect_timeout,
             reconnect_min: config.reconnect_min,
             reconnect_max: config.reconnect_max,
+            health_check: config.health_check,
         };
         let shown = settings.shown();
         let take = per_frame.min((backlog / 2).max(1));

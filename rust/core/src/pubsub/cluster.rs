@@ -87,6 +87,9 @@ pub struct ClusterSettings {
     pub reconnect_min: Duration,
     /// Longest wait before retrying.
     pub reconnect_max: Duration,
+    /// How often each sharded channel's connection is checked with PING (a silent network
+    /// failure is noticed within this plus `connect_timeout`), as the plain session does.
+    pub health_check: Duration,
 }
 
 impl ClusterSettings {
@@ -410,6 +413,8 @@ pub async fn run_sharded(
     let mut reported = false;
     let retry = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(retry);
+    let mut health = tokio::time::interval(shards.settings.health_check);
+    health.reset();
     let session = async move {
         loop {
             stats.shard_channels.store(shards.wanted.len(), Relaxed);
@@ -451,6 +456,21 @@ pub async fn run_sharded(
                     {
                         shards.pending.insert(name);
                         retry.as_mut().reset(Instant::now());
+                    }
+                }
+                _ = health.tick() => {
+                    // A link that does not answer is closed; what it held goes elsewhere.
+                    let mut silent = Vec::new();
+                    for link in &mut shards.links {
+                        let ping = words(&["PING"]);
+                        let request = ping.query_async::<Value>(&mut link.connection);
+                        if !matches!(tokio::time::timeout(shards.settings.connect_timeout, request).await, Ok(Ok(_))) {
+                            silent.push(link.id);
+                        }
+                    }
+                    for id in silent {
+                        shards.drop_link(id);
+                        retry.as_mut().reset(Instant::now() + shards.settings.reconnect_min);
                     }
                 }
                 Some(id) = lost.recv() => {
