@@ -34,6 +34,11 @@
 //!
 //!   PUBSUB SHARDNUMSUB on the owning master then says 1, and no other node holds the channel
 //!   (tests/cases/test_redis_cluster.gd checks both after a slot migration and a failover).
+//!   In the failover test, some messages whose SPUBLISH on the new master answered 0 arrived
+//!   all the same, once: most likely the channel was held for a moment on the killed master
+//!   when it came back (it claims its old slots, and answers ROLE `master`, until it hears of
+//!   the failover; as a replica it gets the new master's SPUBLISH over the cluster bus), then
+//!   dropped by it with an `sunsubscribe` and subscribed again on the new master.
 //! - **Publishing** ([`run_cluster_publisher`]) uses the crate's cluster connection, which
 //!   holds no subscription: PUBLISH and SPUBLISH (routed to the channel's master; MOVED,
 //!   reconnects and slot-map refreshes are the crate's), many in flight, answered in order.
