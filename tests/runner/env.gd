@@ -21,6 +21,10 @@ const REDIS_SERVER := "ASYNC_NET_TEST_REDIS_SERVER"
 const REDIS_CLI := "ASYNC_NET_TEST_REDIS_CLI"
 ## TLS port of a redis-server (its own TLS, certificate signed by WS_CA), for rediss://.
 const REDIS_TLS_PORT := "ASYNC_NET_TEST_REDIS_TLS_PORT"
+## redis:// URLs of the six nodes of the test Redis Cluster, joined with commas (set only when
+## the selected tests use it: xtask starts it for test files that name this constant or
+## helpers/redis_cluster.gd).
+const REDIS_CLUSTER_URLS := "ASYNC_NET_TEST_REDIS_CLUSTER_URLS"
 ## Port of the Python WebSocket echo server (helpers/ws_server.py), ws://.
 const WS_PORT := "ASYNC_NET_TEST_WS_PORT"
 ## Port of the same server's wss://.

@@ -94,6 +94,29 @@ impl RedisAddress {
         if self.password.is_empty() { text.to_string() } else { text.replace(&self.password, "***") }
     }
 
+    /// The same settings (credentials, TLS, limits) for another node of the same cluster.
+    pub fn at(&self, host: &str, port: u16) -> RedisAddress {
+        let (addr, scheme) = match self.info.addr() {
+            ConnectionAddr::TcpTls { insecure, tls_params, .. } => {
+                let addr = ConnectionAddr::TcpTls {
+                    host: host.into(),
+                    port,
+                    insecure: *insecure,
+                    tls_params: tls_params.clone(),
+                };
+                (addr, "rediss")
+            }
+            _ => (ConnectionAddr::Tcp(host.into(), port), "redis"),
+        };
+        let credentials = self.password.is_empty() && self.info.redis_settings().username().is_none();
+        let user = if credentials { "" } else { "***@" };
+        RedisAddress {
+            info: self.info.clone().set_addr(addr),
+            shown: format!("{scheme}://{user}{host}:{port}"),
+            ..self.clone()
+        }
+    }
+
     /// The crate's connection settings (RESP3).
     pub fn info(&self) -> &ConnectionInfo {
         &self.info
@@ -128,6 +151,23 @@ mod tests {
         assert_eq!(none.scrub("nothing to hide"), "nothing to hide");
         assert_eq!(address.max_message_bytes(), DEFAULT_MAX_MESSAGE_BYTES);
         assert_eq!(address.with_max_message_bytes(0).max_message_bytes(), 1);
+    }
+
+    #[test]
+    fn another_node_of_a_cluster_keeps_the_credentials_tls_and_limits() {
+        let seed =
+            RedisAddress::parse("rediss://u:topsecret@10.0.0.5:7000/#insecure").unwrap().with_max_message_bytes(99);
+        let other = seed.at("10.0.0.6", 7001);
+        assert_eq!(other.shown(), "rediss://***@10.0.0.6:7001");
+        assert!(
+            matches!(other.info().addr(), ConnectionAddr::TcpTls { host, port: 7001, insecure: true, .. } if host == "10.0.0.6")
+        );
+        assert_eq!(other.info().redis_settings().password(), Some("topsecret"));
+        assert_eq!(other.max_message_bytes(), 99);
+        assert_eq!(other.scrub("topsecret"), "***");
+        let plain = RedisAddress::parse("redis://10.0.0.5:7000").unwrap().at("10.0.0.7", 7002);
+        assert_eq!(plain.shown(), "redis://10.0.0.7:7002");
+        assert!(matches!(plain.info().addr(), ConnectionAddr::Tcp(host, 7002) if host == "10.0.0.7"));
     }
 
     #[test]
