@@ -6,6 +6,7 @@ extends EditorPlugin
 ## undo step per node. Prints PASS/FAIL lines and `N passed, N failed`, then quits.
 
 const LineReader := preload("res://helpers/line_reader.gd")
+const Env := preload("res://runner/env.gd")
 const ASYNC_NET_PLUGIN := "res://addons/async_net/plugin.gd"
 const SCENE := "res://editor_tests/edited_scene.tscn"
 const EXTENSION := "res://addons/async_net/async_net.gdextension"
@@ -355,7 +356,7 @@ func _test_hot_reload_when_the_library_file_changes() -> void:
 		return _after_library_reload(false)
 	# The rebuilt library: code that really changed (rust/reload-probe: a class more, another
 	# AsyncHub layout), built by xtask.
-	var probe := OS.get_environment("ASYNC_NET_TEST_RELOAD_LIBRARY")
+	var probe := Env.value(Env.RELOAD_LIBRARY)
 	if not _check(FileAccess.file_exists(probe), "ASYNC_NET_TEST_RELOAD_LIBRARY names the reload-probe library ('%s')" % probe):
 		return _after_library_reload(false)
 	_check(not ClassDB.class_exists("ReloadProbe"), "the loaded library has no ReloadProbe class")
