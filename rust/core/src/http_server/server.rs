@@ -133,10 +133,9 @@ async fn connection<H: ServerHandler>(
         None => serve_io(shared, &builder, tcp, peer, busy).await,
         Some(acceptor) => {
             let limit = shared.config.request_timeout;
-            match timeout(limit, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => serve_io(shared, &builder, stream, peer, busy).await,
-                // A failed handshake is the client's problem; nothing to answer it with.
-                Ok(Err(_)) | Err(_) => {}
+            // A failed or slow handshake is the client's problem; nothing to answer it with.
+            if let Ok(Ok(stream)) = timeout(limit, acceptor.accept(tcp)).await {
+                serve_io(shared, &builder, stream, peer, busy).await;
             }
         }
     }

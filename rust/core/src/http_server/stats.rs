@@ -31,7 +31,8 @@ pub struct StatsSnapshot {
     pub handled: u64,
     /// Requests answered from a served folder.
     pub files: u64,
-    /// Requests refused by a limit or a check (401, 403, 408, 413, 431, 503 over max_connections).
+    /// Requests refused by a limit or a check (401, 403, 408, 413, 503 over max_connections; a
+    /// 431 is hyper's own answer, made before the request reaches the server).
     pub refused: u64,
     /// 5xx answers.
     pub server_errors: u64,

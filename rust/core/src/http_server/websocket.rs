@@ -44,6 +44,13 @@ pub enum Outgoing<T> {
     Message(Message),
 }
 
+impl<T> Outgoing<T> {
+    /// Bytes to send.
+    pub fn binary(data: Bytes) -> Self {
+        Outgoing::Message(Message::Binary(data))
+    }
+}
+
 /// What the main thread holds of a connected peer: its send queue and a way to close it.
 pub struct PeerControl<T> {
     queue: mpsc::Sender<Outgoing<T>>,
