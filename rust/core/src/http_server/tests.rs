@@ -172,11 +172,23 @@ async fn limits_answer_413_431_408_503_and_the_server_goes_on() {
     assert!(answer.starts_with("HTTP/1.1 413"), "streamed body: {answer}");
     let big = format!("GET /players/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n", "z".repeat(9000));
     assert!(raw(server.port, big.as_bytes()).await.starts_with("HTTP/1.1 431"));
+    let slow_head = raw(server.port, b"GET /players/1 HTTP/1.1\r\nHost: 127.0.0.1\r\n").await;
+    assert!(slow_head.starts_with("HTTP/1.1 408") && slow_head.contains("connection: close"), "{slow_head}");
     let slow_body = raw(server.port, b"POST /any/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\nabc").await;
     assert!(slow_body.starts_with("HTTP/1.1 408") && slow_body.contains("connection: close"), "{slow_body}");
     let res = client().get(format!("{base}/slow")).send().await.unwrap();
     assert_eq!(res.status(), 503, "no answer within request_timeout");
     assert_eq!(client().get(format!("{base}/players/2")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_without_an_answer() {
+    let config = ServerConfig { request_timeout: Duration::from_millis(300), ..Default::default() };
+    let server = start(config, None, routes).await;
+    let answer = raw(server.port, b"GET /players/1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(!answer.contains("408"), "{answer}");
+    assert_eq!(raw(server.port, b"").await, "", "a connection that never asked gets nothing");
 }
 
 #[tokio::test]
