@@ -10,8 +10,10 @@ use godot::prelude::*;
 
 use crate::{http_response::headers_dictionary, http_server::PeerParts, ws_echo::Text};
 
-/// A client connected to an endpoint of [method HttpServer.websocket], given
-/// by [signal HttpServer.websocket_connected].
+/// A client connected to an endpoint of [method HttpServer.websocket].
+///
+/// Each one is given by [signal HttpServer.websocket_connected]; what it
+/// sends arrives as this object's signals.
 /// [codeblock]
 /// $HttpServer.websocket("/chat")
 /// $HttpServer.websocket_connected.connect(func(peer: WebSocketServerPeer):

@@ -67,6 +67,8 @@ pub(super) async fn handle<H: ServerHandler>(
         shared.stats.count(Count::Refused);
     }
     shared.stats.answered(status.as_u16());
+    // A flood of requests (refused ones too) waits here, in TCP, when the node lags behind.
+    std::future::poll_fn(|cx| shared.handler.poll_ready(cx)).await;
     shared.handler.answered(&method, &path, status.as_u16());
     response
 }
