@@ -125,7 +125,8 @@ pub struct HttpServer {
     #[export]
     cors_origins: PackedStringArray,
 
-    /// Most connections open at once; the next ones are answered 503 and closed.
+    /// Most connections open at once, WebSocket peers included; the next ones
+    /// are answered 503 and closed.
     #[export_group(name = "Limits")]
     #[export(range = (1.0, 10000.0, 1.0, or_greater))]
     max_connections: i32,

@@ -50,7 +50,8 @@ impl WebSocketServerPeer {
     #[signal]
     pub fn binary_received(data: PackedByteArray);
     /// The connection ended: the close [param code] and [param reason]
-    /// (1006 when it ended without a closing handshake). Not emitted when the server stops.
+    /// (1006 when it ended without a closing handshake, or when the peer
+    /// answered none of two pings sent 20 s apart). Not emitted when the server stops.
     #[signal]
     pub fn closed(code: i64, reason: GString);
 

@@ -31,6 +31,9 @@ pub struct ServerConfig {
     pub cors_origins: Vec<String>,
     /// Most messages waiting to go out to one WebSocket peer or event stream.
     pub max_queued_messages: usize,
+    /// Time between pings to a WebSocket peer (0: none); one that sends
+    /// nothing through two of them (no pong either) is dropped.
+    pub websocket_heartbeat: Duration,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +49,7 @@ impl Default for ServerConfig {
             tls: None,
             cors_origins: Vec::new(),
             max_queued_messages: 1024,
+            websocket_heartbeat: Duration::from_secs(20),
         }
     }
 }

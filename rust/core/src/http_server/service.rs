@@ -117,6 +117,7 @@ async fn route<H: ServerHandler>(
                 max_queued_messages: shared.config.max_queued_messages,
                 spawn: shared.spawn.clone(),
                 stats: shared.stats.clone(),
+                heartbeat: shared.config.websocket_heartbeat,
             };
             websocket::upgrade(request, headers, upgrade)
         }

@@ -306,6 +306,26 @@ async fn websocket_peers_echo_broadcast_and_close() {
 }
 
 #[tokio::test]
+async fn a_peer_that_answers_no_ping_is_dropped_and_peers_count_as_connections() {
+    let config = ServerConfig { websocket_heartbeat: Duration::from_millis(100), ..Default::default() };
+    let server = start(config, None, routes).await;
+    let url = format!("ws://127.0.0.1:{}/ws", server.port);
+    let (silent, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(server.peers.count("/ws"), 1);
+    // Never read, so never answers the pings.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(server.handler.closed.lock().unwrap().clone(), [(1, 1006)]);
+    drop(silent);
+
+    let server = start(ServerConfig { max_connections: 1, ..Default::default() }, None, routes).await;
+    let (_peer, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws", server.port)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let next = raw(server.port, b"GET /players/1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await;
+    assert!(next.starts_with("HTTP/1.1 503"), "{next}");
+}
+
+#[tokio::test]
 async fn events_stream_as_they_are_sent() {
     let server = start(ServerConfig::default(), None, routes).await;
     let res = client().get(format!("http://127.0.0.1:{}/events", server.port)).send().await.unwrap();
