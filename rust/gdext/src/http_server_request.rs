@@ -18,7 +18,7 @@ use crate::{
     http_event_stream::HttpEventStream,
     http_options::Options,
     http_response::{header_strings, headers_dictionary, parse_json},
-    http_server::ServerContext,
+    http_server_delivery::ServerContext,
     ws_echo::Text,
 };
 
