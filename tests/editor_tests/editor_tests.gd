@@ -180,6 +180,13 @@ func _test_configuration_warnings_show_in_the_scene_dock() -> void:
 	var fine_ws := WsEcho.new()
 	fine_ws.name = "FineWs"
 	cases.append([fine_ws, ""])
+	var open_server := HttpServer.new()
+	open_server.name = "OpenHttpServer"
+	open_server.host = "0.0.0.0"
+	cases.append([open_server, "token"])
+	var fine_server := HttpServer.new()
+	fine_server.name = "FineHttpServer"
+	cases.append([fine_server, ""])
 	var session := HttpSession.new()
 	session.name = "SessionFtpBase"
 	session.base_url = "ftp://example.invalid/"

@@ -17,9 +17,32 @@ pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
     }
 }
 
+/// Whether `host` names this machine only (a loopback address, or `localhost`), judged without
+/// resolving it: for the editor's configuration warnings, on the main thread. A name other than
+/// `localhost` counts as reachable from elsewhere.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// A non-blocking listener on `address` (for tokio's `from_std`).
 pub fn bind(address: SocketAddr) -> Result<TcpListener, String> {
     let listener = TcpListener::bind(address).map_err(|e| format!("cannot listen on {address}: {e}"))?;
     listener.set_nonblocking(true).map_err(|e| format!("cannot listen on {address}: {e}"))?;
     Ok(listener)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts_without_resolving() {
+        for host in ["127.0.0.1", " 127.0.0.2 ", "::1", "[::1]", "localhost", "LocalHost"] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in ["0.0.0.0", "::", "192.168.1.2", "example.com", ""] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
 }

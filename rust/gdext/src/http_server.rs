@@ -17,6 +17,7 @@ use std::{
 
 use async_net_core::{
     http_server::{self, Command, Outgoing, Peers, RouteId, Routes, Server, ServerConfig, ServerStats},
+    listen,
     relay::{Bounds, Relay},
     state::NetState,
 };
@@ -190,6 +191,21 @@ impl INode for HttpServer {
 
     fn exit_tree(&mut self) {
         self.stop();
+    }
+
+    fn get_configuration_warnings(&self) -> PackedStringArray {
+        let mut warnings = PackedStringArray::new();
+        if self.token.is_empty() && !listen::is_loopback_host(&self.host.to_string()) {
+            warnings.push(&format!(
+                "host '{}' is reachable from other machines and token is empty: the server will refuse \
+                 to start. Set a token, or listen on 127.0.0.1.",
+                self.host
+            ));
+        }
+        if self.tls_certificate_file.is_empty() != self.tls_key_file.is_empty() {
+            warnings.push("Set both tls_certificate_file and tls_key_file for https, or neither.");
+        }
+        warnings
     }
 }
 

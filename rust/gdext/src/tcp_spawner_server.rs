@@ -170,7 +170,7 @@ impl INode for TcpSpawnerServer {
         if self.scene.is_none() {
             warnings.push("No scene is set: each line will spawn a plain Node3D.");
         }
-        if self.token.is_empty() && !is_loopback_host(&self.host.to_string()) {
+        if self.token.is_empty() && !listen::is_loopback_host(&self.host.to_string()) {
             warnings.push(&format!(
                 "host '{}' is reachable from other machines and token is empty: anyone who reaches \
                  port {} can spawn nodes. Set a token, or listen on 127.0.0.1.",
@@ -589,11 +589,4 @@ impl Spawner {
         }
         Ok(())
     }
-}
-
-/// Whether `host` only listens on this machine: a loopback address or `localhost` (host names
-/// are not resolved here: this runs in the editor, on the main thread).
-fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim().trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
