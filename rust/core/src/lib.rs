@@ -16,6 +16,7 @@ mod redact;
 pub mod relay;
 pub mod spawner;
 pub mod state;
+pub mod streams;
 pub mod ws;
 
 pub use redact::redact;

@@ -49,7 +49,7 @@ pub mod session;
 pub mod tap;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use address::{DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_URL, RedisAddress};
 pub use connect::ConnectError;
