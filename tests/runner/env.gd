@@ -19,6 +19,10 @@ const REDIS_PASSWORD := "ASYNC_NET_TEST_REDIS_PASSWORD"
 const REDIS_SERVER := "ASYNC_NET_TEST_REDIS_SERVER"
 ## Path of redis-cli.
 const REDIS_CLI := "ASYNC_NET_TEST_REDIS_CLI"
+## redis:// URLs of the six nodes of the test Redis Cluster, joined with commas (set only when
+## the selected tests use it: xtask starts it for test files that name this constant or
+## helpers/redis_cluster.gd).
+const REDIS_CLUSTER_URLS := "ASYNC_NET_TEST_REDIS_CLUSTER_URLS"
 ## Port of the Python WebSocket echo server (helpers/ws_server.py), ws://.
 const WS_PORT := "ASYNC_NET_TEST_WS_PORT"
 ## Port of the same server's wss://.

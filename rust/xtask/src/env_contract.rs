@@ -17,6 +17,9 @@ pub const TEST_REDIS_PASSWORD: &str = "ASYNC_NET_TEST_REDIS_PASSWORD";
 pub const TEST_REDIS_SERVER: &str = "ASYNC_NET_TEST_REDIS_SERVER";
 /// Path of redis-cli, which tests publish and inspect with.
 pub const TEST_REDIS_CLI: &str = "ASYNC_NET_TEST_REDIS_CLI";
+/// `redis://127.0.0.1:<port>` of the six nodes of the test Redis Cluster (three masters, three
+/// replicas), joined with commas; set only when the selected tests use it (redis_cluster.rs).
+pub const TEST_REDIS_CLUSTER_URLS: &str = "ASYNC_NET_TEST_REDIS_CLUSTER_URLS";
 /// Port of the Python WebSocket echo server (tests/helpers/ws_server.py), ws://.
 pub const TEST_WS_PORT: &str = "ASYNC_NET_TEST_WS_PORT";
 /// Port of the same server's wss://.

@@ -11,6 +11,7 @@ mod media;
 mod paths;
 mod process;
 mod python;
+mod redis_cluster;
 mod services;
 mod testbed;
 

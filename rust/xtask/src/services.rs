@@ -15,6 +15,7 @@ use anyhow::{Context, Result, bail};
 use crate::apt::{self, Requirement};
 use crate::commands::build::Profile;
 use crate::env_contract as env;
+use crate::redis_cluster::RedisCluster;
 use crate::{http_services, media, paths, process, python, testbed};
 
 /// System packages the test services need (probe, Debian package).
@@ -168,17 +169,24 @@ impl Drop for Service {
 #[derive(Default)]
 pub struct TestServices {
     services: Vec<Service>,
+    cluster: Option<RedisCluster>,
     env: Vec<(String, String)>,
 }
 
 impl TestServices {
     /// Starts every service the Godot tests use: redis-server, a Python WebSocket echo server,
-    /// icecast2 fed by ffmpeg, and the project's own radio station.
-    pub fn start() -> Result<Self> {
+    /// icecast2 fed by ffmpeg, and the project's own radio station; with `redis_cluster`, a
+    /// six-node Redis Cluster too (it takes seconds: only for the tests that use it).
+    pub fn start(redis_cluster: bool) -> Result<Self> {
         let mut services = TestServices::default();
         let python = python::venv(TEST_PYTHON_PACKAGES)?;
         services.env.push((env::TEST_PYTHON.into(), python.display().to_string()));
         services.start_redis()?;
+        if redis_cluster {
+            let cluster = RedisCluster::start("redis-cluster")?;
+            services.env.push((env::TEST_REDIS_CLUSTER_URLS.into(), cluster.urls().join(",")));
+            services.cluster = Some(cluster);
+        }
         services.start_ws(&python)?;
         services.start_http(&python)?;
         services.start_radio()?;

@@ -101,6 +101,46 @@ impl Tally {
     }
 }
 
+/// What a test file names when its tests use the Redis Cluster (the GDScript constant of its
+/// URLs, or the helper that reads them); the cluster is started only when a selected test does.
+const CLUSTER_MARKERS: [&str; 2] = ["REDIS_CLUSTER_URLS", "helpers/redis_cluster.gd"];
+
+/// Whether `filter` selects a Godot test (`file::method`, as the runner names them) in a file
+/// under tests/cases that uses the Redis Cluster.
+fn selects_cluster_tests(filter: Option<&str>) -> Result<bool> {
+    let cases = Project::Tests.dir().join("cases");
+    let mut files = Vec::new();
+    gd_files(&cases, &mut files)?;
+    for file in files {
+        let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+        if !CLUSTER_MARKERS.iter().any(|m| text.contains(m)) {
+            continue;
+        }
+        let name = file.strip_prefix(&cases).unwrap_or(&file).to_string_lossy().replace('\\', "/");
+        let methods = text.lines().filter_map(|l| l.strip_prefix("func ")?.split('(').next());
+        if methods.filter(|m| m.starts_with("test_")).any(|m| filter.is_none_or(|f| format!("{name}::{m}").contains(f)))
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The `test_*.gd` files under `dir`, recursively.
+fn gd_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            gd_files(&path, out)?;
+        } else if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("test_"))
+            && path.extension().is_some_and(|e| e == "gd")
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
 /// Whether `--filter` selects the xtask step `step` (no filter selects every step).
 fn selects(filter: Option<&str>, step: &str) -> bool {
     filter.is_none_or(|f| step.contains(f) || f.contains(step))
@@ -144,7 +184,7 @@ fn godot_test(filter: Option<&str>, package_zip: Option<&Path>, tally: &mut Tall
         }
     }
     if runner || smoke.is_some() {
-        let services = TestServices::start()?;
+        let services = TestServices::start(runner && selects_cluster_tests(filter)?)?;
         if runner {
             // The lifecycle tests judge their process's memory, descriptors and objects, so they
             // get a process of their own: the heap left by the tests before them (glibc's arenas
