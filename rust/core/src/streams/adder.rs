@@ -109,47 +109,57 @@ pub async fn run_adder(
     }
 }
 
-/// Sends one pipeline of XADDs (and a WAIT after them); each add's id, or
-/// why it failed (an error reply fails that add only).
+/// Sends the adds, one pipeline per stream (with a WAIT after its XADDs, on
+/// the connection to that stream's node); each add's id, or why it failed (an
+/// error reply fails that add only).
 async fn add_batch(
     link: &mut Link,
     batch: &[AddRequest],
     durability: Durability,
 ) -> redis::RedisResult<Vec<Result<String, String>>> {
-    let mut pipe = redis::pipe();
-    pipe.ignore_errors();
-    for request in batch {
-        pipe.add_command(Cmd::xadd(&request.stream, "*", &request.fields));
-    }
-    if durability.replicas > 0 {
-        pipe.cmd("WAIT").arg(durability.replicas).arg(durability.timeout.as_millis() as u64);
-    }
-    let mut replies: Vec<redis::RedisResult<Value>> = pipe.query_async(link).await?;
-    let held = if durability.replicas > 0 {
-        match replies.pop() {
-            Some(Ok(Value::Int(n))) => Some(n.max(0) as u32),
-            Some(Err(e)) => return Err(e),
-            _ => Some(0),
+    let mut results: Vec<Option<Result<String, String>>> = batch.iter().map(|_| None).collect();
+    let mut streams: Vec<&str> = batch.iter().map(|request| request.stream.as_str()).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    for stream in streams {
+        let members: Vec<usize> = (0..batch.len()).filter(|i| batch[*i].stream == stream).collect();
+        let mut pipe = redis::pipe();
+        for i in &members {
+            pipe.add_command(Cmd::xadd(stream, "*", &batch[*i].fields));
         }
-    } else {
-        None
-    };
-    Ok(replies
-        .into_iter()
-        .zip(batch)
-        .map(|(reply, request)| {
-            let added = reply.map_err(|e| format!("add to '{}' failed: {e}", request.stream))?;
-            let added = id(&added).map_err(|e| format!("add to '{}': {e}", request.stream))?;
-            match held {
-                Some(held) if held < durability.replicas => Err(format!(
-                    "entry {added} was added to '{}' but only {held} of {} replicas held it within {:.1} s \
-                     (a failover now could lose it)",
-                    request.stream,
-                    durability.replicas,
-                    durability.timeout.as_secs_f64()
-                )),
-                _ => Ok(added.to_string()),
+        if durability.replicas > 0 {
+            pipe.cmd("WAIT").arg(durability.replicas).arg(durability.timeout.as_millis() as u64);
+        }
+        let mut replies = link.query_on_node_of(stream, &pipe).await?;
+        let held = if durability.replicas > 0 {
+            match replies.pop() {
+                Some(Value::Int(n)) => Some(n.max(0) as u32),
+                Some(Value::ServerError(e)) => return Err(e.into()),
+                _ => Some(0),
             }
-        })
-        .collect())
+        } else {
+            None
+        };
+        for (i, reply) in members.into_iter().zip(replies) {
+            results[i] = Some(added(stream, reply, held, durability));
+        }
+    }
+    Ok(results.into_iter().map(|r| r.unwrap_or_else(|| Err("add failed: no reply".into()))).collect())
+}
+
+/// One XADD's reply as the add's result.
+fn added(stream: &str, reply: Value, held: Option<u32>, durability: Durability) -> Result<String, String> {
+    if let Value::ServerError(e) = reply {
+        return Err(format!("add to '{stream}' failed: {}", redis::RedisError::from(e)));
+    }
+    let added = id(&reply).map_err(|e| format!("add to '{stream}': {e}"))?;
+    match held {
+        Some(held) if held < durability.replicas => Err(format!(
+            "entry {added} was added to '{stream}' but only {held} of {} replicas held it within {:.1} s \
+             (a failover now could lose it)",
+            durability.replicas,
+            durability.timeout.as_secs_f64()
+        )),
+        _ => Ok(added.to_string()),
+    }
 }
