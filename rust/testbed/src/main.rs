@@ -7,6 +7,7 @@ mod lifetime;
 mod loadgen;
 mod radio_station;
 mod soak_load;
+mod stream_load;
 mod ws_echo;
 
 #[cfg(feature = "microbench")]
@@ -37,6 +38,9 @@ load generators:
   soak-load --out FILE --stop-file F --pause-file F ...
                                the outside load of `cargo xtask soak` (Redis publisher, TCP
                                bursts, slowloris, garbage; JSON report in FILE)
+  stream-load --urls U1,U2,... --stream S --rate N --out FILE --stop-file F [--plain-every K]
+                               the stream soak's producer: XADD (with WAIT 1, or plain) to a
+                               Redis Cluster, the id of every add Redis answered in FILE
 
 micro-benchmarks (built with `--features microbench`, in release):
   microbench [--rounds N] [--steps N] [--paced-steps N]
@@ -70,6 +74,7 @@ fn run(command: &str, args: Vec<OsString>) -> Result<ExitCode> {
         "ws-echo" => ws_echo::main(args),
         "loadgen" => loadgen::main(args),
         "soak-load" => soak_load::main(args),
+        "stream-load" => stream_load::main(args),
         #[cfg(feature = "microbench")]
         "microbench" => microbench::main(args),
         #[cfg(feature = "microbench")]
