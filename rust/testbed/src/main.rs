@@ -16,6 +16,8 @@ mod decode_bench;
 mod microbench;
 #[cfg(feature = "microbench")]
 mod redis_subscriber;
+#[cfg(feature = "microbench")]
+mod stream_consumer;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -49,7 +51,10 @@ micro-benchmarks (built with `--features microbench`, in release):
                                RadioStream's decoder against ffmpeg and mpg123 (BENCH rows)
   redis-subscriber --url URL --channel CH --messages N --ready-file F --out FILE
                                a plain Rust subscriber on the `redis` crate (a baseline of
-                               the Redis throughput row; JSON report in FILE)";
+                               the Redis throughput row; JSON report in FILE)
+  stream-consumer --url URL --stream S --group G --entries N --count C --out FILE
+                               a plain Rust stream consumer on the `redis` crate (a baseline
+                               of the stream throughput row; JSON report in FILE)";
 
 fn main() -> ExitCode {
     let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
@@ -81,8 +86,10 @@ fn run(command: &str, args: Vec<OsString>) -> Result<ExitCode> {
         "decode-bench" => decode_bench::main(args),
         #[cfg(feature = "microbench")]
         "redis-subscriber" => redis_subscriber::main(args),
+        #[cfg(feature = "microbench")]
+        "stream-consumer" => stream_consumer::main(args),
         #[cfg(not(feature = "microbench"))]
-        "microbench" | "decode-bench" | "redis-subscriber" => bail!(
+        "microbench" | "decode-bench" | "redis-subscriber" | "stream-consumer" => bail!(
             "this testbed was built without the `microbench` feature: run \
              `cargo run --release -p testbed --features microbench -- {command}`"
         ),
