@@ -98,6 +98,8 @@ pub const SOAK_STREAM: &str = "ASYNC_NET_SOAK_STREAM";
 
 /// URL of the local redis-server of the Redis feed demo.
 pub const DEMO_REDIS_URL: &str = "ASYNC_NET_DEMO_REDIS_URL";
+/// redis:// URLs of the local Redis Cluster of the Leaderboard demo, joined with commas.
+pub const DEMO_REDIS_CLUSTER_URLS: &str = "ASYNC_NET_DEMO_REDIS_CLUSTER_URLS";
 /// URL of the local WebSocket echo server of the WsEcho demo.
 pub const DEMO_WS_URL: &str = "ASYNC_NET_DEMO_WS_URL";
 /// URL of the local radio station's stream for the RadioStream demo.
