@@ -167,6 +167,26 @@ func test_redis_subscriber_added_and_freed_a_thousand_times_while_subscribed() -
 	assert_back_to_start(await cycle("RedisSubscriber", make, live))
 
 
+## In a Redis Cluster: the plain session on one node, and a sharded channel held on its
+## master's own connection; live once both are confirmed.
+func test_redis_subscriber_in_a_cluster_added_and_freed_a_thousand_times_while_subscribed() -> void:
+	var urls := Env.value(Env.REDIS_CLUSTER_URLS).split(",", false)
+	if not assert_eq(urls.size(), 6, "ASYNC_NET_TEST_REDIS_CLUSTER_URLS names six nodes"):
+		return
+	var make := func() -> Node:
+		var sub := RedisSubscriber.new()
+		sub.cluster = true
+		sub.url = urls[0]
+		sub.cluster_urls = urls.slice(1)
+		sub.channels = PackedStringArray(["lifecycle"])
+		sub.shard_channels = PackedStringArray(["lifecycle:sharded"])
+		sub.subscribed.connect(func(_name: String) -> void: sub.set_meta("confirmed", sub.get_meta("confirmed", 0) + 1))
+		return sub
+	var live := func(sub: RedisSubscriber) -> bool:
+		return sub.state == RedisSubscriber.CONNECTED and sub.get_meta("confirmed", 0) >= 2
+	assert_back_to_start(await cycle("RedisSubscriber (cluster)", make, live))
+
+
 func test_redis_stream_consumer_added_and_freed_a_thousand_times_while_reading() -> void:
 	var url := "redis://127.0.0.1:%s" % Env.value(Env.REDIS_PORT)
 	var make := func() -> Node:

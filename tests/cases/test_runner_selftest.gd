@@ -195,3 +195,10 @@ func _emit_later(value: int) -> void:
 func _slow_double(value: int) -> int:
 	await wait_frames(2)
 	return value * 2
+
+
+func test_an_error_announced_with_maybe_may_happen_or_not() -> void:
+	expect_error("an error this test never logs", MAYBE)
+	expect_error("an error logged twice here", MAYBE)
+	push_error("an error logged twice here")
+	push_error("an error logged twice here")

@@ -137,6 +137,17 @@ func shard_subscribers(channel: String) -> int:
 	return lines[1].to_int() if lines.size() == 2 else -1
 
 
+## PUBSUB SHARDNUMSUB `channel` summed over all six nodes: a replica serves the sharded
+## subscribers of its master's slots too, so a subscription held there would count here only.
+func shard_subscribers_everywhere(channel: String) -> int:
+	var total := 0
+	for port in ports:
+		var lines := run(port, ["PUBSUB", "SHARDNUMSUB", channel]).split("\n")
+		if lines.size() == 2:
+			total += lines[1].to_int()
+	return total
+
+
 ## PUBSUB NUMSUB `channel` summed over the nodes (a plain subscription lives on one node).
 func subscribers(channel: String) -> int:
 	var total := 0

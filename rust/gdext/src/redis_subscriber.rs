@@ -7,7 +7,10 @@
 use std::sync::{Arc, atomic::Ordering::Relaxed};
 
 use async_net_core::{
-    pubsub::{self, Command, Inbox, Kind, PublishRequest, PublishStats, RedisAddress, SessionConfig, SessionStats},
+    pubsub::{
+        self, ClusterPublish, ClusterSettings, Command, Inbox, Kind, PublishRequest, PublishStats, RedisAddress,
+        SessionConfig, SessionStats,
+    },
     state::NetState,
 };
 use godot::{
@@ -45,6 +48,22 @@ const DEFAULT_MAX_MESSAGES_PER_FRAME: i32 = 1000;
 /// [method get_stats] ([code]dropped[/code]) and reported once per overflow
 /// with [signal error].
 ///
+/// With [member cluster] on, [member url] and [member cluster_urls] name
+/// nodes of a Redis Cluster (Redis 7+ or Valkey): plain channels and patterns
+/// work as on one server, and sharded channels ([member shard_channels],
+/// [method ssubscribe], [method spublish]) are held on the master that owns
+/// each channel's slot, so their traffic spreads over the masters. After a
+/// slot moves or a master fails over, each channel is subscribed again exactly
+/// once; messages published while a shard had no master are lost (pub/sub is
+/// at most once).
+/// [codeblock]
+/// $RedisSubscriber.cluster = true
+/// $RedisSubscriber.url = "redis://10.0.0.5:7000"
+/// $RedisSubscriber.cluster_urls = PackedStringArray(["redis://10.0.0.6:7000"])
+/// $RedisSubscriber.shard_channels = PackedStringArray(["match:42"])
+/// await $RedisSubscriber.spublish("match:42", "ready").completed
+/// [/codeblock]
+///
 /// At high message rates, connect [signal messages_received] (or
 /// [signal binary_messages_received]) instead of (or besides) the
 /// per-message signal: one emission carries every message of a frame's
@@ -80,6 +99,20 @@ pub struct RedisSubscriber {
     /// [signal message_received] with text (invalid UTF-8 becomes U+FFFD there).
     #[export]
     binary: bool,
+    /// Talk to a Redis Cluster: [member url] and [member cluster_urls] are seed
+    /// nodes (any of them; the others are found from them). Needed for
+    /// [member shard_channels], [method ssubscribe] and [method spublish].
+    #[export]
+    cluster: bool,
+    /// More seed nodes of the cluster, tried when [member url] does not answer.
+    #[export]
+    cluster_urls: PackedStringArray,
+    /// Sharded channels (Redis 7 SSUBSCRIBE) subscribed on [method start] when
+    /// [member cluster] is on; [method ssubscribe] and [method sunsubscribe] keep
+    /// this list up to date. Their messages arrive through the same signals as
+    /// the others, with the pattern "".
+    #[export]
+    shard_channels: PackedStringArray,
     /// Reconnect when the connection is lost or an attempt fails.
     #[export]
     reconnect: bool,
@@ -125,10 +158,18 @@ pub struct RedisSubscriber {
     base: Base<Node>,
 }
 
+/// Where publishes go: the single server's publisher, or the cluster's (which also SPUBLISHes).
+enum Publisher {
+    Single(mpsc::UnboundedSender<PublishRequest>),
+    Cluster(mpsc::UnboundedSender<ClusterPublish>),
+}
+
 /// What exists while the node is started.
 struct Running {
     commands: mpsc::UnboundedSender<Command>,
-    publisher: mpsc::UnboundedSender<PublishRequest>,
+    /// The sharded channels' session, in a cluster.
+    shard_commands: Option<mpsc::UnboundedSender<Command>>,
+    publisher: Publisher,
     inbox: Arc<Inbox<Converter>>,
     session: Arc<SessionStats>,
     published: Arc<PublishStats>,
@@ -144,6 +185,9 @@ impl INode for RedisSubscriber {
             channels: PackedStringArray::new(),
             patterns: PackedStringArray::new(),
             binary: false,
+            cluster: false,
+            cluster_urls: PackedStringArray::new(),
+            shard_channels: PackedStringArray::new(),
             reconnect: defaults.reconnect,
             reconnect_min_sec: defaults.reconnect_min.as_secs_f64(),
             reconnect_max_sec: defaults.reconnect_max.as_secs_f64(),
@@ -199,10 +243,11 @@ impl RedisSubscriber {
         payloads: Array<PackedByteArray>,
         patterns: PackedStringArray,
     );
-    /// The server confirmed a channel or pattern subscription (again after each reconnect).
+    /// The server confirmed a channel, pattern or sharded channel subscription
+    /// (again after each reconnect, slot move or failover).
     #[signal]
     pub fn subscribed(name: GString);
-    /// A channel or pattern subscription ended at your request.
+    /// A channel, pattern or sharded channel subscription ended at your request.
     #[signal]
     pub fn unsubscribed(name: GString);
     /// [member state] changed.
@@ -213,9 +258,10 @@ impl RedisSubscriber {
     #[signal]
     pub fn error(message: GString);
 
-    /// Connects and subscribes to [member channels] and [member patterns]
-    /// (restarting if already started). Properties are read now. On a bad
-    /// [member url] or setting the state becomes FAILED and [signal error] says why.
+    /// Connects and subscribes to [member channels], [member patterns] and, in a
+    /// cluster, [member shard_channels] (restarting if already started).
+    /// Properties are read now. On a bad [member url] or setting the state
+    /// becomes FAILED and [signal error] says why.
     #[func]
     pub fn start(&mut self) {
         self.stop();
@@ -224,6 +270,9 @@ impl RedisSubscriber {
             Ok(settings) => settings,
             Err(message) => return unbound(self, || link.fail(&message)),
         };
+        if self.cluster {
+            return self.start_cluster(link, config, per_frame, backlog);
+        }
         let converter = Converter::new(self.binary);
         // What the main thread takes at once is still backlog until emitted:
         // the inbox keeps room for it, so the two together stay within max_backlog.
@@ -249,7 +298,8 @@ impl RedisSubscriber {
             }
         };
         self.net.start(&link, &format!("RedisSubscriber {shown}"), inbox.relay(), io, emitter);
-        self.running = Some(Running { commands, publisher, inbox, session, published });
+        let publisher = Publisher::Single(publisher);
+        self.running = Some(Running { commands, shard_commands: None, publisher, inbox, session, published });
     }
 
     /// Disconnects at once; messages not yet emitted are discarded and the
@@ -287,6 +337,30 @@ impl RedisSubscriber {
         self.change(Kind::Pattern, pattern, false);
     }
 
+    /// Subscribes to the sharded channel [param channel] (on the master of its
+    /// slot) and adds it to [member shard_channels]. Needs [member cluster].
+    #[func]
+    pub fn ssubscribe(&mut self, channel: GString) {
+        self.change(Kind::Shard, channel, true);
+    }
+
+    /// Unsubscribes from the sharded channel [param channel] and removes it from [member shard_channels].
+    #[func]
+    pub fn sunsubscribe(&mut self, channel: GString) {
+        self.change(Kind::Shard, channel, false);
+    }
+
+    /// Publishes [param message] to the sharded channel [param channel]
+    /// (SPUBLISH, on the master of its slot), as [method publish] does. Needs
+    /// [member cluster]. The task completes with the number of clients that received it.
+    /// [codeblock]
+    /// var receivers: int = await $RedisSubscriber.spublish("match:42", "go").completed
+    /// [/codeblock]
+    #[func]
+    pub fn spublish(&mut self, channel: GString, message: Variant) -> Gd<AsyncTask> {
+        self.send_publish(channel, message, true)
+    }
+
     /// Publishes [param message] (a [String], sent as UTF-8, or a
     /// [PackedByteArray], sent as is) to [param channel] on a connection of its
     /// own. The task completes with the number of clients that received it;
@@ -296,30 +370,7 @@ impl RedisSubscriber {
     /// [/codeblock]
     #[func]
     pub fn publish(&mut self, channel: GString, message: Variant) -> Gd<AsyncTask> {
-        let payload = if message.get_type() == VariantType::PACKED_BYTE_ARRAY {
-            message.to::<PackedByteArray>().to_vec()
-        } else {
-            message.stringify().to_string().into_bytes()
-        };
-        let channel = channel.to_string().into_bytes();
-        // Sent now: the I/O worker publishes it while the frame goes on.
-        let (reply, answer) = oneshot::channel();
-        let sent = match &self.running {
-            None => Err("cannot publish: the RedisSubscriber is not started"),
-            Some(running) => running
-                .publisher
-                .send(PublishRequest { channel, payload, reply })
-                .map_err(|_| "cannot publish: the RedisSubscriber stopped"),
-        };
-        // Owned by this node: freeing or stopping it cancels the publishes still pending.
-        let owner = runtime::owner_of(&self.to_gd());
-        AsyncTask::start_owned("RedisSubscriber.publish", owner, move |_task| async move {
-            sent?;
-            let receivers = answer.await.map_err(|_| {
-                "publish failed: the connection to Redis was lost or the subscriber stopped".to_string()
-            })??;
-            Ok(receivers.to_variant())
-        })
+        self.send_publish(channel, message, false)
     }
 
     /// The state as one of the class constants.
@@ -330,7 +381,7 @@ impl RedisSubscriber {
 
     /// Counters: received, delivered, dropped, backlog, peak_backlog,
     /// overflows, bytes_received, connects, reconnects, channels, patterns,
-    /// published, publish_errors, state. [code]reconnects[/code] counts, as in
+    /// shard_channels, published, publish_errors, state. [code]reconnects[/code] counts, as in
     /// every node, the times a lost connection or a failed attempt was
     /// followed by another attempt (the state went RECONNECTING).
     #[func]
@@ -355,6 +406,7 @@ impl RedisSubscriber {
             "reconnects" => session.1 as i64,
             "channels" => self.channels.len() as i64,
             "patterns" => self.patterns.len() as i64,
+            "shard_channels" => self.shard_channels.len() as i64,
             "published" => published.0 as i64,
             "publish_errors" => published.1 as i64,
             "state" => self.net.state().code(),
@@ -369,13 +421,52 @@ impl RedisSubscriber {
         self.net.link(self.to_gd().upcast())
     }
 
+    /// Sends a PUBLISH (or, `sharded`, an SPUBLISH) to the publisher; the task answers it.
+    fn send_publish(&mut self, channel: GString, message: Variant, sharded: bool) -> Gd<AsyncTask> {
+        let payload = if message.get_type() == VariantType::PACKED_BYTE_ARRAY {
+            message.to::<PackedByteArray>().to_vec()
+        } else {
+            message.stringify().to_string().into_bytes()
+        };
+        let channel = channel.to_string().into_bytes();
+        // Sent now: the I/O worker publishes it while the frame goes on.
+        let (reply, answer) = oneshot::channel();
+        let request = PublishRequest { channel, payload, reply };
+        let sent = match (&self.running, sharded) {
+            (None, _) => Err("cannot publish: the RedisSubscriber is not started"),
+            (Some(Running { publisher: Publisher::Single(_), .. }), true) => {
+                Err("cannot spublish: sharded channels need cluster = true")
+            }
+            (Some(Running { publisher: Publisher::Single(publisher), .. }), false) => {
+                publisher.send(request).map_err(|_| "cannot publish: the RedisSubscriber stopped")
+            }
+            (Some(Running { publisher: Publisher::Cluster(publisher), .. }), _) => publisher
+                .send(ClusterPublish { request, sharded })
+                .map_err(|_| "cannot publish: the RedisSubscriber stopped"),
+        };
+        // Owned by this node: freeing or stopping it cancels the publishes still pending.
+        let owner = runtime::owner_of(&self.to_gd());
+        let name = if sharded { "RedisSubscriber.spublish" } else { "RedisSubscriber.publish" };
+        AsyncTask::start_owned(name, owner, move |_task| async move {
+            sent?;
+            let receivers = answer.await.map_err(|_| {
+                "publish failed: the connection to Redis was lost or the subscriber stopped".to_string()
+            })??;
+            Ok(receivers.to_variant())
+        })
+    }
+
+    /// `url` parsed, with this node's CA file and message bound.
+    fn address(&self, url: &str) -> Result<RedisAddress, String> {
+        Ok(RedisAddress::parse(url)?
+            .with_ca_file(settings::file_path(&self.ca_file.to_string()))
+            .with_max_message_bytes(positive("max_message_bytes", self.max_message_bytes)?))
+    }
+
     fn config(&self) -> Result<(SessionConfig, usize, usize), String> {
         let per_frame = positive("max_messages_per_frame", self.max_messages_per_frame.into())?;
         let backlog = positive("max_backlog", self.max_backlog.into())?;
-        let address = RedisAddress::parse(&self.url.to_string())?
-            .with_ca_file(settings::file_path(&self.ca_file.to_string()))
-            .with_max_message_bytes(positive("max_message_bytes", self.max_message_bytes)?);
-        let mut config = SessionConfig::new(address);
+        let mut config = SessionConfig::new(self.address(&self.url.to_string())?);
         config.channels = self.channels.as_slice().iter().map(|s| s.to_string()).collect();
         config.patterns = self.patterns.as_slice().iter().map(|s| s.to_string()).collect();
         config.reconnect = self.reconnect;
@@ -385,11 +476,66 @@ impl RedisSubscriber {
         Ok((config, per_frame, backlog))
     }
 
+    /// Starts the cluster's three parts on the I/O worker: plain channels and patterns on one
+    /// node at a time (the seeds in turn), the sharded channels through the redis crate's
+    /// cluster connection, and the publisher (async_net_core::pubsub::cluster says why).
+    fn start_cluster(&mut self, link: NodeLink, mut config: SessionConfig, per_frame: usize, backlog: usize) {
+        let seeds: Result<Vec<RedisAddress>, String> =
+            self.cluster_urls.as_slice().iter().map(|url| self.address(&url.to_string())).collect();
+        config.more_addresses = match seeds {
+            Ok(seeds) => seeds,
+            Err(message) => return unbound(self, || link.fail(format!("cluster_urls: {message}"))),
+        };
+        let settings = ClusterSettings {
+            seeds: std::iter::once(config.address.clone()).chain(config.more_addresses.iter().cloned()).collect(),
+            connect_timeout: config.connect_timeout,
+            reconnect_min: config.reconnect_min,
+            reconnect_max: config.reconnect_max,
+        };
+        let shown = settings.shown();
+        let take = per_frame.min((backlog / 2).max(1));
+        let inbox = Arc::new(Inbox::new((backlog - take).max(1), Converter::new(self.binary)));
+        let (commands, command_receiver) = mpsc::unbounded_channel();
+        let (shard_commands, shard_receiver) = mpsc::unbounded_channel();
+        let (publisher, publish_receiver) = mpsc::unbounded_channel();
+        let session = Arc::new(SessionStats::default());
+        let published = Arc::new(PublishStats::default());
+        let shards: Vec<String> = self.shard_channels.as_slice().iter().map(|s| s.to_string()).collect();
+
+        let emitter = Emitter::new(link.clone(), inbox.clone(), per_frame, take, &self.to_gd().upcast());
+        let (plain, sharded) = (Forwarder::new(inbox.clone()), Forwarder::new(inbox.clone()));
+        let (session_inbox, session_stats, publish_stats) = (inbox.clone(), session.clone(), published.clone());
+        let io = async move {
+            let shard_inbox = session_inbox.clone();
+            let plain = pubsub::run(config, session_inbox, command_receiver, plain, session_stats.clone());
+            let shards =
+                pubsub::run_sharded(settings.clone(), shards, shard_inbox, shard_receiver, sharded, session_stats);
+            let publishing = pubsub::run_cluster_publisher(settings, publish_receiver, publish_stats);
+            tokio::select! {
+                result = plain => result,
+                result = shards => result,
+                () = publishing => Ok(()),
+            }
+        };
+        self.net.start(&link, &format!("RedisSubscriber cluster {shown}"), inbox.relay(), io, emitter);
+        let publisher = Publisher::Cluster(publisher);
+        self.running =
+            Some(Running { commands, shard_commands: Some(shard_commands), publisher, inbox, session, published });
+    }
+
     /// Records a (un)subscription in the exported list and tells the session.
     fn change(&mut self, kind: Kind, name: GString, subscribe: bool) {
+        if kind == Kind::Shard && !self.cluster {
+            let link = self.link();
+            let what = if subscribe { "ssubscribe" } else { "sunsubscribe" };
+            return unbound(self, || {
+                link.error(format!("cannot {what} '{name}': sharded channels need cluster = true"))
+            });
+        }
         let list = match kind {
             Kind::Channel => &mut self.channels,
             Kind::Pattern => &mut self.patterns,
+            Kind::Shard => &mut self.shard_channels,
         };
         let position = list.as_slice().iter().position(|n| *n == name);
         match (position, subscribe) {
@@ -402,7 +548,10 @@ impl RedisSubscriber {
         if let Some(running) = &self.running {
             let name = name.to_string();
             let command = if subscribe { Command::Subscribe(kind, name) } else { Command::Unsubscribe(kind, name) };
-            let _ = running.commands.send(command);
+            let session = if kind == Kind::Shard { running.shard_commands.as_ref() } else { Some(&running.commands) };
+            if let Some(session) = session {
+                let _ = session.send(command);
+            }
         }
     }
 }

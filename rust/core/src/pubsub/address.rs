@@ -94,6 +94,29 @@ impl RedisAddress {
         if self.password.is_empty() { text.to_string() } else { text.replace(&self.password, "***") }
     }
 
+    /// The same settings (credentials, TLS, limits) for another node of the same cluster.
+    pub fn at(&self, host: &str, port: u16) -> RedisAddress {
+        let (addr, scheme) = match self.info.addr() {
+            ConnectionAddr::TcpTls { insecure, tls_params, .. } => {
+                let addr = ConnectionAddr::TcpTls {
+                    host: host.into(),
+                    port,
+                    insecure: *insecure,
+                    tls_params: tls_params.clone(),
+                };
+                (addr, "rediss")
+            }
+            _ => (ConnectionAddr::Tcp(host.into(), port), "redis"),
+        };
+        let credentials = self.password.is_empty() && self.info.redis_settings().username().is_none();
+        let user = if credentials { "" } else { "***@" };
+        RedisAddress {
+            info: self.info.clone().set_addr(addr),
+            shown: format!("{scheme}://{user}{host}:{port}"),
+            ..self.clone()
+        }
+    }
+
     /// The crate's connection settings (RESP3).
     pub fn info(&self) -> &ConnectionInfo {
         &self.info

@@ -33,8 +33,8 @@ pub struct Message {
 }
 
 impl Message {
-    /// Reads a RESP3 `message` / `pmessage` push; `None` for other pushes.
-    fn from_push(info: PushInfo) -> Option<Self> {
+    /// Reads a RESP3 `message` / `pmessage` / `smessage` push; `None` for other pushes.
+    pub(super) fn from_push(info: PushInfo) -> Option<Self> {
         let bytes = |v: Value| match v {
             Value::BulkString(b) => Some(Bytes::from(b)),
             Value::SimpleString(s) => Some(Bytes::from(s)),
@@ -86,6 +86,10 @@ impl Convert for Unconverted {
 pub trait MessageSink: Send + Sync {
     /// Adds a message, dropping the oldest when the backlog is full.
     fn push(&self, message: Message);
+
+    /// A push that is not a message (a subscription confirmation, or an `sunsubscribe` the
+    /// server sent when a cluster slot moved away): ignored unless the session needs it.
+    fn control(&self, _push: PushInfo) {}
 }
 
 /// A counter on a cache line of its own: written by the main thread while
@@ -255,8 +259,13 @@ impl std::fmt::Debug for InboxSender {
 
 impl AsyncPushSender for InboxSender {
     fn send(&self, info: PushInfo) -> Result<(), redis::aio::SendError> {
-        if let Some(message) = Message::from_push(info) {
-            self.0.push(message);
+        match info.kind {
+            PushKind::Message | PushKind::PMessage | PushKind::SMessage => {
+                if let Some(message) = Message::from_push(info) {
+                    self.0.push(message);
+                }
+            }
+            _ => self.0.control(info),
         }
         Ok(())
     }

@@ -8,8 +8,9 @@
 //! connection whose driver the caller owns), [`limit`] (the reply size bound
 //! under everything that parses), [`tap`] (the messages' fast lane past the
 //! crate's parser), [`inbox`] (the bounded backlog, converting messages as
-//! they arrive), [`session`] (the reconnect loop, [`run`]) and
-//! [`publisher`] ([`run_publisher`]).
+//! they arrive), [`session`] (the reconnect loop, [`run`]),
+//! [`publisher`] ([`run_publisher`]) and [`cluster`] (a Redis Cluster: the
+//! sharded channels, [`run_sharded`], and [`run_cluster_publisher`]).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -41,6 +42,7 @@
 //! ```
 
 pub mod address;
+pub mod cluster;
 pub mod connect;
 pub mod inbox;
 pub mod limit;
@@ -52,6 +54,7 @@ pub mod tap;
 pub(crate) mod tests;
 
 pub use address::{DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_URL, RedisAddress};
+pub use cluster::{ClusterPublish, ClusterSettings, run_cluster_publisher, run_sharded};
 pub use connect::ConnectError;
 pub use inbox::{Convert, DEFAULT_MAX_BACKLOG, Inbox, InboxStats, Message, MessageSink, Unconverted};
 pub use publisher::{PublishRequest, PublishStats, run_publisher};

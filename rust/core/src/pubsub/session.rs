@@ -32,6 +32,8 @@ pub enum Kind {
     Channel,
     /// `PSUBSCRIBE pattern`.
     Pattern,
+    /// `SSUBSCRIBE channel`: a sharded channel of a cluster ([`super::cluster`]).
+    Shard,
 }
 
 /// A change the game asks for while the session runs.
@@ -60,6 +62,9 @@ pub trait SessionEvents {
 pub struct SessionConfig {
     /// Where to connect.
     pub address: RedisAddress,
+    /// Where else to connect, in turn after `address` when a connection is lost or an attempt
+    /// fails: the other seed nodes of a cluster, any of which serves plain pub/sub.
+    pub more_addresses: Vec<RedisAddress>,
     /// Channels subscribed from the start.
     pub channels: Vec<String>,
     /// Patterns subscribed from the start.
@@ -83,6 +88,7 @@ impl SessionConfig {
     pub fn new(address: RedisAddress) -> Self {
         SessionConfig {
             address,
+            more_addresses: Vec::new(),
             channels: Vec::new(),
             patterns: Vec::new(),
             reconnect: true,
@@ -105,6 +111,8 @@ pub struct SessionStats {
     pub channels: AtomicUsize,
     /// Patterns subscribed now.
     pub patterns: AtomicUsize,
+    /// Sharded channels subscribed now (a cluster's, [`super::cluster::run_sharded`]).
+    pub shard_channels: AtomicUsize,
 }
 
 /// The wanted subscriptions, in the order they were asked for, no duplicates.
@@ -112,6 +120,8 @@ pub struct SessionStats {
 struct Wanted {
     channels: Vec<String>,
     patterns: Vec<String>,
+    /// Sharded channels are the cluster session's; a single-node session refuses them.
+    shards: Vec<String>,
 }
 
 impl Wanted {
@@ -119,6 +129,7 @@ impl Wanted {
         match kind {
             Kind::Channel => &mut self.channels,
             Kind::Pattern => &mut self.patterns,
+            Kind::Shard => &mut self.shards,
         }
     }
 
@@ -173,15 +184,21 @@ pub async fn run(
     }
     wanted.count(&stats);
     let mut backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
+    let addresses: Vec<&RedisAddress> = std::iter::once(&config.address).chain(&config.more_addresses).collect();
     events.state_changed(NetState::Connecting);
+    let mut turn = 0;
     loop {
-        let attempt = connect(&config.address, config.connect_timeout, Some(inbox.clone()));
+        // After a lost connection or a failed attempt, the next address (a cluster's next seed).
+        let address = addresses[turn % addresses.len()];
+        turn += 1;
+        let attempt = connect(address, config.connect_timeout, Some(inbox.clone()));
         let ended = match offline(attempt, &mut commands, &mut wanted, &mut events, &stats).await {
             None => Ended::Stopped,
             Some(Err(error)) => Ended::Lost(error),
             Some(Ok((connection, driver))) => {
                 stats.connects.fetch_add(1, Relaxed);
-                online(&config, connection, driver, &mut commands, &mut wanted, &mut events, &stats, &mut backoff).await
+                let link = (address, connection, driver);
+                online(&config, link, &mut commands, &mut wanted, &mut events, &stats, &mut backoff).await
             }
         };
         let error = match ended {
@@ -233,15 +250,13 @@ async fn offline<T>(
 #[allow(clippy::too_many_arguments, reason = "the session's parts, borrowed for one connection")]
 async fn online(
     config: &SessionConfig,
-    connection: MultiplexedConnection,
-    mut driver: Driver,
+    (address, connection, mut driver): (&RedisAddress, MultiplexedConnection, Driver),
     commands: &mut UnboundedReceiver<Command>,
     wanted: &mut Wanted,
     events: &mut impl SessionEvents,
     stats: &SessionStats,
     backoff: &mut Backoff,
 ) -> Ended {
-    let address = &config.address;
     let work = async {
         let mut connection = connection;
         let timeout = config.connect_timeout;
@@ -320,5 +335,6 @@ async fn change(
         (Kind::Channel, false) => connection.unsubscribe(names).await,
         (Kind::Pattern, true) => connection.psubscribe(names).await,
         (Kind::Pattern, false) => connection.punsubscribe(names).await,
+        (Kind::Shard, _) => Err((redis::ErrorKind::Client, "sharded channels need a cluster").into()),
     }
 }

@@ -10,7 +10,8 @@
 //! - the scenes `res://bench/bench_*.tscn` of the tests project, run headless with the release
 //!   library against load or servers started from the same release binary (`loadgen`,
 //!   `ws-echo`, `radio-station`; the scenes get its path as `--loadgen=PATH`) or real ones
-//!   (redis-server, and nginx for bench_http: started here, its port passed as `--http-port=PORT`);
+//!   (redis-server, and nginx for bench_http: started here, its port passed as `--http-port=PORT`;
+//!   for bench_sharded_redis the six-node Redis Cluster, its seeds passed as `--cluster-urls=...`);
 //!   then bench_main's idle `AsyncHub.step()` row once more with the debug
 //!   (template_debug) library, which the editor loads.
 
@@ -26,6 +27,7 @@ use super::build::{self, Profile};
 use crate::apt::{self, Requirement};
 use crate::cli::Args;
 use crate::paths::{self, Project};
+use crate::redis_cluster::RedisCluster;
 use crate::{godot, http_services, media, process, testbed};
 
 /// System packages the benchmarks need (probe, Debian package): bench_redis.tscn starts its own
@@ -43,6 +45,9 @@ const REQUIREMENTS: &[Requirement] = &[
 
 /// The scene that gets nginx's port.
 const HTTP_SCENE: &str = "bench_http.tscn";
+
+/// The scene that gets the Redis Cluster's seeds.
+const CLUSTER_SCENE: &str = "bench_sharded_redis.tscn";
 
 /// The benchmark scene in the tests project.
 /// The bench scenes are `tests/bench/bench_*.tscn`, one per node family, run in name order.
@@ -101,6 +106,11 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
     } else {
         None
     };
+    let cluster = if scenes.iter().any(|s| s.ends_with(CLUSTER_SCENE)) {
+        Some(RedisCluster::start("bench-redis-cluster")?)
+    } else {
+        None
+    };
     {
         let _slot = build::ReleaseInDebugSlot::install("the benchmarks")?;
         build::prepare_project(&godot, Project::Tests)?;
@@ -108,6 +118,9 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
             let mut args = scene_args.clone();
             if let Some(nginx) = nginx.as_ref().filter(|_| scene.ends_with(HTTP_SCENE)) {
                 args.push(format!("--http-port={}", nginx.http_port));
+            }
+            if let Some(cluster) = cluster.as_ref().filter(|_| scene.ends_with(CLUSTER_SCENE)) {
+                args.push(format!("--cluster-urls={}", cluster.urls().join(",")));
             }
             let run = run_scene(&godot, scene, &helper, &work, &args)?;
             rows.extend(run.rows);
