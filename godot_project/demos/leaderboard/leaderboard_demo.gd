@@ -19,8 +19,8 @@ const DemoEnv := preload("res://common/demo_env.gd")
 const INFO := {
 	"order": 7,
 	"title": "Leaderboard",
-	"summary": "Two game instances share a leaderboard through a Redis stream (no score lost) and chat through a sharded channel.",
-	"classes": "RedisStreamConsumer  ·  RedisSubscriber",
+	"summary": "Two game instances share a leaderboard through a stream and chat through a sharded channel.",
+	"classes": "RedisStreamConsumer · RedisSubscriber",
 	"tag": "leaderboard",
 }
 
@@ -89,13 +89,14 @@ func _make_instance(name: String, url: String, seeds: PackedStringArray) -> Inst
 		it.chat.channels = PackedStringArray([CHAT])
 	add_child(it.consumer)
 	add_child(it.chat)
-	status.watch(it.consumer, ["received", "acked", "added", "reconnects"])
+	status.watch(it.consumer, ["received", "acked"])
 	it.consumer.entry_received.connect(_on_score.bind(it))
 	it.consumer.error.connect(func(message: String) -> void: say("%s: %s" % [name, message], ERROR_COLOR))
 	it.consumer.state_changed.connect(_on_state_changed)
 	it.chat.message_received.connect(func(_channel: String, text: String, _pattern: String) -> void:
 		it.chats += 1
-		it.chat_view.append_text(text + "\n"))
+		it.chat_view.append_text(text + "\n")
+		say("%s heard %s" % [name, text], RECEIVED_COLOR))
 	it.chat.error.connect(func(message: String) -> void: say("%s chat: %s" % [name, message], ERROR_COLOR))
 	_build_column(it)
 	it.consumer.start()
@@ -114,7 +115,7 @@ func _build_column(it: Instance) -> void:
 	heading.theme_type_variation = &"Section"
 	heading.text = "GAME INSTANCE %s  ·  GROUP %s" % [it.name, it.consumer.group.to_upper()]
 	column.add_child(heading)
-	it.board_view = _view(column, 130)
+	it.board_view = _view(column, 110)
 	var chat_heading := Label.new()
 	chat_heading.theme_type_variation = &"Muted"
 	chat_heading.text = "chat"
@@ -166,8 +167,8 @@ func _on_state_changed(state: int) -> void:
 func _autoplay_tick(count: int) -> void:
 	var it := _instances[count % _instances.size()]
 	_add_score(it)
-	if count % 2 == 0:
-		it.line.text = CHAT_LINES[(count / 2) % CHAT_LINES.size()]
+	if count % 3 == 0:
+		it.line.text = CHAT_LINES[(count / 3) % CHAT_LINES.size()]
 		_send_chat(it)
 
 
@@ -196,11 +197,12 @@ func _send_chat(it: Instance) -> void:
 		it.chat.publish(CHAT, line)
 
 
-func _on_score(_id: String, fields: Dictionary, it: Instance) -> void:
+func _on_score(id: String, fields: Dictionary, it: Instance) -> void:
 	it.scores += 1
 	var player: String = fields.get("player", "?")
 	it.board[player] = int(it.board.get(player, 0)) + int(fields.get("points", "0"))
 	_draw_board(it)
+	say("%s read %s: %s +%s (board: %s)" % [it.name, id, player, fields.get("points", "?"), it.board], RECEIVED_COLOR)
 
 
 func _draw_board(it: Instance) -> void:

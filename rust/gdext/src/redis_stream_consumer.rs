@@ -369,12 +369,11 @@ impl RedisStreamConsumer {
         let mut stats = VarDictionary::new();
         stats.set("consumer", &self.consumer);
         stats.set("state", self.net.state().code());
-        let (consumer, added, delivered) = match &self.running {
+        // Stopped: the same keys, all zero.
+        let (consumer, added, delivered): (Arc<ConsumerStats>, Arc<AddStats>, u64) = match &self.running {
             Some(r) => (r.consumer.clone(), r.added.clone(), r.delivered.get()),
-            None => (Arc::default(), Arc::default(), 0),
+            None => Default::default(),
         };
-        let consumer: Arc<ConsumerStats> = consumer;
-        let added: Arc<AddStats> = added;
         for (key, value) in [
             ("received", count(&consumer.received)),
             ("delivered", delivered as i64),

@@ -378,7 +378,9 @@ impl<E: ConsumerEvents> Connection<'_, E> {
         unsent: &mut Vec<EntryId>,
     ) -> Result<(), Ended> {
         let every = (self.config.claim_idle / 2).clamp(Duration::from_millis(50), Duration::from_secs(5));
-        let mut claim = tokio::time::interval(every);
+        // The first claim comes one period in: this consumer's own pending entries are re-read
+        // first (a claim at once would hand the idle ones over a second time).
+        let mut claim = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         claim.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.send_acks(control, unsent).await?;
