@@ -78,7 +78,7 @@ const LUA_PUBLISH_NOW := "local t = redis.call('TIME') return redis.call('PUBLIS
 var _workdir := ""
 var _testbed := ""
 var _port := 0
-var _pids: Array[int] = []
+var _processes := Util.Processes.new("bench_redis")
 var _failures := PackedStringArray()
 var _payload := ""
 var _runs := 0
@@ -112,7 +112,7 @@ func _ready() -> void:
 
 
 func _exit_tree() -> void:
-	_kill_all()
+	_processes.kill_all()
 
 
 func _process(_delta: float) -> void:
@@ -155,7 +155,7 @@ func _run() -> void:
 			await _bench_capacity()
 		if "latency" in only:
 			await _bench_latency()
-	_kill_all()
+	_processes.kill_all()
 	if not _failures.is_empty():
 		printerr("bench_redis: %d problem(s): %s" % [_failures.size(), "; ".join(_failures)])
 	get_tree().quit(1 if not _failures.is_empty() else 0)
@@ -195,18 +195,18 @@ func _bench_rate() -> void:
 			+ "cores shared by redis-server, redis-benchmark and the subscriber. A subscriber that keeps pace with the "
 			+ "publisher (within 5 %%) is measured at the publisher's rate, a lower bound of its own: ours did in %d "
 			+ "of %d runs, redis-cli in %d, the Rust subscriber in %d") % [FLOOD_MESSAGES, BENCH_PIPELINE,
-			BENCH_CLIENTS, _list(publisher), AsyncHub.max_step_usec, REPEATS, _list(runs.ours), OS.get_processor_count(),
+			BENCH_CLIENTS, Util.list(publisher), AsyncHub.max_step_usec, REPEATS, Util.list(runs.ours), OS.get_processor_count(),
 			paced.ours, REPEATS, paced.cli, paced.rust]
 	var metric := "Redis pub/sub messages/s delivered into a GDScript handler (count only), %d-byte payloads, uncapped fps" % PAYLOAD_BYTES
 	_row(metric, "msg/s", Util.median(runs.ours), Util.median(runs.cli), "redis-cli subscribe, output to /dev/null", false,
 			("%s. redis-cli: the bytes it wrote (/proc/<pid>/io wchar, polled every frame at 1 kHz) from the first poll "
 			+ "that saw a message to the one that saw them all, over that time, in messages (%s)") % [
-			method, _list(runs.cli)])
+			method, Util.list(runs.cli)])
 	_row(metric, "msg/s", Util.median(runs.ours), Util.median(runs.rust),
 			"a plain Rust subscriber on the same redis crate (testbed redis-subscriber)", false,
 			("%s. Rust: get_async_pubsub() and on_message() on a current-thread tokio runtime, each payload taken "
 			+ "as a String; the messages after the first over the time from the first to the last, timed by "
-			+ "itself (%s)") % [method, _list(runs.rust)])
+			+ "itself (%s)") % [method, Util.list(runs.rust)])
 
 
 ## One flood into a RedisSubscriber: {"rate", "published"}, or {} on failure.
@@ -224,7 +224,7 @@ func _rate_ours(messages: int) -> Dictionary:
 	_rec = Rec.NONE
 	var stats := sub.get_stats()
 	sub.free()
-	var published := await _flood_result(flood)
+	var published := await _processes.redis_benchmark_rate(get_tree(), flood)
 	if not done:
 		_fail("rate ours: %d of %d messages arrived (stats %s)" % [_count, messages, stats])
 		return {}
@@ -241,7 +241,7 @@ func _rate_ours(messages: int) -> Dictionary:
 func _rate_cli(messages: int) -> Dictionary:
 	# Godot only polls a file here; 1 kHz keeps it off the CPU the others need.
 	Engine.max_fps = 1000
-	var pid := _spawn("sh", ["-c", 'exec redis-cli -h 127.0.0.1 -p "$1" subscribe "$2" > /dev/null', "sh", str(_port), CHANNEL])
+	var pid := _processes.spawn("sh", ["-c", 'exec redis-cli -h 127.0.0.1 -p "$1" subscribe "$2" > /dev/null', "sh", str(_port), CHANNEL])
 	# In raw mode (not a terminal) redis-cli prints each reply element on a line of its own.
 	var header := "subscribe\n%s\n1\n" % CHANNEL
 	var per_message := ("message\n%s\n%s\n" % [CHANNEL, _payload]).length()
@@ -249,7 +249,7 @@ func _rate_cli(messages: int) -> Dictionary:
 	var subscribed := io != null and await Util.wait_until(get_tree(), func() -> bool: return _written(io) >= header.length(), 10.0)
 	if not subscribed or _written(io) != header.length():
 		_fail("rate redis-cli: no subscription confirmed (%d bytes written)" % (_written(io) if io != null else -1))
-		_kill(pid)
+		_processes.kill(pid)
 		return {}
 	var expected := header.length() + messages * per_message
 	_rec_io = io
@@ -258,8 +258,8 @@ func _rate_cli(messages: int) -> Dictionary:
 	var done := await Util.wait_until(get_tree(), func() -> bool: return not _values.is_empty() and _values[-1] >= expected, 90.0)
 	_rec = Rec.NONE
 	var written := _written(io)
-	_kill(pid)
-	var published := await _flood_result(flood)
+	_processes.kill(pid)
+	var published := await _processes.redis_benchmark_rate(get_tree(), flood)
 	if not done or written != expected:
 		_fail("rate redis-cli: %d bytes written, %d expected" % [written, expected])
 		return {}
@@ -276,16 +276,16 @@ func _rate_rust(messages: int) -> Dictionary:
 	_runs += 1
 	var ready := _workdir.path_join("redis-subscriber-%d.ready" % _runs)
 	var out := _workdir.path_join("redis-subscriber-%d.json" % _runs)
-	var pid := _spawn(_testbed, ["redis-subscriber", "--url", "redis://127.0.0.1:%d" % _port, "--channel", CHANNEL,
+	var pid := _processes.spawn(_testbed, ["redis-subscriber", "--url", "redis://127.0.0.1:%d" % _port, "--channel", CHANNEL,
 			"--messages", str(messages), "--ready-file", ready, "--out", out, "--max-sec", "90"])
 	if pid <= 0 or not await Util.wait_until(get_tree(), func() -> bool: return FileAccess.file_exists(ready), 10.0):
 		_fail("rate Rust subscriber: no subscription confirmed")
-		_kill(pid)
+		_processes.kill(pid)
 		return {}
 	var flood := _start_flood(messages)
 	var reported := await Util.wait_until(get_tree(), func() -> bool: return FileAccess.file_exists(out), 95.0)
-	_kill(pid)
-	var published := await _flood_result(flood)
+	_processes.kill(pid)
+	var published := await _processes.redis_benchmark_rate(get_tree(), flood)
 	var report: Variant = JSON.parse_string(FileAccess.get_file_as_string(out)) if reported else null
 	DirAccess.remove_absolute(ready)
 	DirAccess.remove_absolute(out)
@@ -330,20 +330,8 @@ func _rate_from(ticks: PackedInt64Array, values: PackedInt64Array, start: int, e
 func _start_flood(messages: int) -> Dictionary:
 	_runs += 1
 	var out := _workdir.path_join("redis-benchmark-%d.txt" % _runs)
-	var pid := _spawn("sh", ["-c", 'out=$1; shift; exec "$@" > "$out" 2>&1', "sh", out,
-			"redis-benchmark", "-h", "127.0.0.1", "-p", str(_port), "-n", str(messages), "-P", str(BENCH_PIPELINE),
-			"-c", str(BENCH_CLIENTS), "-q", "PUBLISH", CHANNEL, _payload])
-	return {"pid": pid, "out": out}
-
-
-## Waits for the flood's publisher to exit; its publish rate (msg/s), or 0 if unknown.
-func _flood_result(flood: Dictionary) -> float:
-	await Util.wait_until(get_tree(), func() -> bool: return not OS.is_process_running(flood.pid), 30.0)
-	_kill(flood.pid)
-	var text := FileAccess.get_file_as_string(flood.out)
-	DirAccess.remove_absolute(flood.out)
-	var found := RegEx.create_from_string("([0-9.]+) requests per second").search_all(text)
-	return found[-1].get_string(1).to_float() if not found.is_empty() else 0.0
+	return _processes.start_redis_benchmark(out, ["-h", "127.0.0.1", "-p", str(_port), "-n", str(messages),
+			"-P", str(BENCH_PIPELINE), "-c", str(BENCH_CLIENTS), "PUBLISH", CHANNEL, _payload])
 
 
 # --- D2, D3: main-thread CPU per message at 60 fps ---------------------------------------------
@@ -440,7 +428,7 @@ func _steady_cost(batch: bool) -> Dictionary:
 	var command := "*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % [CHANNEL.length(), CHANNEL, _payload.length(), _payload]
 	file.store_string(command.repeat(STEADY_BATCH))
 	file.close()
-	var pid := _spawn("sh", ["-c",
+	var pid := _processes.spawn("sh", ["-c",
 			'while [ ! -e "$3" ]; do redis-cli -h 127.0.0.1 -p "$1" --pipe < "$2" > /dev/null 2>&1; sleep "$4"; done',
 			"sh", str(_port), file_name, stop, STEADY_PAUSE_SEC])
 	_count = 0
@@ -459,7 +447,7 @@ func _steady_cost(batch: bool) -> Dictionary:
 	var stats := sub.get_stats()
 	FileAccess.open(stop, FileAccess.WRITE).close()
 	await Util.wait_until(get_tree(), func() -> bool: return not OS.is_process_running(pid), 5.0)
-	_kill(pid)
+	_processes.kill(pid)
 	sub.free()
 	DirAccess.remove_absolute(file_name)
 	DirAccess.remove_absolute(stop)
@@ -528,7 +516,7 @@ func _capacity(batch: bool) -> Util.Capacity:
 		seen = _count
 	var dropped := int(sub.get_stats().dropped)
 	sub.free()
-	await _flood_result(flood)
+	await _processes.redis_benchmark_rate(get_tree(), flood)
 	var label := "batch" if batch else "per message"
 	if dropped > 0 or run.counted.is_empty():
 		_fail("capacity %s: %s" % [label, "%d messages dropped" % dropped if dropped > 0
@@ -547,14 +535,14 @@ func _bench_latency() -> void:
 	if sub == null:
 		return
 	_latency = PackedFloat64Array()
-	var pid := _spawn("sh", ["-c",
+	var pid := _processes.spawn("sh", ["-c",
 			'i=0; while [ $i -lt "$4" ]; do redis-cli -h 127.0.0.1 -p "$1" EVAL "$2" 1 "$3" > /dev/null; sleep "$5"; i=$((i+1)); done',
 			"sh", str(_port), LUA_PUBLISH_NOW, CHANNEL, str(LATENCY_SAMPLES), LATENCY_PAUSE_SEC])
 	var frames_before := Engine.get_process_frames()
 	var started := Time.get_ticks_usec()
 	var done := await Util.wait_until(get_tree(), func() -> bool: return _latency.size() >= LATENCY_SAMPLES, 60.0)
 	var fps := (Engine.get_process_frames() - frames_before) / ((Time.get_ticks_usec() - started) / 1e6)
-	_kill(pid)
+	_processes.kill(pid)
 	sub.free()
 	if not done:
 		_fail("latency: %d of %d messages arrived" % [_latency.size(), LATENCY_SAMPLES])
@@ -631,7 +619,7 @@ func _start_server() -> bool:
 		return false
 	_port = probe.get_local_port()
 	probe.stop()
-	var pid := _spawn("redis-server", ["--port", str(_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+	var pid := _processes.spawn("redis-server", ["--port", str(_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 			"--dir", _workdir, "--logfile", _workdir.path_join("redis-server.log"),
 			"--client-output-buffer-limit", "pubsub 0 0 0"])
 	var ready := await Util.wait_until(get_tree(), _redis_answers, 10.0)
@@ -646,26 +634,6 @@ func _redis_answers() -> bool:
 	var output := []
 	OS.execute("redis-cli", ["-h", "127.0.0.1", "-p", str(_port), "PING"], output, true)
 	return output.size() > 0 and output[0].strip_edges() == "PONG"
-
-
-func _spawn(program: String, args: Array) -> int:
-	var pid := OS.create_process(program, PackedStringArray(args))
-	if pid > 0:
-		_pids.append(pid)
-	else:
-		push_error("bench_redis: cannot start %s" % program)
-	return pid
-
-
-func _kill(pid: int) -> void:
-	if pid > 0 and OS.is_process_running(pid):
-		OS.kill(pid)
-	_pids.erase(pid)
-
-
-func _kill_all() -> void:
-	for pid in _pids.duplicate():
-		_kill(pid)
 
 
 func _start_recording(mode: Rec) -> void:
@@ -687,12 +655,5 @@ func _fail(message: String) -> void:
 
 func _on_time_limit() -> void:
 	printerr("bench_redis: FAILED: time limit of %.0f s reached" % LIMIT_SEC)
-	_kill_all()
+	_processes.kill_all()
 	get_tree().quit(2)
-
-
-func _list(values: PackedFloat64Array) -> String:
-	var parts := PackedStringArray()
-	for v in values:
-		parts.append("%.0f" % v)
-	return ", ".join(parts)

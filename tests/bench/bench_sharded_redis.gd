@@ -11,6 +11,7 @@
 ##
 ## Prints one line `BENCH {json}` per row and quits with 0, or 1 (with a message) when a row
 ## could not be measured; every process it started is killed before it quits.
+## User arguments (after `--`): --cluster-urls=URL,... (from xtask), --workdir=DIR, --only=sharded.
 extends Node
 
 const Util := preload("res://bench/bench_util.gd")
@@ -27,7 +28,7 @@ var _urls := PackedStringArray()
 var _ports := PackedInt32Array()
 var _workdir := ""
 var _payload := ""
-var _pids: Array[int] = []
+var _processes := Util.Processes.new("bench_sharded_redis")
 var _failures := PackedStringArray()
 var _runs := 0
 var _count := 0
@@ -46,7 +47,7 @@ func _ready() -> void:
 
 
 func _exit_tree() -> void:
-	_kill_all()
+	_processes.kill_all()
 
 
 func _process(_delta: float) -> void:
@@ -64,14 +65,17 @@ func _run() -> void:
 	DirAccess.make_dir_recursive_absolute(_workdir)
 	for url in _urls:
 		_ports.append(url.get_slice(":", 2).to_int())
-	if _ports.size() != 6:
+	var only: PackedStringArray = options.get("only", "sharded").split(",", false)
+	if not "sharded" in only:
+		pass
+	elif _ports.size() != 6:
 		_fail("needs --cluster-urls with the six nodes of a cluster; run it with `cargo xtask bench --scene sharded`")
 	else:
 		var loadavg := FileAccess.open("/proc/loadavg", FileAccess.READ)
 		if loadavg != null:
 			_load = "load average %s at start" % " ".join(loadavg.get_line().split(" ").slice(0, 3))
 		await _bench()
-	_kill_all()
+	_processes.kill_all()
 	if not _failures.is_empty():
 		printerr("bench_sharded_redis: %d problem(s): %s" % [_failures.size(), "; ".join(_failures)])
 	get_tree().quit(1 if not _failures.is_empty() else 0)
@@ -113,8 +117,8 @@ func _bench() -> void:
 			+ "first frame that saw a message to the one that saw the last; spread over the three masters (%s msg/s, "
 			+ "publishers %s) against three channels on one master (%s msg/s, publishers %s), alternating, median of %d "
 			+ "runs each. Six redis-server nodes (replicas receive every SPUBLISH too), three redis-benchmark and Godot "
-			+ "share %d CPU cores; %s") % [FLOOD_MESSAGES, BENCH_PIPELINE, BENCH_CLIENTS, _list(runs.spread),
-			_list(published.spread), _list(runs.one), _list(published.one), REPEATS, OS.get_processor_count(), _load])
+			+ "share %d CPU cores; %s") % [FLOOD_MESSAGES, BENCH_PIPELINE, BENCH_CLIENTS, Util.list(runs.spread),
+			Util.list(published.spread), Util.list(runs.one), Util.list(published.one), REPEATS, OS.get_processor_count(), _load])
 
 
 ## One flood of `messages` over `channels` into a cluster RedisSubscriber: {"rate", "published"}
@@ -152,7 +156,7 @@ func _rate(channels: PackedStringArray, messages: int) -> Dictionary:
 	sub.free()
 	var rate_published := 0.0
 	for flood in floods:
-		rate_published += await _flood_result(flood)
+		rate_published += await _processes.redis_benchmark_rate(get_tree(), flood)
 	if not done or int(stats.dropped) != 0:
 		_fail("%d of %d messages arrived, %d dropped (stats %s)" % [_count, messages, int(stats.dropped), stats])
 		return {}
@@ -180,20 +184,8 @@ func _rate_from(end: int) -> float:
 func _start_flood(port: int, channel: String, messages: int) -> Dictionary:
 	_runs += 1
 	var out := _workdir.path_join("redis-benchmark-sharded-%d.txt" % _runs)
-	var pid := _spawn("sh", ["-c", 'out=$1; shift; exec "$@" > "$out" 2>&1', "sh", out,
-			"redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-n", str(messages), "-P", str(BENCH_PIPELINE),
-			"-c", str(BENCH_CLIENTS), "-q", "SPUBLISH", channel, _payload])
-	return {"pid": pid, "out": out}
-
-
-## Waits for a publisher to exit; its rate (msg/s), or 0 if unknown.
-func _flood_result(flood: Dictionary) -> float:
-	await Util.wait_until(get_tree(), func() -> bool: return not OS.is_process_running(flood.pid), 30.0)
-	_kill(flood.pid)
-	var text := FileAccess.get_file_as_string(flood.out)
-	DirAccess.remove_absolute(flood.out)
-	var found := RegEx.create_from_string("([0-9.]+) requests per second").search_all(text)
-	return found[-1].get_string(1).to_float() if not found.is_empty() else 0.0
+	return _processes.start_redis_benchmark(out, ["-h", "127.0.0.1", "-p", str(port), "-n", str(messages),
+			"-P", str(BENCH_PIPELINE), "-c", str(BENCH_CLIENTS), "SPUBLISH", channel, _payload])
 
 
 # --- the cluster, through redis-cli (setup only: it blocks the main thread a few ms) -----------
@@ -237,26 +229,6 @@ func _channel_on(port: int, prefix: String) -> String:
 	return ""
 
 
-func _spawn(program: String, args: Array) -> int:
-	var pid := OS.create_process(program, PackedStringArray(args))
-	if pid > 0:
-		_pids.append(pid)
-	else:
-		push_error("bench_sharded_redis: cannot start %s" % program)
-	return pid
-
-
-func _kill(pid: int) -> void:
-	if pid > 0 and OS.is_process_running(pid):
-		OS.kill(pid)
-	_pids.erase(pid)
-
-
-func _kill_all() -> void:
-	for pid in _pids.duplicate():
-		_kill(pid)
-
-
 func _fail(message: String) -> void:
 	printerr("bench_sharded_redis: FAILED: " + message)
 	_failures.append(message)
@@ -264,12 +236,5 @@ func _fail(message: String) -> void:
 
 func _on_time_limit() -> void:
 	printerr("bench_sharded_redis: FAILED: time limit of %.0f s reached" % LIMIT_SEC)
-	_kill_all()
+	_processes.kill_all()
 	get_tree().quit(2)
-
-
-func _list(values: PackedFloat64Array) -> String:
-	var parts := PackedStringArray()
-	for v in values:
-		parts.append("%.0f" % v)
-	return ", ".join(parts)

@@ -1,6 +1,7 @@
 ## What every bench scene shares: its command-line options, waiting on
-## frames, the CPU clocks and the per-frame meter, the statistics it reports,
-## and the `BENCH {json}` row that `cargo xtask bench` collects.
+## frames, the CPU clocks and the per-frame meter, the processes it starts,
+## the statistics it reports, and the `BENCH {json}` row that `cargo xtask
+## bench` collects.
 extends RefCounted
 
 ## This script itself, for its inner classes (which cannot call its static functions by name).
@@ -415,6 +416,57 @@ static func start_port_server(tree: SceneTree, program: String, argv: PackedStri
 		return FileAccess.file_exists(port_file) or not OS.is_process_running(pid), timeout_sec)
 	var port := FileAccess.get_file_as_string(port_file).strip_edges().to_int() if ready else 0
 	return [pid, port]
+
+
+## The processes a bench scene starts (servers, load generators, baselines), killed with
+## kill_all() before it quits.
+class Processes:
+	var _pids: Array[int] = []
+	var _scene := ""
+
+	func _init(scene: String) -> void:
+		_scene = scene
+
+	## Starts `program` with `args`; its pid, or 0 (and an error) when it could not start.
+	func spawn(program: String, args: Array) -> int:
+		var pid := OS.create_process(program, PackedStringArray(args))
+		if pid > 0:
+			_pids.append(pid)
+		else:
+			push_error("%s: cannot start %s" % [_scene, program])
+		return pid
+
+	func kill(pid: int) -> void:
+		if pid > 0 and OS.is_process_running(pid):
+			OS.kill(pid)
+		_pids.erase(pid)
+
+	func kill_all() -> void:
+		for pid in _pids.duplicate():
+			kill(pid)
+
+	## Starts `redis-benchmark -q ARGS` with its report going to the file `out`; returns {pid, out}.
+	func start_redis_benchmark(out: String, args: Array) -> Dictionary:
+		var pid := spawn("sh", ["-c", 'out=$1; shift; exec "$@" > "$out" 2>&1', "sh", out, "redis-benchmark", "-q"] + args)
+		return {"pid": pid, "out": out}
+
+	## Waits for a start_redis_benchmark() run to exit (30 s at most); the requests per second
+	## it reported, or 0 if unknown.
+	func redis_benchmark_rate(tree: SceneTree, run: Dictionary) -> float:
+		await Util.wait_until(tree, func() -> bool: return not OS.is_process_running(run.pid), 30.0)
+		kill(run.pid)
+		var text := FileAccess.get_file_as_string(run.out)
+		DirAccess.remove_absolute(run.out)
+		var found := RegEx.create_from_string("([0-9.]+) requests per second").search_all(text)
+		return found[-1].get_string(1).to_float() if not found.is_empty() else 0.0
+
+
+## `values` as "a, b, c", without decimals, for a row's detail.
+static func list(values: PackedFloat64Array) -> String:
+	var parts := PackedStringArray()
+	for v in values:
+		parts.append("%.0f" % v)
+	return ", ".join(parts)
 
 
 static func sum(values: PackedFloat64Array) -> float:

@@ -477,8 +477,9 @@ impl RedisSubscriber {
     }
 
     /// Starts the cluster's three parts on the I/O worker: plain channels and patterns on one
-    /// node at a time (the seeds in turn), the sharded channels through the redis crate's
-    /// cluster connection, and the publisher (async_net_core::pubsub::cluster says why).
+    /// node at a time (the seeds in turn), the sharded channels on one connection per master,
+    /// and the publisher on the redis crate's cluster connection (async_net_core::pubsub::cluster
+    /// says why).
     fn start_cluster(&mut self, link: NodeLink, mut config: SessionConfig, per_frame: usize, backlog: usize) {
         let seeds: Result<Vec<RedisAddress>, String> =
             self.cluster_urls.as_slice().iter().map(|url| self.address(&url.to_string())).collect();

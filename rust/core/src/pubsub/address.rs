@@ -154,6 +154,23 @@ mod tests {
     }
 
     #[test]
+    fn another_node_of_a_cluster_keeps_the_credentials_tls_and_limits() {
+        let seed =
+            RedisAddress::parse("rediss://u:topsecret@10.0.0.5:7000/#insecure").unwrap().with_max_message_bytes(99);
+        let other = seed.at("10.0.0.6", 7001);
+        assert_eq!(other.shown(), "rediss://***@10.0.0.6:7001");
+        assert!(
+            matches!(other.info().addr(), ConnectionAddr::TcpTls { host, port: 7001, insecure: true, .. } if host == "10.0.0.6")
+        );
+        assert_eq!(other.info().redis_settings().password(), Some("topsecret"));
+        assert_eq!(other.max_message_bytes(), 99);
+        assert_eq!(other.scrub("topsecret"), "***");
+        let plain = RedisAddress::parse("redis://10.0.0.5:7000").unwrap().at("10.0.0.7", 7002);
+        assert_eq!(plain.shown(), "redis://10.0.0.7:7002");
+        assert!(matches!(plain.info().addr(), ConnectionAddr::Tcp(host, 7002) if host == "10.0.0.7"));
+    }
+
+    #[test]
     fn urls_parse_or_say_why_without_the_password() {
         let address = RedisAddress::parse("redis://u:topsecret@127.0.0.1:7000/2").unwrap();
         assert_eq!(address.shown(), "redis://***@127.0.0.1:7000/2");
