@@ -35,7 +35,7 @@ const LIMIT_SEC := 300.0
 var _workdir := ""
 var _testbed := ""
 var _port := 0
-var _pids: Array[int] = []
+var _processes := Util.Processes.new("bench_streams")
 var _failures := PackedStringArray()
 var _payload := ""
 var _load := ""
@@ -58,8 +58,7 @@ func _ready() -> void:
 
 
 func _exit_tree() -> void:
-	for pid in _pids.duplicate():
-		_kill(pid)
+	_processes.kill_all()
 
 
 func _run() -> void:
@@ -80,8 +79,7 @@ func _run() -> void:
 			await _bench_rate()
 		if "cost" in only:
 			await _bench_cost()
-	for pid in _pids.duplicate():
-		_kill(pid)
+	_processes.kill_all()
 	if not _failures.is_empty():
 		printerr("bench_streams: %d problem(s): %s" % [_failures.size(), "; ".join(_failures)])
 	get_tree().quit(1 if not _failures.is_empty() else 0)
@@ -95,9 +93,9 @@ func _bench_rate() -> void:
 	if added != "OK":
 		_fail("XGROUP CREATE answered %s" % added)
 		return
-	var filler := _spawn("redis-benchmark", ["-h", "127.0.0.1", "-p", str(_port), "-n", str(ENTRIES), "-P", "64",
-			"-q", "XADD", STREAM, "*", "payload", _payload])
-	await Util.wait_until(get_tree(), func() -> bool: return not OS.is_process_running(filler), 120.0)
+	var filler := _processes.start_redis_benchmark(_workdir.path_join("fill.txt"), ["-h", "127.0.0.1", "-p", str(_port),
+			"-n", str(ENTRIES), "-P", "64", "XADD", STREAM, "*", "payload", _payload])
+	await _processes.redis_benchmark_rate(get_tree(), filler)
 	var length := _cli(["XLEN", STREAM]).to_int()
 	if length != ENTRIES:
 		_fail("the backlog has %d entries, %d expected" % [length, ENTRIES])
@@ -151,10 +149,10 @@ func _rate_ours(group: String) -> float:
 func _rate_rust(group: String) -> float:
 	_cli(["XGROUP", "CREATE", STREAM, group, "0"])
 	var out := _workdir.path_join("stream-consumer.json")
-	var pid := _spawn(_testbed, ["stream-consumer", "--url", "redis://127.0.0.1:%d" % _port, "--stream", STREAM,
+	var pid := _processes.spawn(_testbed, ["stream-consumer", "--url", "redis://127.0.0.1:%d" % _port, "--stream", STREAM,
 			"--group", group, "--entries", str(ENTRIES), "--count", str(READ_COUNT), "--out", out, "--max-sec", "120"])
 	var reported := await Util.wait_until(get_tree(), func() -> bool: return FileAccess.file_exists(out), 125.0)
-	_kill(pid)
+	_processes.kill(pid)
 	var report: Variant = JSON.parse_string(FileAccess.get_file_as_string(out)) if reported else null
 	if not report is Dictionary or not report.get("ok", false):
 		_fail("rate Rust consumer: %s" % (report if report != null else "no report"))
@@ -170,7 +168,7 @@ func _rate_cli(group: String) -> float:
 	file.store_string(("XREADGROUP GROUP %s cli COUNT %d STREAMS %s >\n" % [group, READ_COUNT, STREAM]).repeat(ENTRIES / READ_COUNT))
 	file.close()
 	Engine.max_fps = 1000
-	var pid := _spawn("sh", ["-c", 'exec redis-cli -h 127.0.0.1 -p "$1" < "$2" > /dev/null', "sh", str(_port), commands])
+	var pid := _processes.spawn("sh", ["-c", 'exec redis-cli -h 127.0.0.1 -p "$1" < "$2" > /dev/null', "sh", str(_port), commands])
 	var io := FileAccess.open("/proc/%d/io" % pid, FileAccess.READ) if pid > 0 else null
 	var first := 0
 	while pid > 0 and OS.is_process_running(pid) and io != null:
@@ -254,7 +252,7 @@ func _steady_cost(batch: bool) -> Dictionary:
 	var command := "*5\r\n$4\r\nXADD\r\n$%d\r\n%s\r\n$1\r\n*\r\n$7\r\npayload\r\n$%d\r\n%s\r\n" % [stream.length(), stream, _payload.length(), _payload]
 	file.store_string(command.repeat(STEADY_BATCH))
 	file.close()
-	var pid := _spawn("sh", ["-c",
+	var pid := _processes.spawn("sh", ["-c",
 			'while [ ! -e "$3" ]; do redis-cli -h 127.0.0.1 -p "$1" --pipe < "$2" > /dev/null 2>&1; sleep "$4"; done',
 			"sh", str(_port), file_name, stop, STEADY_PAUSE_SEC])
 	_count = 0
@@ -272,7 +270,7 @@ func _steady_cost(batch: bool) -> Dictionary:
 	var batches := _batches
 	FileAccess.open(stop, FileAccess.WRITE).close()
 	await Util.wait_until(get_tree(), func() -> bool: return not OS.is_process_running(pid), 5.0)
-	_kill(pid)
+	_processes.kill(pid)
 	consumer.free()
 	if not flowing or delivered <= 0:
 		_fail("cost: no entries delivered during the steady producer")
@@ -325,7 +323,7 @@ func _start_server() -> bool:
 		return false
 	_port = probe.get_local_port()
 	probe.stop()
-	var pid := _spawn("redis-server", ["--port", str(_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+	var pid := _processes.spawn("redis-server", ["--port", str(_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 			"--dir", _workdir, "--logfile", _workdir.path_join("redis-server.log")])
 	if pid <= 0 or not await Util.wait_until(get_tree(), func() -> bool: return _cli(["PING"]) == "PONG", 10.0):
 		_fail("redis-server did not start on port %d" % _port)
@@ -340,21 +338,6 @@ func _cli(args: Array) -> String:
 	return output[0].strip_edges().get_slice("\n", 0) if output.size() > 0 else ""
 
 
-func _spawn(program: String, args: Array) -> int:
-	var pid := OS.create_process(program, PackedStringArray(args))
-	if pid > 0:
-		_pids.append(pid)
-	else:
-		push_error("bench_streams: cannot start %s" % program)
-	return pid
-
-
-func _kill(pid: int) -> void:
-	if pid > 0 and OS.is_process_running(pid):
-		OS.kill(pid)
-	_pids.erase(pid)
-
-
 func _row(metric: String, unit: String, ours: float, baseline: float, baseline_name: String,
 		lower_is_better: bool, detail: String) -> void:
 	Util.row(metric, unit, ours, baseline, baseline_name, lower_is_better, "%s; %s" % [detail, _load])
@@ -367,6 +350,5 @@ func _fail(message: String) -> void:
 
 func _on_time_limit() -> void:
 	printerr("bench_streams: FAILED: time limit of %.0f s reached" % LIMIT_SEC)
-	for pid in _pids.duplicate():
-		_kill(pid)
+	_processes.kill_all()
 	get_tree().quit(2)
