@@ -9,6 +9,7 @@ mod forward;
 pub mod fuzzing;
 pub mod http;
 pub mod log_throttle;
+mod pipelined;
 pub mod pubsub;
 pub mod radio;
 pub mod reactor;

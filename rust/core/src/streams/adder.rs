@@ -2,7 +2,7 @@
 //! are busy with a blocking read and with acknowledgements), with WAIT when
 //! the game asks for replicas to hold each entry before it counts as added.
 //! Connected on the first add, kept open, reopened on the next add after a
-//! failure; adds go out pipelined and in order.
+//! failure; adds go out pipelined and in order ([`crate::pipelined`]).
 
 use std::{
     sync::{
@@ -12,7 +12,6 @@ use std::{
     time::Duration,
 };
 
-use futures_util::FutureExt;
 use redis::{Cmd, Value};
 use tokio::sync::{mpsc::UnboundedReceiver, oneshot};
 
@@ -21,7 +20,10 @@ use super::{
     entry::id,
     link::{Link, open},
 };
-use crate::pubsub::connect::{Driver, describe};
+use crate::{
+    pipelined,
+    pubsub::connect::{Driver, describe},
+};
 
 /// One XADD, answered with the new entry's id.
 #[derive(Debug)]
@@ -52,60 +54,45 @@ pub struct Durability {
     pub timeout: Duration,
 }
 
-/// Most adds sent in one pipeline.
-const MAX_BATCH: usize = 1024;
-
-/// Serves add requests until the sender is dropped.
+/// Serves add requests until the sender is dropped, pipelined and in order
+/// ([`crate::pipelined`]).
 pub async fn run_adder(
     config: ConsumerConfig,
     durability: Durability,
-    mut requests: UnboundedReceiver<AddRequest>,
+    requests: UnboundedReceiver<AddRequest>,
     stats: Arc<AddStats>,
 ) {
-    let answer = |request: AddRequest, result: Result<String, String>| {
-        let counter = if result.is_ok() { &stats.added } else { &stats.failed };
+    pipelined::serve(Adder { config, durability, stats }, requests, "add failed").await;
+}
+
+struct Adder {
+    config: ConsumerConfig,
+    durability: Durability,
+    stats: Arc<AddStats>,
+}
+
+impl pipelined::Pipeline for Adder {
+    type Request = AddRequest;
+    type Connection = Link;
+    type Answer = String;
+
+    async fn connect(&mut self) -> Result<(Link, Driver), String> {
+        let reply_limit = self.config.connect_timeout + self.durability.timeout;
+        open(&self.config, Some(reply_limit)).await.map_err(|error| format!("add failed: {}", error.message))
+    }
+
+    async fn send(&mut self, link: &mut Link, batch: &[AddRequest]) -> Result<Vec<Result<String, String>>, String> {
+        add_batch(link, batch, self.durability).await.map_err(|e| describe(&self.config.address, &e).message)
+    }
+
+    fn lost(&self, reason: Option<String>) -> String {
+        format!("{}: {}", self.config.address.shown(), reason.as_deref().unwrap_or("connection lost"))
+    }
+
+    fn answer(&mut self, request: AddRequest, result: Result<String, String>) {
+        let counter = if result.is_ok() { &self.stats.added } else { &self.stats.failed };
         counter.fetch_add(1, Relaxed);
         let _ = request.reply.send(result);
-    };
-    let mut connection: Option<(Link, Driver)> = None;
-    while let Some(first) = requests.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH
-            && let Ok(request) = requests.try_recv()
-        {
-            batch.push(request);
-        }
-        // An idle connection the server closed meanwhile: notice now, reconnect.
-        if let Some((_, driver)) = connection.as_mut()
-            && driver.as_mut().now_or_never().is_some()
-        {
-            connection = None;
-        }
-        if connection.is_none() {
-            let reply_limit = config.connect_timeout + durability.timeout;
-            match open(&config, Some(reply_limit)).await {
-                Ok(pair) => connection = Some(pair),
-                Err(error) => {
-                    let message = format!("add failed: {}", error.message);
-                    batch.into_iter().for_each(|request| answer(request, Err(message.clone())));
-                    continue;
-                }
-            }
-        }
-        let Some((link, driver)) = connection.as_mut() else { continue };
-        let sent = tokio::select! {
-            result = add_batch(link, &batch, durability) => result.map_err(|e| describe(&config.address, &e).message),
-            reason = driver => Err(format!("{}: {}", config.address.shown(), reason.as_deref().unwrap_or("connection lost"))),
-        };
-        match sent {
-            Ok(results) => batch.into_iter().zip(results).for_each(|(request, result)| answer(request, result)),
-            Err(message) => {
-                // The next add reconnects.
-                connection = None;
-                let message = format!("add failed: {message}");
-                batch.into_iter().for_each(|request| answer(request, Err(message.clone())));
-            }
-        }
     }
 }
 
