@@ -6,6 +6,8 @@ extends RefCounted
 
 ## URL of the local redis-server of the Redis feed demo.
 const REDIS_URL := "ASYNC_NET_DEMO_REDIS_URL"
+## redis:// URLs of the local Redis Cluster of the Leaderboard demo, joined with commas.
+const REDIS_CLUSTER_URLS := "ASYNC_NET_DEMO_REDIS_CLUSTER_URLS"
 ## URL of the local WebSocket echo server of the WsEcho demo.
 const WS_URL := "ASYNC_NET_DEMO_WS_URL"
 ## URL of the local radio station's stream for the RadioStream demo.

@@ -189,6 +189,20 @@ func test_redis_subscriber_in_a_cluster_added_and_freed_a_thousand_times_while_s
 	assert_back_to_start(await cycle("RedisSubscriber (cluster)", make, live))
 
 
+func test_redis_stream_consumer_added_and_freed_a_thousand_times_while_reading() -> void:
+	var url := "redis://127.0.0.1:%s" % Env.value(Env.REDIS_PORT)
+	var make := func() -> Node:
+		var consumer := RedisStreamConsumer.new()
+		consumer.url = url
+		consumer.stream = "lifecycle"
+		consumer.group = "lifecycle"
+		return consumer
+	# Live: connected, with a blocking read waiting on the server when it is freed.
+	var live := func(consumer: RedisStreamConsumer) -> bool:
+		return consumer.state == RedisStreamConsumer.CONNECTED and consumer.get_stats().connects > 0
+	assert_back_to_start(await cycle("RedisStreamConsumer", make, live))
+
+
 func test_radio_stream_added_and_freed_a_thousand_times_while_streaming() -> void:
 	var url := "http://127.0.0.1:%s/stream.mp3" % Env.value(Env.STATION_PORT)
 	var make := func() -> Node:

@@ -1,6 +1,6 @@
 ## Run in a Godot subprocess by tests/cases/test_lifecycle.gd: every node with traffic flowing
-## (WebSocket echoes, Redis messages published by the node to itself, TCP lines spawning nodes,
-## the radio playing), then `change_scene_to_file()` to a fresh copy of this scene while that
+## (WebSocket echoes, Redis messages published by the node to itself, stream entries the
+## consumer adds and reads, TCP lines spawning nodes, the radio playing), then `change_scene_to_file()` to a fresh copy of this scene while that
 ## traffic is in flight, `--changes=N` times; the last copy quits during traffic.
 ##
 ## Prints `TRAFFIC scene K ok (...)` once traffic flowed in copy K, then `QUITTING <unix time>`
@@ -18,10 +18,11 @@ static var copies := 0
 
 var ws: WsEcho
 var sub: RedisSubscriber
+var consumer: RedisStreamConsumer
 var radio: RadioStream
 var server: TcpSpawnerServer
 var client := StreamPeerTCP.new()
-var counts := {"ws": 0, "redis": 0, "spawned": 0}
+var counts := {"ws": 0, "redis": 0, "stream": 0, "spawned": 0}
 var changes := 3
 var port := 0
 var started_msec := 0
@@ -46,6 +47,12 @@ func _ready() -> void:
 	sub.channels = PackedStringArray(["traffic:%d" % OS.get_process_id()])
 	sub.message_received.connect(func(_c: String, _p: String, _pattern: String) -> void: counts.redis += 1)
 	add_child(sub)
+	consumer = RedisStreamConsumer.new()
+	consumer.url = sub.url
+	consumer.stream = "traffic:%d" % OS.get_process_id()
+	consumer.group = "traffic"
+	consumer.entry_received.connect(func(_id: String, _fields: Dictionary) -> void: counts.stream += 1)
+	add_child(consumer)
 	radio = RadioStream.new()
 	radio.url = "http://127.0.0.1:%s/test.mp3" % Env.value(Env.ICECAST_PORT)
 	add_child(radio)
@@ -63,12 +70,12 @@ func _process(_delta: float) -> void:
 	if done:
 		return
 	if Time.get_ticks_msec() - started_msec > LIMIT_MSEC:
-		printerr("TRAFFIC scene %d: no traffic after %d ms: %s, states ws %d redis %d radio %d tcp %d" % [copies, LIMIT_MSEC, counts, ws.state, sub.state, radio.state, server.state])
+		printerr("TRAFFIC scene %d: no traffic after %d ms: %s, states ws %d redis %d stream %d radio %d tcp %d" % [copies, LIMIT_MSEC, counts, ws.state, sub.state, consumer.state, radio.state, server.state])
 		done = true
 		get_tree().quit(3)
 		return
 	_make_traffic()
-	var flowing: bool = counts.ws >= 10 and counts.redis >= 10 and counts.spawned >= 10 \
+	var flowing: bool = counts.ws >= 10 and counts.redis >= 10 and counts.stream >= 10 and counts.spawned >= 10 \
 			and radio.get_stats().get("frames_pushed", 0) > 0
 	if not flowing:
 		return
@@ -89,6 +96,8 @@ func _make_traffic() -> void:
 		ws.send_text("hello")
 	if sub.state == RedisSubscriber.CONNECTED:
 		sub.publish(sub.channels[0], "hello")
+	if consumer.state == RedisStreamConsumer.CONNECTED:
+		consumer.add({"hello": "world"})
 	if server.state == TcpSpawnerServer.LISTENING:
 		match client.get_status():
 			StreamPeerTCP.STATUS_NONE, StreamPeerTCP.STATUS_ERROR:

@@ -91,6 +91,13 @@ const SOAK_TCP_PORT := "ASYNC_NET_SOAK_TCP_PORT"
 ## Mean seconds between the stalls the soak scene puts on its own main thread.
 const SOAK_STALL_EVERY_SEC := "ASYNC_NET_SOAK_STALL_EVERY_SEC"
 
+# --- `cargo xtask soak`, its stream step ---
+
+## redis:// URLs of the soak's Redis Cluster, joined with commas.
+const SOAK_STREAM_URLS := "ASYNC_NET_SOAK_STREAM_URLS"
+## The stream the soak's producer adds to and the stream soak scene reads.
+const SOAK_STREAM := "ASYNC_NET_SOAK_STREAM"
+
 
 ## The value of `variable`; "" when it is not set.
 static func value(variable: String) -> String:

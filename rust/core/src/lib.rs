@@ -11,6 +11,7 @@ pub mod http;
 pub mod http_server;
 pub mod listen;
 pub mod log_throttle;
+mod pipelined;
 pub mod pubsub;
 pub mod radio;
 pub mod reactor;
@@ -18,6 +19,7 @@ mod redact;
 pub mod relay;
 pub mod spawner;
 pub mod state;
+pub mod streams;
 pub mod ws;
 
 pub use redact::redact;

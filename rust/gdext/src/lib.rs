@@ -18,6 +18,8 @@ mod profiling;
 mod radio_playback;
 mod radio_stream;
 mod redis_delivery;
+mod redis_stream_consumer;
+mod redis_stream_delivery;
 mod redis_subscriber;
 #[cfg(feature = "reload-probe")]
 mod reload_probe;

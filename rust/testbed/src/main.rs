@@ -7,6 +7,7 @@ mod lifetime;
 mod loadgen;
 mod radio_station;
 mod soak_load;
+mod stream_load;
 mod ws_echo;
 
 #[cfg(feature = "microbench")]
@@ -15,6 +16,8 @@ mod decode_bench;
 mod microbench;
 #[cfg(feature = "microbench")]
 mod redis_subscriber;
+#[cfg(feature = "microbench")]
+mod stream_consumer;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -37,6 +40,9 @@ load generators:
   soak-load --out FILE --stop-file F --pause-file F ...
                                the outside load of `cargo xtask soak` (Redis publisher, TCP
                                bursts, slowloris, garbage; JSON report in FILE)
+  stream-load --urls U1,U2,... --stream S --rate N --out FILE --stop-file F [--plain-every K]
+                               the stream soak's producer: XADD (with WAIT 1, or plain) to a
+                               Redis Cluster, the id of every add Redis answered in FILE
 
 micro-benchmarks (built with `--features microbench`, in release):
   microbench [--rounds N] [--steps N] [--paced-steps N]
@@ -45,7 +51,10 @@ micro-benchmarks (built with `--features microbench`, in release):
                                RadioStream's decoder against ffmpeg and mpg123 (BENCH rows)
   redis-subscriber --url URL --channel CH --messages N --ready-file F --out FILE
                                a plain Rust subscriber on the `redis` crate (a baseline of
-                               the Redis throughput row; JSON report in FILE)";
+                               the Redis throughput row; JSON report in FILE)
+  stream-consumer --url URL --stream S --group G --entries N --count C --out FILE
+                               a plain Rust stream consumer on the `redis` crate (a baseline
+                               of the stream throughput row; JSON report in FILE)";
 
 fn main() -> ExitCode {
     let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
@@ -70,14 +79,17 @@ fn run(command: &str, args: Vec<OsString>) -> Result<ExitCode> {
         "ws-echo" => ws_echo::main(args),
         "loadgen" => loadgen::main(args),
         "soak-load" => soak_load::main(args),
+        "stream-load" => stream_load::main(args),
         #[cfg(feature = "microbench")]
         "microbench" => microbench::main(args),
         #[cfg(feature = "microbench")]
         "decode-bench" => decode_bench::main(args),
         #[cfg(feature = "microbench")]
         "redis-subscriber" => redis_subscriber::main(args),
+        #[cfg(feature = "microbench")]
+        "stream-consumer" => stream_consumer::main(args),
         #[cfg(not(feature = "microbench"))]
-        "microbench" | "decode-bench" | "redis-subscriber" => bail!(
+        "microbench" | "decode-bench" | "redis-subscriber" | "stream-consumer" => bail!(
             "this testbed was built without the `microbench` feature: run \
              `cargo run --release -p testbed --features microbench -- {command}`"
         ),

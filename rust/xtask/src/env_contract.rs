@@ -97,10 +97,19 @@ pub const SOAK_TCP_PORT: &str = "ASYNC_NET_SOAK_TCP_PORT";
 /// Mean seconds between the 250 ms stalls the scene puts on its own main thread.
 pub const SOAK_STALL_EVERY_SEC: &str = "ASYNC_NET_SOAK_STALL_EVERY_SEC";
 
+// --- `cargo xtask soak`, its stream step: tests/soak/stream_consumer.tscn ---
+
+/// redis:// URLs of the soak's Redis Cluster, joined with commas.
+pub const SOAK_STREAM_URLS: &str = "ASYNC_NET_SOAK_STREAM_URLS";
+/// The stream the soak's producer adds to and the scene's RedisStreamConsumer reads.
+pub const SOAK_STREAM: &str = "ASYNC_NET_SOAK_STREAM";
+
 // --- `cargo xtask demo` and `screenshots`: godot_project/ ---
 
 /// URL of the local redis-server of the Redis feed demo.
 pub const DEMO_REDIS_URL: &str = "ASYNC_NET_DEMO_REDIS_URL";
+/// redis:// URLs of the local Redis Cluster of the Leaderboard demo, joined with commas.
+pub const DEMO_REDIS_CLUSTER_URLS: &str = "ASYNC_NET_DEMO_REDIS_CLUSTER_URLS";
 /// URL of the local WebSocket echo server of the WsEcho demo.
 pub const DEMO_WS_URL: &str = "ASYNC_NET_DEMO_WS_URL";
 /// URL of the local radio station's stream for the RadioStream demo.

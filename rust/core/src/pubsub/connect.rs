@@ -60,12 +60,31 @@ pub async fn connect(
     timeout: Duration,
     inbox: Option<Arc<dyn MessageSink>>,
 ) -> Result<(MultiplexedConnection, Driver), ConnectError> {
+    open(address, timeout, inbox, AsyncConnectionConfig::new()).await
+}
+
+/// Connects a connection for commands only (no pushes) whose replies may take up to
+/// `response_timeout` (`None`: no limit), for commands that wait on the server, such as a
+/// blocking XREADGROUP or a WAIT; the crate's default limit is half a second.
+pub async fn connect_commands(
+    address: &RedisAddress,
+    timeout: Duration,
+    response_timeout: Option<Duration>,
+) -> Result<(MultiplexedConnection, Driver), ConnectError> {
+    open(address, timeout, None, AsyncConnectionConfig::new().set_response_timeout(response_timeout)).await
+}
+
+async fn open(
+    address: &RedisAddress,
+    timeout: Duration,
+    inbox: Option<Arc<dyn MessageSink>>,
+    mut config: AsyncConnectionConfig,
+) -> Result<(MultiplexedConnection, Driver), ConnectError> {
     let attempt = async {
         // The bound sits under the tap too: the tap also holds a frame until it is whole.
         let limited = RespLimit::new(open_stream(address).await?, address.max_message_bytes());
         let refusal = limited.refusal();
         let mut stream: Box<dyn Io> = Box::new(limited);
-        let mut config = AsyncConnectionConfig::new();
         if let Some(inbox) = inbox {
             stream = Box::new(PushTap::new(stream, inbox.clone()));
             config = config.set_push_sender(InboxSender(inbox));

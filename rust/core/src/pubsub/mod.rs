@@ -51,7 +51,7 @@ pub mod session;
 pub mod tap;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use address::{DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_URL, RedisAddress};
 pub use cluster::{ClusterPublish, ClusterSettings, run_cluster_publisher, run_sharded};

@@ -1,14 +1,13 @@
 //! `publish` on a connection of its own: a subscribed connection is busy
 //! with pushes, and a publish must not wait behind a flood. Connected on the
 //! first publish, kept open, reopened on the next publish after a failure;
-//! publishes go out pipelined and in order.
+//! publishes go out pipelined and in order ([`crate::pipelined`]).
 
 use std::sync::{
     Arc,
     atomic::{AtomicU64, Ordering::Relaxed},
 };
 
-use futures_util::FutureExt;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::{mpsc::UnboundedReceiver, oneshot};
 
@@ -16,6 +15,7 @@ use super::{
     address::RedisAddress,
     connect::{Driver, connect, describe},
 };
+use crate::pipelined;
 
 /// One `PUBLISH`, answered with the number of clients that received it.
 #[derive(Debug)]
@@ -37,63 +37,52 @@ pub struct PublishStats {
     pub failed: AtomicU64,
 }
 
-/// Most publishes sent in one pipeline.
-const MAX_BATCH: usize = 1024;
-
-/// Serves publish requests until the sender is dropped. Requests are sent in
-/// the order they were made: whatever queued up while one pipeline was in
-/// flight goes out as the next pipeline.
+/// Serves publish requests until the sender is dropped, pipelined and in
+/// order ([`crate::pipelined`]).
 pub async fn run_publisher(
     address: RedisAddress,
     connect_timeout: std::time::Duration,
-    mut requests: UnboundedReceiver<PublishRequest>,
+    requests: UnboundedReceiver<PublishRequest>,
     stats: Arc<PublishStats>,
 ) {
-    let answer = |request: PublishRequest, result: Result<i64, String>| {
-        let counter = if result.is_ok() { &stats.published } else { &stats.failed };
-        counter.fetch_add(1, Relaxed);
-        let _ = request.reply.send(result);
-    };
-    let mut connection: Option<(MultiplexedConnection, Driver)> = None;
-    while let Some(first) = requests.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH
-            && let Ok(request) = requests.try_recv()
-        {
-            batch.push(request);
-        }
-        // An idle connection the server closed meanwhile: notice now, reconnect.
-        if let Some((_, driver)) = connection.as_mut()
-            && driver.as_mut().now_or_never().is_some()
-        {
-            connection = None;
-        }
-        if connection.is_none() {
-            match connect(&address, connect_timeout, None).await {
-                Ok(pair) => connection = Some(pair),
-                Err(error) => {
-                    batch.into_iter().for_each(|request| answer(request, Err(error.message.clone())));
-                    continue;
-                }
-            }
-        }
-        let Some((link, driver)) = connection.as_mut() else { continue };
+    pipelined::serve(Publisher { address, connect_timeout, stats }, requests, "publish failed").await;
+}
+
+struct Publisher {
+    address: RedisAddress,
+    connect_timeout: std::time::Duration,
+    stats: Arc<PublishStats>,
+}
+
+impl pipelined::Pipeline for Publisher {
+    type Request = PublishRequest;
+    type Connection = MultiplexedConnection;
+    type Answer = i64;
+
+    async fn connect(&mut self) -> Result<(MultiplexedConnection, Driver), String> {
+        connect(&self.address, self.connect_timeout, None).await.map_err(|error| error.message)
+    }
+
+    async fn send(
+        &mut self,
+        connection: &mut MultiplexedConnection,
+        batch: &[PublishRequest],
+    ) -> Result<Vec<Result<i64, String>>, String> {
         let mut pipe = redis::pipe();
-        for request in &batch {
+        for request in batch {
             pipe.cmd("PUBLISH").arg(&request.channel).arg(&request.payload);
         }
-        let sent = tokio::select! {
-            result = pipe.query_async::<Vec<i64>>(link) => result.map_err(|e| describe(&address, &e).message),
-            reason = driver => Err(format!("{}: {}", address.shown(), reason.as_deref().unwrap_or("connection lost"))),
-        };
-        match sent {
-            Ok(counts) => batch.into_iter().zip(counts).for_each(|(request, count)| answer(request, Ok(count))),
-            Err(message) => {
-                // The next publish reconnects.
-                connection = None;
-                let message = format!("publish failed: {message}");
-                batch.into_iter().for_each(|request| answer(request, Err(message.clone())));
-            }
-        }
+        let counts: Vec<i64> = pipe.query_async(connection).await.map_err(|e| describe(&self.address, &e).message)?;
+        Ok(counts.into_iter().map(Ok).collect())
+    }
+
+    fn lost(&self, reason: Option<String>) -> String {
+        format!("{}: {}", self.address.shown(), reason.as_deref().unwrap_or("connection lost"))
+    }
+
+    fn answer(&mut self, request: PublishRequest, result: Result<i64, String>) {
+        let counter = if result.is_ok() { &self.stats.published } else { &self.stats.failed };
+        counter.fetch_add(1, Relaxed);
+        let _ = request.reply.send(result);
     }
 }

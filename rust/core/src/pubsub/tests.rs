@@ -27,17 +27,17 @@ mod failures;
 mod tls;
 
 /// Generous hang guard for waits; never an assertion about speed.
-const LIMIT: Duration = Duration::from_secs(20);
+pub(crate) const LIMIT: Duration = Duration::from_secs(20);
 
 /// A redis-server child process; killed on drop.
-struct Server {
-    port: u16,
+pub(crate) struct Server {
+    pub(crate) port: u16,
     child: Child,
 }
 
 impl Server {
     /// Starts one on a free port, or `None` if redis-server is missing and the test is skipped.
-    fn start(password: Option<&str>) -> Option<Server> {
+    pub(crate) fn start(password: Option<&str>) -> Option<Server> {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         Server::start_on(port, password)
     }
@@ -84,7 +84,7 @@ impl Server {
         Some(server)
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
@@ -149,12 +149,12 @@ fn wait_for_port(port: u16) {
     }
 }
 
-fn local<F: Future>(f: F) -> F::Output {
+pub(crate) fn local<F: Future>(f: F) -> F::Output {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     LocalSet::new().block_on(&rt, f)
 }
 
-async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+pub(crate) async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + LIMIT;
     while !condition() {
         assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");

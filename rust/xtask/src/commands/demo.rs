@@ -12,6 +12,7 @@ use crate::apt::{self, Requirement};
 use crate::cli::Args;
 use crate::env_contract as env;
 use crate::paths::Project;
+use crate::redis_cluster::RedisCluster;
 use crate::services::Service;
 use crate::{godot, http_services, media, process, python, services, testbed};
 
@@ -58,11 +59,13 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
 }
 
 /// The local services of the demos, stopped when this drops: a redis-server (when installed) for
-/// the Redis feed, the testbed's WebSocket echo server and radio station, and the aiohttp server
-/// of the tests (tests/helpers/http_server.py) for the Fetch demo. Their URLs reach Godot in
+/// the Redis feed, a six-node Redis Cluster for the Leaderboard, the testbed's WebSocket echo
+/// server and radio station, and the aiohttp server of the tests (tests/helpers/http_server.py)
+/// for the Fetch demo. Their URLs reach Godot in
 /// `ASYNC_NET_DEMO_*` environment variables; a demo whose service did not start says so itself.
 pub struct DemoServices {
     _services: Vec<Service>,
+    _cluster: Option<RedisCluster>,
 }
 
 impl DemoServices {
@@ -77,7 +80,24 @@ impl DemoServices {
             Err(err) => eprintln!("xtask: no local WebSocket echo server nor radio station for the demo: {err:#}"),
         }
         services.extend(http_for_demo(cmd));
-        DemoServices { _services: services }
+        DemoServices { _services: services, _cluster: cluster_for_demo(cmd) }
+    }
+}
+
+/// Starts a six-node Redis Cluster for the Leaderboard demo and tells it the URLs
+/// (`ASYNC_NET_DEMO_REDIS_CLUSTER_URLS`); without it the demo uses the single redis-server.
+fn cluster_for_demo(cmd: &mut std::process::Command) -> Option<RedisCluster> {
+    match RedisCluster::start("demo-cluster") {
+        Ok(cluster) => {
+            cmd.env(env::DEMO_REDIS_CLUSTER_URLS, cluster.urls().join(","));
+            Some(cluster)
+        }
+        Err(err) => {
+            eprintln!(
+                "xtask: no local Redis Cluster for the Leaderboard demo ({err:#}); it uses the single redis-server"
+            );
+            None
+        }
     }
 }
 

@@ -238,7 +238,7 @@ pub fn judge(j: &Judged) -> Outcome {
 pub fn print_summary(outcome: &Outcome) {
     let r = &outcome.report;
     println!("\nsoak: {} s, {} library", r["seconds"], r["library"].as_str().unwrap_or("?"));
-    for key in ["faults", "load", "lost", "frames", "reconnects", "process", "node_errors"] {
+    for key in ["faults", "load", "lost", "frames", "reconnects", "process", "node_errors", "streams"] {
         println!("  {key}: {}", r[key]);
     }
     println!(

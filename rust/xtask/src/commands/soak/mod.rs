@@ -12,6 +12,11 @@
 //!   below 120 s) to the spawner's port;
 //! - the scene itself stalls its main thread 250 ms at random (every 3 s on average).
 //!
+//! Then, for as long again, the stream step ([`streams`]): a Godot process running a
+//! RedisStreamConsumer against a six-node Redis Cluster, killed with SIGKILL and restarted
+//! several times while the testbed's `stream-load` adds entries and a master is killed once;
+//! every entry added with WAIT must be handled and acknowledged.
+//!
 //! The scene and the harness talk through files in `target/soak-work/` (see soak.gd). At the
 //! end the harness compares both sides: messages lost (Redis numbers delivered but not
 //! received, WebSocket sequence numbers not echoed or out of order, TCP lines acknowledged
@@ -23,6 +28,7 @@
 mod faults;
 mod judge;
 mod sample;
+mod streams;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -204,7 +210,7 @@ pub fn run(godot: &Godot, duration: Duration, library: Profile) -> Result<Outcom
         Err(err) => json!({ "missing": format!("{err:#}") }),
     };
     let spawned = fs::read_to_string(work.join("spawned.txt")).unwrap_or_default();
-    let outcome = judge::judge(&judge::Judged {
+    let mut outcome = judge::judge(&judge::Judged {
         duration,
         library,
         scene: &scene_report,
@@ -214,6 +220,16 @@ pub fn run(godot: &Godot, duration: Duration, library: Profile) -> Result<Outcom
         end: end_sample,
         run: &run,
     });
+    // RedisStreamConsumer's promise, in processes of its own: killed and restarted.
+    match streams::run(godot, &testbed, duration, &work) {
+        Ok((report, problems)) => {
+            outcome.report["streams"] = report;
+            outcome.problems.extend(problems);
+        }
+        Err(err) => outcome.problems.push(format!("the stream step did not run: {err:#}")),
+    }
+    outcome.report["passed"] = json!(outcome.problems.is_empty());
+    outcome.report["problems"] = json!(outcome.problems);
     judge::print_summary(&outcome);
     let out = paths::target_dir()?.join("soak.json");
     fs::write(&out, serde_json::to_string_pretty(&outcome.report)? + "\n")
