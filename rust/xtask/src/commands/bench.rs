@@ -10,7 +10,8 @@
 //! - the scenes `res://bench/bench_*.tscn` of the tests project, run headless with the release
 //!   library against load or servers started from the same release binary (`loadgen`,
 //!   `ws-echo`, `radio-station`; the scenes get its path as `--loadgen=PATH`) or real ones
-//!   (redis-server, and nginx for bench_http: started here, its port passed as `--http-port=PORT`);
+//!   (redis-server, and nginx for bench_http: started here, its port passed as `--http-port=PORT`;
+//!   bench_http_server loads its servers with Debian's `wrk`, passed as `--wrk=PATH`);
 //!   then bench_main's idle `AsyncHub.step()` row once more with the debug
 //!   (template_debug) library, which the editor loads.
 
@@ -39,10 +40,18 @@ const REQUIREMENTS: &[Requirement] = &[
     Requirement::program("mpg123", "mpg123"),
     // HttpSession: bench_http downloads from nginx, beside HTTPRequest.
     http_services::NGINX,
+    // HttpServer: bench_http_server's HTTP load.
+    WRK,
 ];
+
+/// Debian's wrk, the HTTP load generator of bench_http_server.
+const WRK: Requirement = Requirement::program("wrk", "wrk");
 
 /// The scene that gets nginx's port.
 const HTTP_SCENE: &str = "bench_http.tscn";
+
+/// The scene that gets wrk's path.
+const HTTP_SERVER_SCENE: &str = "bench_http_server.tscn";
 
 /// The benchmark scene in the tests project.
 /// The bench scenes are `tests/bench/bench_*.tscn`, one per node family, run in name order.
@@ -108,6 +117,10 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
             let mut args = scene_args.clone();
             if let Some(nginx) = nginx.as_ref().filter(|_| scene.ends_with(HTTP_SCENE)) {
                 args.push(format!("--http-port={}", nginx.http_port));
+            }
+            if scene.ends_with(HTTP_SERVER_SCENE) {
+                let wrk = crate::process::which("wrk").context("wrk is not installed")?;
+                args.push(format!("--wrk={}", wrk.display()));
             }
             let run = run_scene(&godot, scene, &helper, &work, &args)?;
             rows.extend(run.rows);
