@@ -151,7 +151,8 @@ fn client(url: &str, wait: Duration, connected: &Barrier, deadline: Instant) -> 
                 count.bytes += text.len() as u64;
             }
             Ok(_) => {}
-            Err(tungstenite::Error::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
             Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => break,
             Err(err) => {
                 count.error = Some(format!("reading: {err}"));

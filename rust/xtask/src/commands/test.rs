@@ -134,7 +134,8 @@ fn godot_test(filter: Option<&str>, package_zip: Option<&Path>, tally: &mut Tall
     let godot = godot::find()?;
     eprintln!("xtask: using Godot {} ({})", godot.version, godot.path.display());
     // A filter that names only xtask's own steps runs none of the tests project's tests.
-    let runner = filter.is_none_or(|f| ![PACKAGE_STEP, WORKFLOWS_STEP, DASHBOARD_STEP].iter().any(|s| selects(Some(f), s)));
+    let runner =
+        filter.is_none_or(|f| ![PACKAGE_STEP, WORKFLOWS_STEP, DASHBOARD_STEP].iter().any(|s| selects(Some(f), s)));
     let editor = selects(filter, "editor");
     if runner || editor {
         build::build(Profile::Debug, &[Project::Tests], &godot)?;
