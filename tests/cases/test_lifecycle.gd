@@ -31,6 +31,8 @@ const QUIT_LIMIT_SEC := 5.0
 const SCENE_CHANGES := 3
 
 var client: StreamPeerTCP
+## Whether the HttpServer cycle's client sent its request.
+var request_sent := false
 ## The most threads the process had when a cycle() began (the runtime's own, once it started).
 var _start_threads := 0
 
@@ -203,6 +205,33 @@ func test_tcp_spawner_added_and_freed_a_thousand_times_with_a_client_relistens_o
 	assert_back_to_start(result)
 	client = null
 
+
+
+func test_http_server_added_and_freed_a_thousand_times_with_a_client_relistens_on_the_same_port() -> void:
+	var port := free_port()
+	var make := func() -> Node:
+		var server := HttpServer.new()
+		server.port = port
+		server.route("GET", "/x", func(_req): return "x")
+		client = StreamPeerTCP.new()
+		request_sent = false
+		return server
+	# Live: listening on the same port again, with a keep-alive client answered by a handler.
+	var live := func(server: HttpServer) -> bool:
+		if server.state != HttpServer.LISTENING:
+			return false
+		client.poll()
+		match client.get_status():
+			StreamPeerTCP.STATUS_NONE:
+				client.connect_to_host("127.0.0.1", port)
+			StreamPeerTCP.STATUS_CONNECTED:
+				if not request_sent:
+					request_sent = true
+					client.put_data("GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".to_utf8_buffer())
+		return server.get_stats().requests > 0 and server.get_stats().connections == 1
+	var result: Dictionary = await cycle("HttpServer", make, live)
+	assert_back_to_start(result)
+	client = null
 
 # --- freeing a node with work pending --------------------------------------------------------------
 

@@ -236,7 +236,7 @@ func _test_f1_help_describes_every_member() -> void:
 		if ClassDB.class_get_api_type(cls) == ClassDB.API_EXTENSION:
 			classes.append(cls)
 	classes.sort()
-	for cls in ["AsyncHub", "AsyncTask", "HttpResponse", "HttpSession", "HttpStream", "RadioStream", "RedisSubscriber", "TcpSpawnerServer", "WsEcho"]:
+	for cls in ["AsyncHub", "AsyncTask", "HttpEventStream", "HttpResponse", "HttpServer", "HttpServerRequest", "HttpSession", "HttpStream", "RadioStream", "RedisSubscriber", "TcpSpawnerServer", "WebSocketServerPeer", "WsEcho"]:
 		_check(cls in classes, "%s is an extension class" % cls)
 	var script_editor := EditorInterface.get_script_editor()
 	for cls in classes:

@@ -51,6 +51,10 @@ const NGINX_TLS_PORT := "ASYNC_NET_TEST_NGINX_TLS_PORT"
 const NGINX_ROOT := "ASYNC_NET_TEST_NGINX_ROOT"
 ## Path of the CA (PEM) that signed nginx's certificate.
 const HTTP_CA := "ASYNC_NET_TEST_HTTP_CA"
+## Path of a server certificate (PEM) for 127.0.0.1 and localhost, signed by HTTP_CA.
+const HTTP_CERT := "ASYNC_NET_TEST_HTTP_CERT"
+## Path of its private key (PEM).
+const HTTP_KEY := "ASYNC_NET_TEST_HTTP_KEY"
 ## Port of the aiohttp server (helpers/http_server.py).
 const AIOHTTP_PORT := "ASYNC_NET_TEST_AIOHTTP_PORT"
 ## Port of tinyproxy (Basic auth: PROXY_USER, PROXY_PASSWORD).

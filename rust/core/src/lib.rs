@@ -8,6 +8,7 @@ mod forward;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+pub mod http_server;
 pub mod log_throttle;
 pub mod pubsub;
 pub mod radio;

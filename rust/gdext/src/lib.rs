@@ -5,8 +5,11 @@
 
 mod async_hub;
 mod async_task;
+mod http_event_stream;
 mod http_options;
 mod http_response;
+mod http_server;
+mod http_server_request;
 mod http_session;
 mod http_stream;
 mod net_node;
@@ -19,6 +22,7 @@ mod runtime;
 mod settings;
 mod signals;
 mod tcp_spawner_server;
+mod websocket_server_peer;
 mod ws_echo;
 
 use godot::{init::InitStage, prelude::*};

@@ -165,3 +165,18 @@ impl<B> BatchSignal<B> {
         self.state = Collect::Idle;
     }
 }
+
+/// Disconnects everything connected to `object`'s `signals`. For objects that will emit no
+/// more (a WebSocket peer that closed, an event stream that ended): a GDScript lambda
+/// connected to an object's signal often captures that object, a reference cycle that
+/// would otherwise keep both alive for ever.
+pub fn disconnect_all(object: &mut Gd<Object>, signals: &[&str]) {
+    for name in signals {
+        let name = StringName::from(*name);
+        for connection in object.get_signal_connection_list(&name).iter_shared() {
+            if let Some(callable) = connection.get("callable").and_then(|c| c.try_to::<Callable>().ok()) {
+                object.disconnect(&name, &callable);
+            }
+        }
+    }
+}

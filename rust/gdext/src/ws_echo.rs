@@ -381,8 +381,9 @@ impl WsEcho {
 }
 
 /// A text message as `send_text` got it: its UTF-8 is made on the I/O
-/// worker when it is sent.
-struct Text(GString);
+/// worker when it is sent. (Also the text of `HttpServer`'s answers,
+/// events and WebSocket messages.)
+pub(crate) struct Text(pub(crate) GString);
 
 impl OutgoingText for Text {
     fn max_utf8_len(&self) -> usize {

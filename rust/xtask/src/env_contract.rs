@@ -49,6 +49,11 @@ pub const TEST_NGINX_TLS_PORT: &str = "ASYNC_NET_TEST_NGINX_TLS_PORT";
 pub const TEST_NGINX_ROOT: &str = "ASYNC_NET_TEST_NGINX_ROOT";
 /// Path of the CA (PEM) that signed nginx's certificate.
 pub const TEST_HTTP_CA: &str = "ASYNC_NET_TEST_HTTP_CA";
+/// Path of a server certificate (PEM) for 127.0.0.1 and localhost, signed by [`TEST_HTTP_CA`]
+/// (HttpServer's https and wss tests).
+pub const TEST_HTTP_CERT: &str = "ASYNC_NET_TEST_HTTP_CERT";
+/// Path of the private key (PEM) of [`TEST_HTTP_CERT`].
+pub const TEST_HTTP_KEY: &str = "ASYNC_NET_TEST_HTTP_KEY";
 /// Port of the aiohttp server (tests/helpers/http_server.py): streams, events, faults, echo.
 pub const TEST_AIOHTTP_PORT: &str = "ASYNC_NET_TEST_AIOHTTP_PORT";
 /// Port of tinyproxy, which requires [`TEST_PROXY_USER`] and [`TEST_PROXY_PASSWORD`].

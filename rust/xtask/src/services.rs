@@ -233,6 +233,8 @@ impl TestServices {
         self.env.push((env::TEST_NGINX_TLS_PORT.into(), nginx.https_port.unwrap_or(0).to_string()));
         self.env.push((env::TEST_NGINX_ROOT.into(), nginx.root.display().to_string()));
         self.env.push((env::TEST_HTTP_CA.into(), certs.join("ca.pem").display().to_string()));
+        self.env.push((env::TEST_HTTP_CERT.into(), cert.display().to_string()));
+        self.env.push((env::TEST_HTTP_KEY.into(), key.display().to_string()));
         self.add(nginx.service, env::TEST_NGINX_PORT, nginx.http_port);
         let (aiohttp, port) = http_services::start_http_server("aiohttp", python)?;
         self.add(aiohttp, env::TEST_AIOHTTP_PORT, port);

@@ -1,0 +1,648 @@
+//! `HttpServer`: HTTP, WebSocket and server-sent events inside the running
+//! game and the editor. The server lives in `async_net_core::http_server`
+//! and runs on the I/O worker (parsing, TLS, limits, files, the strings of
+//! each request); this file forwards requests and peers' events to the main
+//! thread (`Forwarder`), calls the GDScript handlers there and emits the
+//! signals (`Emitter`), and sends each answer back to the worker.
+
+use std::{
+    cell::{Cell, RefCell},
+    collections::HashMap,
+    rc::Rc,
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU16, Ordering::Relaxed},
+    },
+    task::{Context, Poll},
+};
+
+use async_net_core::{
+    http_server::{
+        self, Command, EventBody, EventSender, IncomingRequest, Outgoing, PeerControl, PeerInfo, Peers, Responder,
+        RouteId, Routes, Server, ServerConfig, ServerHandler, ServerStats,
+    },
+    relay::{Bounds, Relay},
+    state::NetState,
+};
+use bytes::Bytes;
+use godot::{
+    classes::{INode, Node},
+    prelude::*,
+};
+use tokio::sync::mpsc;
+
+use crate::{
+    http_event_stream::HttpEventStream,
+    http_response::header_strings,
+    http_server_request::{HttpServerRequest, RequestParts},
+    net_node::{Emit, Flow, NetNode, NodeLink, unbound},
+    settings::{self, positive, seconds},
+    signals::HotSignal,
+    websocket_server_peer::WebSocketServerPeer,
+    ws_echo::Text,
+};
+
+/// Most events (requests, peers' messages) waiting for the main thread; past
+/// it, or past [`RELAY_BYTES`], requests and WebSocket reads wait (in TCP).
+const RELAY_MESSAGES: usize = 65_536;
+/// Most request and message bytes waiting for the main thread.
+const RELAY_BYTES: usize = 64 * 1024 * 1024;
+/// Most broadcasts waiting for the I/O worker.
+const COMMAND_QUEUE: usize = 4096;
+
+/// An HTTP server in the game (or the editor): routes to GDScript handlers,
+/// WebSocket endpoints, server-sent events and served folders.
+///
+/// A handler gets an [HttpServerRequest]; what it returns is the answer: a
+/// [String] (200 [code]text/plain[/code]), a [Dictionary] or [Array] (200
+/// [code]application/json[/code]) or a [PackedByteArray] (200
+/// [code]application/octet-stream[/code]). A handler that [code]await[/code]s
+/// answers with what it finally returns.
+/// [codeblock]
+/// func _ready():
+///     $HttpServer.route("GET", "/players/:id", func(req): return {"id": req.params.id, "hp": 100})
+///     $HttpServer.route("POST", "/spawn", _on_spawn)
+///     $HttpServer.websocket("/live")
+///     $HttpServer.serve_files("/", "res://web")
+///
+/// func _on_spawn(req: HttpServerRequest):
+///     var body = req.json()
+///     await get_tree().create_timer(0.5).timeout
+///     return "spawned %s" % body.name
+/// [/codeblock]
+/// [method HttpServerRequest.respond] answers with a status and headers of
+/// your choice, at any time (the first answer wins); call
+/// [method HttpServerRequest.defer] to answer later from elsewhere. A handler
+/// that returns [code]null[/code] without having answered or deferred (which is
+/// also what a handler that hits a script error returns) answers 500 and
+/// [signal error] says so; no route answers 404; no answer within
+/// [member request_timeout_sec] answers 503.
+///
+/// Secure by default: it listens on 127.0.0.1, and answers only to loopback
+/// host names and to pages it served itself (or listed in
+/// [member cors_origins]). Listening on another address needs a [member token];
+/// without one, [method start] refuses with a clear [signal error]. Limits
+/// answer 413 (body), 431 (headers), 408 (slow client) and 503 (too many
+/// connections); nothing a client sends can stop the server.
+///
+/// Everything but the handlers runs off the main thread: parsing, TLS, the
+/// request's strings, encoding the answer, reading served files.
+#[derive(GodotClass)]
+#[class(tool, base = Node)]
+pub struct HttpServer {
+    /// Start listening when the node is ready (in a running game; in the
+    /// editor, tools call [method start]).
+    #[export]
+    autostart: bool,
+
+    /// Address to listen on. The default accepts this machine only; any other
+    /// (such as [code]0.0.0.0[/code]) needs a [member token].
+    #[export_group(name = "Listen")]
+    #[export]
+    host: GString,
+    /// TCP port; 0 picks a free one (see [method get_bound_port] and [signal listening]).
+    #[export(range = (0.0, 65535.0, 1.0))]
+    port: i32,
+    /// When set, every request needs [code]Authorization: Bearer <token>[/code]
+    /// (compared in constant time); others get 401.
+    #[export]
+    token: GString,
+
+    /// Certificate chain (PEM). With [member tls_key_file], the server speaks
+    /// https and wss, and HTTP/2 through ALPN.
+    #[export_group(name = "TLS")]
+    #[export(file = "*.pem,*.crt")]
+    tls_certificate_file: GString,
+    /// Private key (PEM) of [member tls_certificate_file].
+    #[export(file = "*.pem,*.key")]
+    tls_key_file: GString,
+
+    /// Origins whose browser pages may call the server (e.g.
+    /// [code]https://tools.example.com[/code]; [code]*[/code] for any): they
+    /// get CORS headers and preflights are answered. Pages the server served
+    /// itself need no entry; other pages are refused (403).
+    #[export_group(name = "Browsers")]
+    #[export]
+    cors_origins: PackedStringArray,
+
+    /// Most connections open at once; the next ones are answered 503 and closed.
+    #[export_group(name = "Limits")]
+    #[export(range = (1.0, 10000.0, 1.0, or_greater))]
+    max_connections: i32,
+    /// Largest request head (request line and headers) accepted; larger: 431.
+    /// HTTP/1 always allows at least 8192 bytes.
+    #[export(range = (1024.0, 1048576.0, 1.0, or_greater, suffix = "bytes"))]
+    max_header_bytes: i32,
+    /// Largest request body (and WebSocket message) accepted; larger: 413
+    /// (a WebSocket peer is closed with 1009).
+    #[export(range = (1.0, 1073741824.0, 1.0, or_greater, suffix = "bytes"))]
+    max_body_bytes: i64,
+    /// Time a client has to send its request (else 408, or the connection is
+    /// closed) and a handler has to answer (else 503).
+    #[export(range = (0.1, 3600.0, 0.1, or_greater, suffix = "s"))]
+    request_timeout_sec: f64,
+
+    /// The server's state: one of the STOPPED, CONNECTING, LISTENING, FAILED constants.
+    #[var(get = get_state, no_set)]
+    state: PhantomVar<i32>,
+
+    net: NetNode,
+    routes: Arc<RwLock<Routes>>,
+    handlers: Rc<RefCell<HashMap<RouteId, Callable>>>,
+    peers: Arc<Peers<Text>>,
+    /// The running server's broadcasts; `None` when stopped.
+    commands: Option<mpsc::Sender<Command<Text>>>,
+    /// Set by `start()`; the server on the I/O worker clears it if it stops by itself.
+    bound_port: Arc<AtomicU16>,
+    stats: Arc<ServerStats>,
+    base: Base<Node>,
+}
+
+#[godot_api]
+impl INode for HttpServer {
+    fn init(base: Base<Node>) -> Self {
+        let defaults = ServerConfig::default();
+        Self {
+            autostart: true,
+            host: defaults.host.as_str().into(),
+            port: i32::from(defaults.port),
+            token: GString::new(),
+            tls_certificate_file: GString::new(),
+            tls_key_file: GString::new(),
+            cors_origins: PackedStringArray::new(),
+            max_connections: defaults.max_connections as i32,
+            max_header_bytes: defaults.max_header_bytes as i32,
+            max_body_bytes: defaults.max_body_bytes as i64,
+            request_timeout_sec: defaults.request_timeout.as_secs_f64(),
+            state: PhantomVar::default(),
+            net: NetNode::default(),
+            routes: Arc::default(),
+            handlers: Rc::default(),
+            peers: Arc::default(),
+            commands: None,
+            bound_port: Arc::default(),
+            stats: Arc::default(),
+            base,
+        }
+    }
+
+    fn ready(&mut self) {
+        if NetNode::autostarts(self.autostart) {
+            self.start();
+        }
+    }
+
+    fn exit_tree(&mut self) {
+        self.stop();
+    }
+}
+
+#[godot_api]
+impl HttpServer {
+    /// The server accepts connections on [param port].
+    #[signal]
+    pub fn listening(port: i64);
+    /// A request was answered with [param status] (by a handler, a served
+    /// folder, a limit or a check), for logs.
+    #[signal]
+    pub fn request_received(method: GString, path: GString, status: i64);
+    /// A client connected to an endpoint of [method websocket].
+    #[signal]
+    pub fn websocket_connected(peer: Gd<WebSocketServerPeer>);
+    /// [member state] changed.
+    #[signal]
+    pub fn state_changed(state: i64);
+    /// Something went wrong: the server could not start, a handler did not
+    /// answer, a peer broke the protocol. Only a failure to start stops the server.
+    #[signal]
+    pub fn error(message: GString);
+
+    /// Routes requests of [param method] ([code]"GET"[/code], [code]"POST"[/code],
+    /// ... or [code]"*"[/code] for any) whose path matches [param pattern] to
+    /// [param handler], which gets an [HttpServerRequest]. Patterns take
+    /// parameters: [code]/players/:id[/code] matches [code]/players/7[/code]
+    /// ([code]req.params.id == "7"[/code]); [code]/files/*path[/code] matches
+    /// everything below [code]/files/[/code]. Routing the same method and
+    /// pattern again replaces the handler. Works while running. Returns
+    /// [code]false[/code] (and emits [signal error]) for an invalid pattern or
+    /// one that conflicts with another.
+    #[func]
+    pub fn route(&mut self, method: GString, pattern: GString, handler: Callable) -> bool {
+        let added = self.routes_mut().add_route(&method.to_string(), &pattern.to_string());
+        match added {
+            Ok((id, _)) => {
+                self.handlers.borrow_mut().insert(id, handler);
+                true
+            }
+            Err(message) => self.refuse(message),
+        }
+    }
+
+    /// Makes [param pattern] (parameters as in [method route]) a WebSocket
+    /// endpoint: each client that connects is a [WebSocketServerPeer], given by
+    /// [signal websocket_connected].
+    #[func]
+    pub fn websocket(&mut self, pattern: GString) -> bool {
+        let added = self.routes_mut().add_websocket(&pattern.to_string());
+        added.map_or_else(|message| self.refuse(message), |_| true)
+    }
+
+    /// Serves the files of [param directory] ([code]res://[/code],
+    /// [code]user://[/code] or an absolute path) under [param url_prefix]: GET
+    /// and HEAD, Range, ETag / If-None-Match, [code]index.html[/code] for a
+    /// folder, content types from the file extension. A request never leaves
+    /// the folder ([code]..[/code], encoded or not, and symbolic links out are
+    /// refused). Files are read off the main thread. [code]res://[/code] must be
+    /// a folder on disk: in an exported game it is inside the pack, so serve
+    /// from [code]user://[/code] or an absolute path there.
+    #[func]
+    pub fn serve_files(&mut self, url_prefix: GString, directory: GString) -> bool {
+        let folder = settings::globalize(&directory.to_string());
+        let added = self.routes_mut().add_mount(&url_prefix.to_string(), folder);
+        added.map_or_else(|message| self.refuse(message), |()| true)
+    }
+
+    /// Sends [param text] to every peer connected on [param pattern] (as given
+    /// to [method websocket]); returns how many peers are connected there. A
+    /// peer whose queue is full misses it. The text is made UTF-8 once, off the main thread.
+    #[func]
+    pub fn broadcast_text(&mut self, pattern: GString, text: GString) -> i64 {
+        self.broadcast(pattern, Outgoing::Text(Text(text)))
+    }
+
+    /// Sends [param data] to every peer connected on [param pattern]; returns how many are connected there.
+    #[func]
+    pub fn broadcast_binary(&mut self, pattern: GString, data: PackedByteArray) -> i64 {
+        self.broadcast(pattern, Outgoing::binary(Bytes::copy_from_slice(data.as_slice())))
+    }
+
+    /// Starts listening (restarting if already running). Properties are read
+    /// now; routes may be added at any time. On failure (a port in use, a
+    /// non-loopback [member host] without [member token], unusable TLS files)
+    /// the state becomes FAILED and [signal error] says why.
+    #[func]
+    pub fn start(&mut self) {
+        self.stop();
+        let link = self.link();
+        let prepared = self.config().and_then(|config| {
+            let tls = match &config.tls {
+                Some((certificate, key)) => Some(http_server::tls_acceptor(certificate, key)?),
+                None => None,
+            };
+            let listener = config.bind()?;
+            Ok((config, tls, listener))
+        });
+        let (config, tls, listener) = match prepared {
+            Ok(ready) => ready,
+            Err(message) => return unbound(self, || link.fail(message)),
+        };
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        self.bound_port.store(port, Relaxed);
+        self.stats = Arc::default();
+        let relay = Arc::new(Relay::new(Bounds { messages: RELAY_MESSAGES, bytes: RELAY_BYTES }));
+        let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
+        self.commands = Some(commands);
+        let context = Rc::new(ServerContext {
+            relay: relay.clone(),
+            link: link.clone(),
+            streams: RefCell::default(),
+            next_stream: Cell::new(0),
+            max_queued: config.max_queued_messages,
+        });
+        let emitter = self.emitter(context, port);
+        let server = Server {
+            config,
+            tls,
+            routes: self.routes.clone(),
+            peers: self.peers.clone(),
+            handler: Arc::new(Forwarder { relay: relay.clone() }),
+            stats: self.stats.clone(),
+            commands: receiver,
+        };
+        let bound_port = self.bound_port.clone();
+        let io = async move {
+            let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| format!("cannot listen: {e}"))?;
+            let result = http_server::serve(listener, server).await;
+            bound_port.store(0, Relaxed);
+            result.map_err(|e| format!("server stopped: {e}"))
+        };
+        self.net.start(&link, &format!("HttpServer :{port}"), relay, io, emitter);
+        unbound(self, || link.set_state(NetState::Connecting));
+    }
+
+    /// Stops listening and closes every connection, WebSocket peer and event
+    /// stream at once; the port is free on return. Requests waiting for an
+    /// answer are dropped with their connections.
+    #[func]
+    pub fn stop(&mut self) {
+        let link = self.link();
+        self.net.cancel_tasks(&link);
+        self.commands = None;
+        self.bound_port.store(0, Relaxed);
+        unbound(self, || link.set_state(NetState::Stopped));
+    }
+
+    /// The port actually listened on (useful with [member port] 0), or 0 when not listening.
+    #[func]
+    pub fn get_bound_port(&self) -> i64 {
+        self.bound_port.load(Relaxed) as i64
+    }
+
+    /// The state as one of the class constants.
+    #[func]
+    pub fn get_state(&self) -> i32 {
+        self.net.state().code()
+    }
+
+    /// Counters since the last [method start]: connections (open now),
+    /// accepted, requests (answered), handled (by a handler), files, refused
+    /// (401, 403, 408, 413, and 503 over max_connections; not 431, which hyper
+    /// answers itself), server_errors
+    /// (5xx), bytes_received (request bodies), websocket_peers (now),
+    /// websocket_messages (received), event_streams (open now), port, state.
+    #[func]
+    pub fn get_stats(&self) -> VarDictionary {
+        let s = self.stats.snapshot();
+        vdict! {
+            "connections" => s.connections as i64,
+            "accepted" => s.accepted as i64,
+            "requests" => s.requests as i64,
+            "handled" => s.handled as i64,
+            "files" => s.files as i64,
+            "refused" => s.refused as i64,
+            "server_errors" => s.server_errors as i64,
+            "bytes_received" => s.bytes_received as i64,
+            "websocket_peers" => s.websocket_peers as i64,
+            "websocket_messages" => s.websocket_messages as i64,
+            "event_streams" => s.event_streams as i64,
+            "port" => self.bound_port.load(Relaxed) as i64,
+            "state" => self.net.state().code(),
+        }
+    }
+}
+
+crate::net_state_constants!(HttpServer);
+
+impl HttpServer {
+    fn link(&self) -> NodeLink {
+        self.net.link(self.to_gd().upcast())
+    }
+
+    fn routes_mut(&self) -> std::sync::RwLockWriteGuard<'_, Routes> {
+        self.routes.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reports a refused call through `error` (the server goes on); false.
+    fn refuse(&mut self, message: String) -> bool {
+        let link = self.link();
+        unbound(self, || link.error(message));
+        false
+    }
+
+    fn broadcast(&mut self, pattern: GString, message: Outgoing<Text>) -> i64 {
+        let pattern = pattern.to_string();
+        let peers = self.peers.count(&pattern);
+        let Some(commands) = &self.commands else { return 0 };
+        if peers == 0 {
+            return 0;
+        }
+        if commands.try_send(Command::Broadcast(pattern, message)).is_err() {
+            return self.refuse(format!("broadcast dropped: {COMMAND_QUEUE} broadcasts are waiting")).into();
+        }
+        peers as i64
+    }
+
+    /// The main-thread side of a server started now.
+    fn emitter(&self, context: Rc<ServerContext>, port: u16) -> Emitter {
+        let node: Gd<Node> = self.to_gd().upcast();
+        Emitter {
+            server: self.to_gd(),
+            port,
+            handlers: self.handlers.clone(),
+            context,
+            peers: HashMap::new(),
+            request_received: HotSignal::new(&node, "request_received"),
+        }
+    }
+
+    fn config(&self) -> Result<ServerConfig, String> {
+        let token = self.token.to_string();
+        let (certificate, key) = (self.tls_certificate_file.to_string(), self.tls_key_file.to_string());
+        let tls = match (settings::file_path(&certificate), settings::file_path(&key)) {
+            (None, None) => None,
+            (Some(certificate), Some(key)) => Some((certificate, key)),
+            _ => return Err("set both tls_certificate_file and tls_key_file (or neither)".into()),
+        };
+        Ok(ServerConfig {
+            host: self.host.to_string(),
+            port: u16::try_from(self.port).map_err(|_| format!("port must be 0 to 65535, got {}", self.port))?,
+            token: (!token.is_empty()).then_some(token),
+            max_connections: positive("max_connections", self.max_connections.into())?,
+            max_header_bytes: positive("max_header_bytes", self.max_header_bytes.into())?,
+            max_body_bytes: positive("max_body_bytes", self.max_body_bytes)?,
+            request_timeout: seconds("request_timeout_sec", self.request_timeout_sec, 0.001)?,
+            tls,
+            cors_origins: self.cors_origins.as_slice().iter().map(GString::to_string).collect(),
+            ..ServerConfig::default()
+        })
+    }
+}
+
+/// What the requests and event streams of a running server share on the main thread.
+pub(crate) struct ServerContext {
+    relay: Arc<Relay<ServerEvent>>,
+    link: NodeLink,
+    /// Open event streams, kept alive until they close.
+    streams: RefCell<HashMap<u64, Gd<HttpEventStream>>>,
+    next_stream: Cell<u64>,
+    max_queued: usize,
+}
+
+impl ServerContext {
+    /// Reports a handler's problem through the node's `error` (the server goes on).
+    pub(crate) fn error(&self, message: impl AsRef<str>) {
+        self.link.error(message);
+    }
+
+    /// A new event stream: its id and sender (for the object) and its body (for the answer).
+    pub(crate) fn open_stream(&self) -> (u64, EventSender<Text>, EventBody<Text>) {
+        let id = self.next_stream.get() + 1;
+        self.next_stream.set(id);
+        let relay = self.relay.clone();
+        let (sender, body) = http_server::event_channel(self.max_queued, move || {
+            // Fails only once the server stopped, when nothing is reported.
+            let _ = relay.push_now(ServerEvent::StreamClosed(id), 0);
+        });
+        (id, sender, body)
+    }
+
+    /// Keeps `stream` alive until its client leaves or it is closed.
+    pub(crate) fn keep_stream(&self, id: u64, stream: Gd<HttpEventStream>) {
+        self.streams.borrow_mut().insert(id, stream);
+    }
+}
+
+/// What the server reports, as the main thread will act on it; strings are
+/// made on the I/O worker.
+enum ServerEvent {
+    Listening,
+    Request(Box<RequestParts>, Responder<Text>),
+    Answered(GString, GString, u16),
+    PeerConnected(Box<PeerParts>, Arc<PeerControl<Text>>),
+    PeerText(u64, GString),
+    PeerBinary(u64, Bytes),
+    PeerClosed(u64, u16, GString),
+    StreamClosed(u64),
+    Error(String),
+}
+
+/// A new WebSocket peer's strings, made on the I/O worker.
+pub(crate) struct PeerParts {
+    pub id: u64,
+    pub path: GString,
+    pub peer: GString,
+    pub headers: Vec<(GString, GString)>,
+}
+
+/// On the I/O worker: the server's callbacks as events for the main thread.
+struct Forwarder {
+    relay: Arc<Relay<ServerEvent>>,
+}
+
+impl Forwarder {
+    fn send(&self, event: ServerEvent, bytes: usize) {
+        // Fails only once the node stopped, when nothing is to be reported
+        // (a request's responder then answers 500 as it drops).
+        let _ = self.relay.push_now(event, bytes);
+    }
+}
+
+impl ServerHandler for Forwarder {
+    type Text = Text;
+
+    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.relay.poll_ready(cx)
+    }
+    fn listening(&self, _port: u16) {
+        self.send(ServerEvent::Listening, 0);
+    }
+    fn request(&self, request: IncomingRequest, responder: Responder<Text>) {
+        let bytes = request.body.len();
+        self.send(ServerEvent::Request(Box::new(RequestParts::new(request)), responder), bytes);
+    }
+    fn answered(&self, method: &str, path: &str, status: u16) {
+        self.send(ServerEvent::Answered(method.into(), path.into(), status), 0);
+    }
+    fn websocket_connected(&self, peer: PeerInfo, control: Arc<PeerControl<Text>>) {
+        let parts = PeerParts {
+            id: peer.id,
+            path: peer.path.as_str().into(),
+            peer: peer.peer.as_str().into(),
+            headers: header_strings(peer.headers),
+        };
+        self.send(ServerEvent::PeerConnected(Box::new(parts), control), 0);
+    }
+    fn websocket_text(&self, peer: u64, text: &str) {
+        self.send(ServerEvent::PeerText(peer, text.into()), text.len());
+    }
+    fn websocket_binary(&self, peer: u64, data: Bytes) {
+        let bytes = data.len();
+        self.send(ServerEvent::PeerBinary(peer, data), bytes);
+    }
+    fn websocket_closed(&self, peer: u64, code: u16, reason: &str) {
+        self.send(ServerEvent::PeerClosed(peer, code, reason.into()), 0);
+    }
+    fn error(&self, message: &str) {
+        self.send(ServerEvent::Error(message.to_string()), 0);
+    }
+}
+
+/// A connected peer's object and its per-message signals.
+struct PeerSignals {
+    peer: Gd<WebSocketServerPeer>,
+    message_received: HotSignal,
+    binary_received: HotSignal,
+}
+
+/// On the main thread: requests to their handlers, events to signals; never
+/// bound to the node.
+struct Emitter {
+    server: Gd<HttpServer>,
+    port: u16,
+    handlers: Rc<RefCell<HashMap<RouteId, Callable>>>,
+    context: Rc<ServerContext>,
+    peers: HashMap<u64, PeerSignals>,
+    request_received: HotSignal,
+}
+
+impl Drop for Emitter {
+    /// The server stopped: its peers and streams will emit nothing more.
+    fn drop(&mut self) {
+        for (_, mut peer) in self.peers.drain() {
+            WebSocketServerPeer::release(&mut peer.peer);
+        }
+        for (_, mut stream) in self.context.streams.borrow_mut().drain() {
+            HttpEventStream::release(&mut stream);
+        }
+    }
+}
+
+impl Emit<ServerEvent> for Emitter {
+    fn emit(&mut self, event: ServerEvent) -> Flow {
+        // Each emission and handler may free the node: checked before every event.
+        if !self.context.link.is_alive() {
+            return Flow::Stop;
+        }
+        match event {
+            ServerEvent::Listening => {
+                self.context.link.set_state(NetState::Listening);
+                if self.context.link.is_alive() {
+                    self.server.signals().listening().emit(i64::from(self.port));
+                }
+            }
+            ServerEvent::Request(parts, responder) => {
+                let handler = self.handlers.borrow().get(&parts.route).cloned();
+                HttpServerRequest::dispatch(*parts, responder, handler, self.context.clone());
+            }
+            ServerEvent::Answered(method, path, status) => {
+                self.request_received.emit(|| [method.to_variant(), path.to_variant(), i64::from(status).to_variant()]);
+            }
+            ServerEvent::PeerConnected(parts, control) => {
+                let id = parts.id;
+                let peer = WebSocketServerPeer::create(*parts, control);
+                let object: Gd<Object> = peer.clone().upcast();
+                let signals = PeerSignals {
+                    message_received: HotSignal::of_object(object.clone(), "message_received"),
+                    binary_received: HotSignal::of_object(object, "binary_received"),
+                    peer: peer.clone(),
+                };
+                self.peers.insert(id, signals);
+                self.server.signals().websocket_connected().emit(&peer);
+            }
+            ServerEvent::PeerText(id, text) => {
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    peer.message_received.emit(|| [text.to_variant()]);
+                }
+            }
+            ServerEvent::PeerBinary(id, data) => {
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    peer.binary_received.emit(|| [PackedByteArray::from(&data[..]).to_variant()]);
+                }
+            }
+            ServerEvent::PeerClosed(id, code, reason) => {
+                if let Some(mut peer) = self.peers.remove(&id) {
+                    peer.peer.signals().closed().emit(i64::from(code), &reason);
+                    WebSocketServerPeer::release(&mut peer.peer);
+                }
+            }
+            ServerEvent::StreamClosed(id) => {
+                let stream = self.context.streams.borrow_mut().remove(&id);
+                if let Some(stream) = stream {
+                    HttpEventStream::ended(stream);
+                }
+            }
+            ServerEvent::Error(message) => self.context.link.error(message),
+        }
+        if self.context.link.is_alive() { Flow::Continue } else { Flow::Stop }
+    }
+}
