@@ -22,9 +22,10 @@ function setStatus(text) {
 
 function show(snapshot) {
   $("tasks").textContent = snapshot.tasks;
-  $("step-usec").textContent = snapshot.step_usec.toFixed(1);
+  $("step-usec").textContent = snapshot.step_usec.toFixed(2);
   $("fps").textContent = snapshot.fps;
   $("frame").textContent = snapshot.frame;
+  $("uptime").textContent = snapshot.uptime_sec.toFixed(1);
   $("browsers").textContent = snapshot.browsers;
   $("task-list").replaceChildren(...snapshot.task_list.map((t) => item(`${t.name} · ${t.owner} · ${t.age_sec} s`)));
   $("nodes").replaceChildren(...snapshot.nodes.map(nodeRow));
