@@ -14,12 +14,16 @@
 ## - file: GETs of a 1 MiB file (serve_files; the baseline reads it with FileAccess per request),
 ##   wrk with FILE_CONNECTIONS connections: main-thread CPU per request.
 ##
+## User arguments (after `--`): --wrk=PATH, --loadgen=PATH, --workdir=DIR (given by `cargo xtask
+## bench`), --only=json,broadcast,file, --connections=N (wrk's connections of the json row).
+##
 ## Prints one line `BENCH {json}` per row, then quits (exit code 1 if something failed).
 extends Node
 
 const Util := preload("res://bench/bench_util.gd")
 const GdHttpServer := preload("res://bench/gd_http_server.gd")
 const GdWsServer := preload("res://bench/gd_ws_server.gd")
+## wrk's connections in the json row, unless --connections=N says otherwise.
 const WRK_CONNECTIONS := 50
 const WRK_SECONDS := 5
 const FILE_CONNECTIONS := 4
@@ -36,7 +40,8 @@ const RATE_TARGET := 10.0
 const MAIN_PER_REQUEST_TARGET := 0.3
 const FILE_MAIN_TARGET_USEC := 20.0
 
-var _wrk := ""
+var _wrk_path := ""
+var _connections := WRK_CONNECTIONS
 var _program := ""
 var _workdir := ""
 var _failures := PackedStringArray()
@@ -58,11 +63,12 @@ func _ready() -> void:
 
 func _run() -> void:
 	var options := Util.options()
-	_wrk = options.get("wrk", "")
+	_wrk_path = options.get("wrk", "")
 	_program = options.get("loadgen", "")
 	_workdir = options.get("workdir", "")
+	_connections = int(options.get("connections", str(WRK_CONNECTIONS)))
 	var only: PackedStringArray = options.get("only", "json,broadcast,file").split(",", false)
-	if _wrk.is_empty() or _program.is_empty() or not DirAccess.dir_exists_absolute(_workdir):
+	if _wrk_path.is_empty() or _program.is_empty() or not DirAccess.dir_exists_absolute(_workdir):
 		_fail("needs --wrk=PATH, --loadgen=PATH and --workdir=DIR; run it with `cargo xtask bench --scene http_server`")
 	else:
 		print("bench_http_server: Godot %s, %d CPU cores" % [Engine.get_version_info().string, OS.get_processor_count()])
@@ -85,15 +91,15 @@ static func _status_route(_request: Variant) -> Dictionary:
 # --- HTTP: a small JSON route, and a 1 MiB file ------------------------------------------------------
 
 func _bench_json() -> void:
-	var ours := await _wrk_run("ours", "/status", WRK_CONNECTIONS)
-	var gd := await _wrk_run("gd", "/status", WRK_CONNECTIONS)
+	var ours := await _wrk_run("ours", "/status", _connections)
+	var gd := await _wrk_run("gd", "/status", _connections)
 	if ours.is_empty() or gd.is_empty():
 		return
 	var detail := ("wrk -t1 -c%d -d%ds with keep-alive against GET /status, whose GDScript handler returns a small "
 		+ "Dictionary (the same handler on both sides), at 60 fps. Requests: ours %d (%.0f/s), GDScript server %d "
 		+ "(%.0f/s). Main-thread CPU per request (process phases less an idle window's per frame): ours %.2f, "
 		+ "GDScript %.2f us; whole process per request: ours %.2f, GDScript %.2f us; fps during the load: ours %.1f, "
-		+ "GDScript %.1f") % [WRK_CONNECTIONS, WRK_SECONDS, ours.requests, ours.rate, gd.requests, gd.rate,
+		+ "GDScript %.1f") % [_connections, WRK_SECONDS, ours.requests, ours.rate, gd.requests, gd.rate,
 		ours.main, gd.main, ours.process, gd.process, ours.fps, gd.fps]
 	Util.row("HttpServer: small JSON GETs per second, keep-alive", "req/s", ours.rate, gd.rate,
 		"GDScript server on TCPServer", false, detail,
@@ -173,10 +179,10 @@ func _wrk_run(who: String, path: String, connections: int) -> Dictionary:
 func _wrk(url: String, connections: int) -> String:
 	var out := _workdir.path_join("wrk.txt")
 	DirAccess.remove_absolute(out)
-	var command := "exec '%s' -t1 -c%d -d%ds '%s' > '%s' 2>&1" % [_wrk, connections, WRK_SECONDS, url, out]
+	var command := "exec '%s' -t1 -c%d -d%ds '%s' > '%s' 2>&1" % [_wrk_path, connections, WRK_SECONDS, url, out]
 	var pid := OS.create_process("/bin/sh", ["-c", command])
 	if pid <= 0:
-		_fail("could not start %s" % _wrk)
+		_fail("could not start %s" % _wrk_path)
 		return ""
 	if not await Util.wait_until(get_tree(), func() -> bool: return not OS.is_process_running(pid), WRK_SECONDS + 60.0):
 		OS.kill(pid)

@@ -30,6 +30,8 @@ const PUSH_SEC := 0.25
 const MAX_TASKS := 8
 ## Longest character name a browser may ask for.
 const MAX_NAME := 24
+## Most characters the scene takes (browsers are outside the game: they get a limit).
+const MAX_CHARACTERS := 100
 const SPACING := 1.6
 const SAMPLE_NAMES := ["Ada", "Grace", "Linus"]
 
@@ -81,8 +83,7 @@ func has_live_data() -> bool:
 
 
 ## What the page shows: the hub's monitors (the step time is the longest step since the last
-## snapshot), its tasks, each network node's state and stats, and
-## the characters spawned here.
+## snapshot), its tasks, each network node's state and stats, and the characters spawned here.
 func snapshot() -> Dictionary:
 	var tasks: Array = []
 	for task in AsyncHub.tasks().slice(0, MAX_TASKS):
@@ -154,6 +155,9 @@ func _on_spawn_request(request: HttpServerRequest) -> Variant:
 		body = {}
 	if not body is Dictionary:
 		request.respond(400, {"error": "the body must be a JSON object, e.g. {\"name\": \"Ada\"}"})
+		return null
+	if _spawned.size() >= MAX_CHARACTERS:
+		request.respond(409, {"error": "the scene is full (%d characters)" % MAX_CHARACTERS})
 		return null
 	var wanted := String(body.get("name", "")).strip_edges().left(MAX_NAME).validate_node_name()
 	if wanted.is_empty():
