@@ -160,11 +160,13 @@ func test_limits_answer_413_431_408_and_503_and_the_server_goes_on() -> void:
 		curl(["--data-binary", "x".repeat(101), base + "/x"]),
 		curl(["-H", "X-Big: " + "y".repeat(9000), base + "/x"]),
 		{"raw": {"port": port, "chunks": ["POST /x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\nabc"], "read": 5.0}},
+		{"raw": {"port": port, "chunks": ["GET /x HTTP/1.1\r\nHost: 1"], "read": 5.0}},
 	])
 	assert_eq(curled(results[0]).status, 413)
 	assert_eq(curled(results[1]).status, 431)
 	assert_true(results[2].answer.begins_with("HTTP/1.1 408"), results[2].answer)
 	assert_true(results[2].eof, "a slow client is closed")
+	assert_true(results[3].answer.begins_with("HTTP/1.1 408") and results[3].eof, "a slow head: %s" % results[3])
 	# One connection held open: the next one gets 503.
 	server.max_connections = 1
 	if not await listen():

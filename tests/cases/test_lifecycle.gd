@@ -206,7 +206,6 @@ func test_tcp_spawner_added_and_freed_a_thousand_times_with_a_client_relistens_o
 	client = null
 
 
-
 func test_http_server_added_and_freed_a_thousand_times_with_a_client_relistens_on_the_same_port() -> void:
 	var port := free_port()
 	var make := func() -> Node:
@@ -220,18 +219,23 @@ func test_http_server_added_and_freed_a_thousand_times_with_a_client_relistens_o
 	var live := func(server: HttpServer) -> bool:
 		if server.state != HttpServer.LISTENING:
 			return false
-		client.poll()
-		match client.get_status():
-			StreamPeerTCP.STATUS_NONE:
-				client.connect_to_host("127.0.0.1", port)
-			StreamPeerTCP.STATUS_CONNECTED:
-				if not request_sent:
-					request_sent = true
-					client.put_data("GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".to_utf8_buffer())
+		_send_once(port, "GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 		return server.get_stats().requests > 0 and server.get_stats().connections == 1
 	var result: Dictionary = await cycle("HttpServer", make, live)
 	assert_back_to_start(result)
 	client = null
+
+
+## One step of `client` towards having sent `data` to `port` once (connect, then send).
+func _send_once(port: int, data: String) -> void:
+	client.poll()
+	match client.get_status():
+		StreamPeerTCP.STATUS_NONE:
+			client.connect_to_host("127.0.0.1", port)
+		StreamPeerTCP.STATUS_CONNECTED:
+			if not request_sent:
+				request_sent = true
+				client.put_data(data.to_utf8_buffer())
 
 # --- freeing a node with work pending --------------------------------------------------------------
 

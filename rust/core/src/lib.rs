@@ -9,6 +9,7 @@ mod forward;
 pub mod fuzzing;
 pub mod http;
 pub mod http_server;
+pub mod listen;
 pub mod log_throttle;
 pub mod pubsub;
 pub mod radio;

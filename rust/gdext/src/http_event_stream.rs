@@ -7,8 +7,10 @@ use godot::prelude::*;
 
 use crate::ws_echo::Text;
 
-/// A stream of server-sent events to one client (a browser's
-/// [code]EventSource[/code], or any client reading [code]text/event-stream[/code]).
+/// A stream of server-sent events to one client, from [method HttpServerRequest.open_event_stream].
+///
+/// The client is a browser's [code]EventSource[/code], or any client reading
+/// [code]text/event-stream[/code].
 /// [codeblock]
 /// $HttpServer.route("GET", "/scores", func(req):
 ///     var stream := req.open_event_stream()

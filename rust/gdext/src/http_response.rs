@@ -58,17 +58,9 @@ impl HttpResponse {
     /// naming the line and the problem, when it is not valid JSON.
     #[func]
     pub fn json(&self) -> Variant {
-        let mut json = Json::new_gd();
-        if json.parse(&self.text()) == GdError::OK {
-            return json.get_data();
-        }
-        godot_error!(
-            "HttpResponse.json(): the body of {} is not valid JSON: {} at line {}",
-            async_net_core::redact(&self.url.to_string()),
-            json.get_error_message(),
-            json.get_error_line()
-        );
-        Variant::nil()
+        parse_json(&self.text(), || {
+            format!("HttpResponse.json(): the body of {}", async_net_core::redact(&self.url.to_string()))
+        })
     }
 
     /// Whether [member status] is 2xx.
@@ -130,6 +122,17 @@ impl ResponseParts {
             base,
         })
     }
+}
+
+/// `text` parsed as JSON; null, with an error naming `what` (made only then),
+/// the line and the problem, when it is not valid JSON.
+pub fn parse_json(text: &GString, what: impl FnOnce() -> String) -> Variant {
+    let mut json = Json::new_gd();
+    if json.parse(text) == GdError::OK {
+        return json.get_data();
+    }
+    godot_error!("{} is not valid JSON: {} at line {}", what(), json.get_error_message(), json.get_error_line());
+    Variant::nil()
 }
 
 /// On the I/O worker: header names and values as Godot strings.

@@ -125,7 +125,8 @@ pub struct HttpServer {
     #[export]
     cors_origins: PackedStringArray,
 
-    /// Most connections open at once; the next ones are answered 503 and closed.
+    /// Most connections open at once, WebSocket peers included; the next ones
+    /// are answered 503 and closed.
     #[export_group(name = "Limits")]
     #[export(range = (1.0, 10000.0, 1.0, or_greater))]
     max_connections: i32,
@@ -137,8 +138,9 @@ pub struct HttpServer {
     /// (a WebSocket peer is closed with 1009).
     #[export(range = (1.0, 1073741824.0, 1.0, or_greater, suffix = "bytes"))]
     max_body_bytes: i64,
-    /// Time a client has to send its request (else 408, or the connection is
-    /// closed) and a handler has to answer (else 503).
+    /// Time a client has to send its request (else 408, and the connection
+    /// is closed; an idle keep-alive connection is closed without one) and a
+    /// handler has to answer (else 503).
     #[export(range = (0.1, 3600.0, 0.1, or_greater, suffix = "s"))]
     request_timeout_sec: f64,
 

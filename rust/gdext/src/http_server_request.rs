@@ -10,7 +10,6 @@ use async_net_core::http_server::{Answer, AnswerBody, IncomingRequest, Responder
 use bytes::Bytes;
 use godot::{
     classes::{Json, object::ConnectFlags},
-    global::Error as GdError,
     meta::{GodotConvert, GodotImmutable, conv::ByValue, error::ConvertError},
     prelude::*,
 };
@@ -18,7 +17,7 @@ use godot::{
 use crate::{
     http_event_stream::HttpEventStream,
     http_options::Options,
-    http_response::{header_strings, headers_dictionary},
+    http_response::{header_strings, headers_dictionary, parse_json},
     http_server::ServerContext,
     ws_echo::Text,
 };
@@ -82,18 +81,7 @@ impl HttpServerRequest {
     /// The body parsed as JSON; [code]null[/code], with an error logged, when it is not valid JSON.
     #[func]
     pub fn json(&self) -> Variant {
-        let mut json = Json::new_gd();
-        if json.parse(&self.text()) == GdError::OK {
-            return json.get_data();
-        }
-        godot_error!(
-            "HttpServerRequest.json(): the body of {} {} is not valid JSON: {} at line {}",
-            self.method,
-            self.path,
-            json.get_error_message(),
-            json.get_error_line()
-        );
-        Variant::nil()
+        parse_json(&self.text(), || format!("HttpServerRequest.json(): the body of {} {}", self.method, self.path))
     }
 
     /// The value of header [param name] (any case), or [param default] when it was not sent.

@@ -7,7 +7,6 @@
 
 use std::{
     collections::HashMap,
-    net::SocketAddr,
     sync::{
         Arc,
         atomic::{AtomicU16, AtomicU64, Ordering::Relaxed},
@@ -17,6 +16,7 @@ use std::{
 };
 
 use async_net_core::{
+    listen,
     relay::{Bounds, Relay},
     spawner::{self, NameError, NodeCap, Reply, Reported, SpawnHandler, SpawnerConfig, SpawnerStats, UniqueNames},
     state::NetState,
@@ -325,18 +325,7 @@ impl TcpSpawnerServer {
     /// soon as `start()` returns.
     fn bind(&self) -> Result<std::net::TcpListener, String> {
         let port = u16::try_from(self.port).map_err(|_| format!("port must be 0 to 65535, got {}", self.port))?;
-        let host = self.host.to_string();
-        let host = host.trim().trim_start_matches('[').trim_end_matches(']');
-        let address = match host.parse::<std::net::IpAddr>() {
-            Ok(ip) => SocketAddr::new(ip, port),
-            Err(_) => std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
-                .ok()
-                .and_then(|mut addrs| addrs.next())
-                .ok_or_else(|| format!("cannot resolve host '{host}'"))?,
-        };
-        let listener = std::net::TcpListener::bind(address).map_err(|e| format!("cannot listen on {address}: {e}"))?;
-        listener.set_nonblocking(true).map_err(|e| format!("cannot listen on {address}: {e}"))?;
-        Ok(listener)
+        listen::bind(listen::resolve(&self.host.to_string(), port)?)
     }
 }
 

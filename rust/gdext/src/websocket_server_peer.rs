@@ -10,8 +10,10 @@ use godot::prelude::*;
 
 use crate::{http_response::headers_dictionary, http_server::PeerParts, ws_echo::Text};
 
-/// A client connected to an endpoint of [method HttpServer.websocket], given
-/// by [signal HttpServer.websocket_connected].
+/// A client connected to an endpoint of [method HttpServer.websocket].
+///
+/// Each one is given by [signal HttpServer.websocket_connected]; what it
+/// sends arrives as this object's signals.
 /// [codeblock]
 /// $HttpServer.websocket("/chat")
 /// $HttpServer.websocket_connected.connect(func(peer: WebSocketServerPeer):
@@ -48,7 +50,8 @@ impl WebSocketServerPeer {
     #[signal]
     pub fn binary_received(data: PackedByteArray);
     /// The connection ended: the close [param code] and [param reason]
-    /// (1006 when it ended without a closing handshake). Not emitted when the server stops.
+    /// (1006 when it ended without a closing handshake, or when the peer
+    /// answered none of two pings sent 20 s apart). Not emitted when the server stops.
     #[signal]
     pub fn closed(code: i64, reason: GString);
 

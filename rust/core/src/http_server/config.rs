@@ -1,11 +1,7 @@
 //! What an `HttpServer` is started with, checked before anything binds: the
 //! address (a non-loopback one only with a token), the limits, TLS and CORS.
 
-use std::{
-    net::{IpAddr, SocketAddr, ToSocketAddrs},
-    path::PathBuf,
-    time::Duration,
-};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 /// The smallest header buffer hyper's HTTP/1 side accepts; `max_header_bytes`
 /// below it still allows this much on HTTP/1 (HTTP/2 takes the value as it is).
@@ -35,6 +31,9 @@ pub struct ServerConfig {
     pub cors_origins: Vec<String>,
     /// Most messages waiting to go out to one WebSocket peer or event stream.
     pub max_queued_messages: usize,
+    /// Time between pings to a WebSocket peer (0: none); one that sends
+    /// nothing through two of them (no pong either) is dropped.
+    pub websocket_heartbeat: Duration,
 }
 
 impl Default for ServerConfig {
@@ -50,6 +49,7 @@ impl Default for ServerConfig {
             tls: None,
             cors_origins: Vec::new(),
             max_queued_messages: 1024,
+            websocket_heartbeat: Duration::from_secs(20),
         }
     }
 }
@@ -71,15 +71,7 @@ impl ServerConfig {
         if self.request_timeout.is_zero() {
             return Err("request_timeout_sec must be more than 0".into());
         }
-        let host = self.host.trim().trim_start_matches('[').trim_end_matches(']');
-        let address = match host.parse::<IpAddr>() {
-            Ok(ip) => SocketAddr::new(ip, self.port),
-            Err(_) => (host, self.port)
-                .to_socket_addrs()
-                .ok()
-                .and_then(|mut addrs| addrs.next())
-                .ok_or_else(|| format!("cannot resolve host '{host}'"))?,
-        };
+        let address = crate::listen::resolve(&self.host, self.port)?;
         if !address.ip().is_loopback() && self.token.is_none() {
             return Err(format!(
                 "refusing to listen on {address} without a token: other machines could reach it. Set a token \

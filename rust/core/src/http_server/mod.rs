@@ -13,6 +13,7 @@ mod files;
 mod router;
 mod server;
 mod service;
+mod slow_head;
 mod stats;
 mod tls;
 mod websocket;

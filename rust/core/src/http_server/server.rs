@@ -33,6 +33,7 @@ use super::{
     config::MIN_HEADER_BUFFER,
     router::Routes,
     service::{self, Shared},
+    slow_head,
     stats::{Count, Gauge, ServerStats},
     websocket::{Outgoing, Peers, message_of},
 };
@@ -150,7 +151,6 @@ async fn serve_io<H: ServerHandler, I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let io = TokioIo::new(io);
     if busy {
         let service = service_fn(move |_| {
             let shared = shared.clone();
@@ -165,12 +165,16 @@ async fn serve_io<H: ServerHandler, I>(
                 Ok::<_, Infallible>(response)
             }
         });
-        let _ = builder.serve_connection(io, service).await;
+        let _ = builder.serve_connection(TokioIo::new(io), service).await;
         return;
     }
     let service = service_fn(move |request| {
         let shared = shared.clone();
         async move { Ok::<_, Infallible>(service::handle(shared, request, peer).await) }
     });
-    let _ = builder.serve_connection_with_upgrades(io, service).await;
+    let (lent, returned) = slow_head::lend(io);
+    let result = builder.serve_connection_with_upgrades(TokioIo::new(lent), service).await;
+    if result.is_err_and(|error| slow_head::is_head_timeout(error.as_ref())) {
+        slow_head::answer_timeout(returned).await;
+    }
 }

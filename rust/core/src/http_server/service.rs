@@ -67,6 +67,8 @@ pub(super) async fn handle<H: ServerHandler>(
         shared.stats.count(Count::Refused);
     }
     shared.stats.answered(status.as_u16());
+    // A flood of requests (refused ones too) waits here, in TCP, when the node lags behind.
+    std::future::poll_fn(|cx| shared.handler.poll_ready(cx)).await;
     shared.handler.answered(&method, &path, status.as_u16());
     response
 }
@@ -115,6 +117,7 @@ async fn route<H: ServerHandler>(
                 max_queued_messages: shared.config.max_queued_messages,
                 spawn: shared.spawn.clone(),
                 stats: shared.stats.clone(),
+                heartbeat: shared.config.websocket_heartbeat,
             };
             websocket::upgrade(request, headers, upgrade)
         }

@@ -172,11 +172,23 @@ async fn limits_answer_413_431_408_503_and_the_server_goes_on() {
     assert!(answer.starts_with("HTTP/1.1 413"), "streamed body: {answer}");
     let big = format!("GET /players/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n", "z".repeat(9000));
     assert!(raw(server.port, big.as_bytes()).await.starts_with("HTTP/1.1 431"));
+    let slow_head = raw(server.port, b"GET /players/1 HTTP/1.1\r\nHost: 127.0.0.1\r\n").await;
+    assert!(slow_head.starts_with("HTTP/1.1 408") && slow_head.contains("connection: close"), "{slow_head}");
     let slow_body = raw(server.port, b"POST /any/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\nabc").await;
     assert!(slow_body.starts_with("HTTP/1.1 408") && slow_body.contains("connection: close"), "{slow_body}");
     let res = client().get(format!("{base}/slow")).send().await.unwrap();
     assert_eq!(res.status(), 503, "no answer within request_timeout");
     assert_eq!(client().get(format!("{base}/players/2")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_without_an_answer() {
+    let config = ServerConfig { request_timeout: Duration::from_millis(300), ..Default::default() };
+    let server = start(config, None, routes).await;
+    let answer = raw(server.port, b"GET /players/1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(!answer.contains("408"), "{answer}");
+    assert_eq!(raw(server.port, b"").await, "", "a connection that never asked gets nothing");
 }
 
 #[tokio::test]
@@ -291,6 +303,26 @@ async fn websocket_peers_echo_broadcast_and_close() {
     closed.sort();
     assert_eq!(closed.iter().map(|c| c.1).collect::<Vec<_>>(), [1006, 4000], "{closed:?}");
     assert_eq!(server.peers.count("/ws"), 0);
+}
+
+#[tokio::test]
+async fn a_peer_that_answers_no_ping_is_dropped_and_peers_count_as_connections() {
+    let config = ServerConfig { websocket_heartbeat: Duration::from_millis(100), ..Default::default() };
+    let server = start(config, None, routes).await;
+    let url = format!("ws://127.0.0.1:{}/ws", server.port);
+    let (silent, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(server.peers.count("/ws"), 1);
+    // Never read, so never answers the pings.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(server.handler.closed.lock().unwrap().clone(), [(1, 1006)]);
+    drop(silent);
+
+    let server = start(ServerConfig { max_connections: 1, ..Default::default() }, None, routes).await;
+    let (_peer, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws", server.port)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let next = raw(server.port, b"GET /players/1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await;
+    assert!(next.starts_with("HTTP/1.1 503"), "{next}");
 }
 
 #[tokio::test]

@@ -181,7 +181,12 @@ pub struct Upgrade<H: ServerHandler> {
     /// Where the peer's loop goes to run (the server owns it, so stopping ends it).
     pub spawn: mpsc::UnboundedSender<super::server::Work>,
     pub stats: Arc<ServerStats>,
+    /// Time between pings (0: none); a peer silent for two of them is dropped.
+    pub heartbeat: std::time::Duration,
 }
+
+/// Pings a peer may leave unanswered (it sent nothing since) before it is dropped.
+const MISSED_PINGS: u32 = 2;
 
 /// Answers a WebSocket request: 101 and the peer's loop started, or 400/426
 /// when it is not a valid upgrade.
@@ -231,6 +236,8 @@ async fn run_peer<H: ServerHandler, S>(
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let _open = up.stats.open(Gauge::WebSocketPeers);
+    // A peer is still a connection: max_connections counts it.
+    let _connection = up.stats.open(Gauge::Connections);
     let (queue, mut outgoing) = mpsc::channel(up.max_queued_messages.max(1));
     let id = up.peers.add(up.pattern.clone(), queue.clone());
     let control = Arc::new(PeerControl { queue, close: Mutex::new(None), closing: Notify::new() });
@@ -253,9 +260,22 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let handler = &*up.handler;
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + up.heartbeat, up.heartbeat);
+    // Pings sent since the peer last sent anything.
+    let mut unanswered = 0;
     loop {
         tokio::select! {
             biased;
+            _ = ping.tick(), if !up.heartbeat.is_zero() => {
+                if unanswered == MISSED_PINGS {
+                    handler.error(&format!("WebSocket peer {id}: no answer to {MISSED_PINGS} pings: closed"));
+                    return (CLOSE_ABNORMAL, String::new());
+                }
+                unanswered += 1;
+                if stream.send(Message::Ping(Bytes::new())).await.is_err() {
+                    return (CLOSE_ABNORMAL, String::new());
+                }
+            }
             () = control.closing.notified() => {
                 // What was queued before close() goes first.
                 while let Ok(message) = outgoing.try_recv() {
@@ -285,7 +305,11 @@ where
             incoming = async {
                 std::future::poll_fn(|cx| handler.poll_ready(cx)).await;
                 stream.next().await
-            } => match incoming {
+            } => {
+                if matches!(incoming, Some(Ok(_))) {
+                    unanswered = 0;
+                }
+                match incoming {
                 Some(Ok(Message::Text(text))) => {
                     up.stats.count(Count::WebSocketMessage);
                     handler.websocket_text(id, text.as_str());
@@ -301,7 +325,8 @@ where
                 Some(Ok(_)) => {}
                 Some(Err(error)) => return read_failed(stream, error, id, handler).await,
                 None => return (CLOSE_ABNORMAL, String::new()),
-            },
+                }
+            }
         }
     }
 }
