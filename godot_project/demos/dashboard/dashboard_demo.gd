@@ -13,7 +13,7 @@ const Character := preload("res://demos/tcp_spawner/character.gd")
 const INFO := {
 	"order": 7,
 	"title": "Dashboard",
-	"summary": "The game serves a web page: live monitors and node states over a WebSocket, and a button that spawns a character.",
+	"summary": "The game serves a web page: live monitors over a WebSocket, and a button that spawns.",
 	"classes": "HttpServer · WebSocketServerPeer",
 	"tag": "dashboard",
 }
