@@ -18,7 +18,7 @@ use crate::{
     http_event_stream::HttpEventStream,
     http_options::Options,
     http_response::{header_strings, headers_dictionary, parse_json},
-    http_server::ServerContext,
+    http_server_delivery::ServerContext,
     ws_echo::Text,
 };
 
@@ -213,7 +213,9 @@ impl HttpServerRequest {
     /// Answers with `returned` unless the request was answered or deferred;
     /// waits for a function state (a handler that awaited) to complete first.
     fn finish(mut request: Gd<Self>, returned: Variant) {
-        if let Ok(mut state) = returned.try_to::<Gd<Object>>()
+        // The type is checked first: a failed conversion builds an error, a cost on every answer.
+        if returned.get_type() == VariantType::OBJECT
+            && let Ok(mut state) = returned.try_to::<Gd<Object>>()
             && state.get_class() == "GDScriptFunctionState"
         {
             let waiting = request.clone();

@@ -9,6 +9,7 @@ mod http_event_stream;
 mod http_options;
 mod http_response;
 mod http_server;
+mod http_server_delivery;
 mod http_server_request;
 mod http_session;
 mod http_stream;

@@ -8,7 +8,7 @@ use async_net_core::http_server::PeerControl;
 use bytes::Bytes;
 use godot::prelude::*;
 
-use crate::{http_response::headers_dictionary, http_server::PeerParts, ws_echo::Text};
+use crate::{http_response::headers_dictionary, http_server_delivery::PeerParts, ws_echo::Text};
 
 /// A client connected to an endpoint of [method HttpServer.websocket].
 ///

@@ -88,11 +88,6 @@ impl ServerConfig {
         listener.set_nonblocking(true).map_err(|e| format!("cannot listen on {address}: {e}"))?;
         Ok(listener)
     }
-
-    /// Whether the server is reachable only from this machine.
-    pub fn is_loopback_only(&self) -> bool {
-        self.address().is_ok_and(|a| a.ip().is_loopback())
-    }
 }
 
 #[cfg(test)]

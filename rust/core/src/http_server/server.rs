@@ -64,7 +64,7 @@ pub struct Server<H: ServerHandler> {
 /// Serves `listener` until dropped (or its listener fails for good).
 pub async fn serve<H: ServerHandler>(listener: TcpListener, server: Server<H>) -> Result<(), String> {
     let Server { config, tls, routes, peers, handler, stats, mut commands } = server;
-    let port = listener.local_addr().map_err(|e| format!("cannot listen: {e}"))?.port();
+    let address = listener.local_addr().map_err(|e| format!("cannot listen: {e}"))?;
     let (spawn, mut spawned) = mpsc::unbounded_channel::<Work>();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -79,7 +79,7 @@ pub async fn serve<H: ServerHandler>(listener: TcpListener, server: Server<H>) -
     let builder = Arc::new(builder);
     let max_connections = config.max_connections;
     let shared = Arc::new(Shared {
-        loopback_only: config.token.is_none() && config.is_loopback_only(),
+        loopback_only: config.token.is_none() && address.ip().is_loopback(),
         config,
         handler: handler.clone(),
         routes,
@@ -89,10 +89,14 @@ pub async fn serve<H: ServerHandler>(listener: TcpListener, server: Server<H>) -
     });
     let mut work = FuturesUnordered::<Work>::new();
     let mut commands_open = true;
-    handler.listening(port);
+    // After a failed accept, accepting waits a little; everything else goes on.
+    let mut accept_pause = std::pin::pin!(tokio::time::sleep(Duration::ZERO));
+    let mut paused = false;
+    handler.listening(address.port());
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
+            () = &mut accept_pause, if paused => paused = false,
+            accepted = listener.accept(), if !paused => match accepted {
                 Ok((tcp, peer)) => {
                     stats.count(Count::Accepted);
                     let _ = tcp.set_nodelay(true);
@@ -105,7 +109,8 @@ pub async fn serve<H: ServerHandler>(listener: TcpListener, server: Server<H>) -
                 }
                 Err(e) => {
                     handler.error(&format!("accept failed (will retry): {e}"));
-                    tokio::time::sleep(ACCEPT_RETRY).await;
+                    accept_pause.as_mut().reset(tokio::time::Instant::now() + ACCEPT_RETRY);
+                    paused = true;
                 }
             },
             Some(peer) = spawned.recv() => work.push(peer),

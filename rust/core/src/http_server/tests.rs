@@ -146,6 +146,8 @@ async fn routes_params_query_and_body_reach_the_handler_over_http1_and_h2c() {
     let res = client().post(format!("{base}/any/a/b")).body("hi").send().await.unwrap();
     assert_eq!(res.text().await.unwrap(), r#"POST /any/a/b [("rest", "a/b")] [] hi"#);
     assert_eq!(client().get(format!("{base}/nothing")).send().await.unwrap().status(), 404);
+    let head = raw(server.port, b"HEAD /players/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").await;
+    assert!(head.starts_with("HTTP/1.1 200") && head.ends_with("\r\n\r\n"), "HEAD: a GET route, no body: {head}");
     let res = client().post(format!("{base}/players/1")).send().await.unwrap();
     assert_eq!((res.status().as_u16(), res.headers()["allow"].to_str().unwrap()), (405, "GET"));
     let h2 = reqwest::Client::builder().no_proxy().http2_prior_knowledge().build().unwrap();
