@@ -14,6 +14,8 @@ const WS_URL := "ASYNC_NET_DEMO_WS_URL"
 const RADIO_URL := "ASYNC_NET_DEMO_RADIO_URL"
 ## Base URL (ending in /) of the local aiohttp server of the Fetch demo: its JSON feed and ticker.
 const HTTP_URL := "ASYNC_NET_DEMO_HTTP_URL"
+## The port the Dashboard demo's HttpServer listens on.
+const DASHBOARD_PORT := "ASYNC_NET_DEMO_DASHBOARD_PORT"
 
 
 ## The value of `variable`; "" when it is not set.

@@ -3,10 +3,14 @@ extends EditorPlugin
 ## Editor-mode tests, run inside a real (headless) editor by
 ## `godot --headless --editor --path tests -- --run-editor-tests`: the Async
 ## Net editor spawner spawns into the edited scene, owned by its root, one
-## undo step per node. Prints PASS/FAIL lines and `N passed, N failed`, then quits.
+## undo step per node; the editor server answers curl and a Python WebSocket
+## client. Prints PASS/FAIL lines and `N passed, N failed`, then quits.
 
 const LineReader := preload("res://helpers/line_reader.gd")
 const Env := preload("res://runner/env.gd")
+const EVENTS_CLIENT := "res://helpers/ws_events.py"
+## The editor server's token in its test.
+const SERVER_TOKEN := "editor-test-token"
 const ASYNC_NET_PLUGIN := "res://addons/async_net/plugin.gd"
 const SCENE := "res://editor_tests/edited_scene.tscn"
 const EXTENSION := "res://addons/async_net/async_net.gdextension"
@@ -34,6 +38,7 @@ func _run() -> void:
 	await _test_spawner_spawns_into_the_edited_scene_with_undo()
 	await _test_network_nodes_in_the_edited_scene_do_not_connect()
 	await _test_configuration_warnings_show_in_the_scene_dock()
+	await _test_editor_server_over_http_with_undo()
 	await _test_hot_reload_while_tasks_run()
 	# Last: the editor's reload cancels this coroutine; the test ends the run itself.
 	await _test_hot_reload_when_the_library_file_changes()
@@ -222,6 +227,135 @@ func _scene_dock_warning(node_name: String) -> String:
 					return "\n".join(tips)
 				item = item.get_next_in_tree()
 	return ""
+## The editor server (Project > Tools > Async Net > Serve the Editor over HTTP) against real
+## clients in processes of their own: curl for GET /scene and POST /nodes, Python `websockets`
+## for the /events WebSocket; each node added is one undo step, undone and redone here.
+func _test_editor_server_over_http_with_undo() -> void:
+	var name := "editor.gd::test_editor_server_over_http_with_undo"
+	EditorInterface.open_scene_from_path(SCENE)
+	await _frames(5)
+	var root := EditorInterface.get_edited_scene_root()
+	var plugin := _find_async_net_plugin()
+	var python := Env.value(Env.PYTHON)
+	if not _check(root != null and plugin != null and not python.is_empty(), "the scene, the plugin and %s" % Env.PYTHON):
+		return _finish(name)
+	ProjectSettings.set_setting(plugin.SETTING_SERVER_PORT, 0)
+	ProjectSettings.set_setting(plugin.SETTING_SERVER_TOKEN, SERVER_TOKEN)
+	plugin.set_editor_server_enabled(true)
+	var server: HttpServer = plugin.get_editor_server()
+	if not _check(await _until(func() -> bool: return server.get_bound_port() > 0, 10.0), "the editor server listens"):
+		plugin.set_editor_server_enabled(false)
+		return _finish(name)
+	var port := server.get_bound_port()
+	var base := "http://127.0.0.1:%d" % port
+	var events_file := ProjectSettings.globalize_path("user://editor-events.txt")
+	var listener := OS.create_process(python, [ProjectSettings.globalize_path(EVENTS_CLIENT),
+		"--url", "ws://127.0.0.1:%d/events" % port, "--token", SERVER_TOKEN, "--out", events_file, "--seconds", "60"])
+	_check(await _until(func() -> bool: return "connected" in _lines(events_file), 15.0),
+		"the events client connected: %s" % _lines(events_file))
+
+	var refused := await _curl("GET", base + "/scene", "")
+	_check(refused.status == 401, "without the token: 401, got %d" % refused.status)
+	var scene := await _curl("GET", base + "/scene", SERVER_TOKEN)
+	var tree: Variant = JSON.parse_string(scene.body)
+	if _check(scene.status == 200 and tree is Dictionary, "GET /scene: %d %s" % [scene.status, scene.body.left(200)]):
+		_check(tree.scene == SCENE and tree.root.name == "Level" and tree.root.path == ".", "the scene and its root")
+		var owned := root.get_children().filter(func(n: Node) -> bool: return n.owner == root).map(
+			func(n: Node) -> String: return String(n.name))
+		var listed: Array = tree.root.children.map(func(c: Dictionary) -> String: return c.name)
+		_check(listed == owned, "the root's children %s, got %s" % [owned, listed])
+
+	var undo_redo := EditorInterface.get_editor_undo_redo()
+	var history := undo_redo.get_history_undo_redo(undo_redo.get_object_history_id(root))
+	var lamp_body := JSON.stringify({"class": "Node3D", "name": "Lamp", "properties": {"position": [1, 2, 3]}})
+	var added := await _curl("POST", base + "/nodes", SERVER_TOKEN, lamp_body)
+	_check(added.status == 200 and "\"path\":\"Lamp\"" in added.body, "POST a Node3D: %d %s" % [added.status, added.body])
+	var lamp := root.get_node_or_null("Lamp") as Node3D
+	if _check(lamp != null, "Lamp joined the edited scene"):
+		_check(lamp.owner == root and lamp.position == Vector3(1, 2, 3), "owned by the root, at (1, 2, 3)")
+		_check(history.undo() and root.get_node_or_null("Lamp") == null, "one undo removes it")
+		_check(history.redo() and root.get_node_or_null("Lamp") == lamp, "redo brings it back")
+
+	var two := JSON.stringify([
+		{"scene": "res://editor_tests/robot.tscn", "name": "R2", "parent": "Lamp", "properties": {"visible": false}},
+		{"class": "Node2D", "name": "Marker", "properties": {"position": "Vector2(4, 5)", "rotation": 0.5}}])
+	added = await _curl("POST", base + "/nodes", SERVER_TOKEN, two)
+	_check(added.status == 200, "POST two nodes: %d %s" % [added.status, added.body])
+	var robot := root.get_node_or_null("Lamp/R2")
+	var marker := root.get_node_or_null("Marker") as Node2D
+	if _check(robot != null and marker != null, "both joined the scene"):
+		_check(robot.scene_file_path == "res://editor_tests/robot.tscn" and not robot.visible, "R2 is a hidden robot instance")
+		_check(robot.owner == root and robot.get_node("Body").owner != root, "its own children stay in its scene")
+		_check(marker.position == Vector2(4, 5) and is_equal_approx(marker.rotation, 0.5), "Marker's properties")
+		_check(history.undo() and root.get_node_or_null("Marker") == null and root.get_node_or_null("Lamp/R2") != null,
+			"one undo per node: the first undo removes only Marker")
+		_check(history.undo() and root.get_node_or_null("Lamp/R2") == null, "the second removes R2")
+		_check(history.redo() and history.redo() and root.get_node_or_null("Marker") != null
+			and root.get_node_or_null("Lamp/R2") != null, "two redos bring both back")
+
+	var children := root.get_child_count()
+	for bad: Array in [[{"class": "NoSuchClass"}, "not a node class"], [{"class": "Resource"}, "not a node class"],
+			[{"class": "Node", "parent": "Nowhere"}, "no node 'Nowhere'"],
+			[{"class": "Node3D", "properties": {"position": "Object(Node,\"script\":null)"}}, "takes a Vector3"],
+			[[{"class": "Node"}, {"class": "Node", "properties": {"no_such": 1}}], "no property 'no_such'"],
+			["not json", "node object"]]:
+		var answer := await _curl("POST", base + "/nodes", SERVER_TOKEN, bad[0] if bad[0] is String else JSON.stringify(bad[0]))
+		_check(answer.status == 400 and bad[1] in answer.body, "%s: 400 with '%s', got %d %s" % [bad[0], bad[1], answer.status, answer.body])
+	_check(root.get_child_count() == children, "a refused POST adds nothing")
+
+	var selection := EditorInterface.get_selection()
+	selection.clear()
+	selection.add_node(lamp)
+	_check(await _until(func() -> bool: return _has_event(events_file, "selection_changed", "\"Lamp\""), 10.0),
+		"the events client hears the selection")
+	_check(_has_event(events_file, "scene_edited", "Add \\\"Marker\\\" over HTTP"), "and the scene's edits: %s" % _lines(events_file))
+	selection.clear()
+
+	plugin.set_editor_server_enabled(false)
+	var probe := TCPServer.new()
+	_check(probe.listen(port, "127.0.0.1") == OK, "turning it off frees the port")
+	probe.stop()
+	OS.kill(listener)
+	_finish(name)
+
+
+## Runs curl (a client in a process of its own) and waits for it: {status, body}.
+func _curl(method: String, url: String, token: String, body := "") -> Dictionary:
+	var head := ProjectSettings.globalize_path("user://curl-head.txt")
+	var out := ProjectSettings.globalize_path("user://curl-body.txt")
+	for file in [head, out]:
+		DirAccess.remove_absolute(file)
+	var args := PackedStringArray(["-sS", "-X", method, "-o", out, "-D", head, "--max-time", "10"])
+	if not token.is_empty():
+		args.append_array(["-H", "Authorization: Bearer " + token])
+	if not body.is_empty():
+		args.append_array(["-H", "Content-Type: application/json", "--data-binary", body])
+	args.append(url)
+	var pid := OS.create_process("curl", args)
+	_check(pid > 0, "curl started")
+	await _until(func() -> bool: return not OS.is_process_running(pid), 15.0)
+	var status_line := FileAccess.get_file_as_string(head).get_slice("\n", 0)
+	return {"status": status_line.get_slice(" ", 1).to_int(), "body": FileAccess.get_file_as_string(out)}
+
+
+## Waits frame by frame until `condition` holds; false after `seconds`.
+func _until(condition: Callable, seconds: float) -> bool:
+	var deadline := Time.get_ticks_msec() + int(seconds * 1000.0)
+	while not condition.call():
+		if Time.get_ticks_msec() > deadline:
+			return false
+		await get_tree().process_frame
+	return true
+
+
+func _lines(file: String) -> PackedStringArray:
+	return FileAccess.get_file_as_string(file).split("\n", false)
+
+
+## Whether the events client recorded an `event` message containing `text`.
+func _has_event(file: String, event: String, text: String) -> bool:
+	return Array(_lines(file)).any(func(line: String) -> bool:
+		return line.contains("\"event\":\"%s\"" % event) and line.contains(text))
 
 
 func _test_f1_help_describes_every_member() -> void:

@@ -12,6 +12,7 @@ const INFO := {
 	"tag": "tcp spawner",
 }
 
+const Character := preload("res://demos/tcp_spawner/character.gd")
 const SPACING := 1.6
 const SAMPLE_NAMES := ["Ada", "Grace", "Linus", "Ada", "Margaret", "Alan", "Barbara", "Ken"]
 
@@ -51,27 +52,10 @@ func _on_listening(port: int) -> void:
 
 ## Places each new character on a square spiral around the centre, so none overlap.
 func _on_spawned(node: Node, peer: String) -> void:
-	var spot := _spiral_spot(_placed)
+	var spot := Character.spiral_spot(_placed)
 	_placed += 1
 	(node as Node3D).position = Vector3(spot.x * SPACING, 0, spot.y * SPACING)
 	say("spawned '%s' for %s at %s" % [node.name, peer, spot], RECEIVED_COLOR)
-
-
-func _spiral_spot(index: int) -> Vector2i:
-	var spot := Vector2i.ZERO
-	var direction := Vector2i.RIGHT
-	var run := 1
-	var i := 0
-	while i < index:
-		for _side in 2:
-			for _step in run:
-				if i == index:
-					return spot
-				spot += direction
-				i += 1
-			direction = Vector2i(-direction.y, direction.x)
-		run += 1
-	return spot
 
 
 func _send_names_as_a_client(port: int) -> void:

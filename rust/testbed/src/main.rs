@@ -8,6 +8,7 @@ mod loadgen;
 mod radio_station;
 mod soak_load;
 mod stream_load;
+mod ws_clients;
 mod ws_echo;
 
 #[cfg(feature = "microbench")]
@@ -37,6 +38,9 @@ test peers:
 load generators:
   loadgen idle|flood|rate --port P --out FILE ...
                                loopback TCP load for TcpSpawnerServer (JSON report in FILE)
+  ws-clients --url URL --clients N --ready-file F --out FILE [--max-sec S]
+                               WebSocket clients that count a server's broadcasts (JSON
+                               report in FILE)
   soak-load --out FILE --stop-file F --pause-file F ...
                                the outside load of `cargo xtask soak` (Redis publisher, TCP
                                bursts, slowloris, garbage; JSON report in FILE)
@@ -78,6 +82,7 @@ fn run(command: &str, args: Vec<OsString>) -> Result<ExitCode> {
         "radio-station" => radio_station::command::main(args),
         "ws-echo" => ws_echo::main(args),
         "loadgen" => loadgen::main(args),
+        "ws-clients" => ws_clients::main(args),
         "soak-load" => soak_load::main(args),
         "stream-load" => stream_load::main(args),
         #[cfg(feature = "microbench")]

@@ -116,6 +116,8 @@ pub const DEMO_WS_URL: &str = "ASYNC_NET_DEMO_WS_URL";
 pub const DEMO_RADIO_URL: &str = "ASYNC_NET_DEMO_RADIO_URL";
 /// Base URL (ending in `/`) of the local aiohttp server of the Fetch demo: its JSON feed and ticker.
 pub const DEMO_HTTP_URL: &str = "ASYNC_NET_DEMO_HTTP_URL";
+/// The port the Dashboard demo's HttpServer listens on (its page, WebSocket and commands).
+pub const DEMO_DASHBOARD_PORT: &str = "ASYNC_NET_DEMO_DASHBOARD_PORT";
 
 #[cfg(test)]
 mod tests {

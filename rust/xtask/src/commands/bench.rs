@@ -11,7 +11,8 @@
 //!   library against load or servers started from the same release binary (`loadgen`,
 //!   `ws-echo`, `radio-station`; the scenes get its path as `--loadgen=PATH`) or real ones
 //!   (redis-server, and nginx for bench_http: started here, its port passed as `--http-port=PORT`;
-//!   for bench_sharded_redis the six-node Redis Cluster, its seeds passed as `--cluster-urls=...`);
+//!   for bench_sharded_redis the six-node Redis Cluster, its seeds passed as `--cluster-urls=...`;
+//!   bench_http_server loads its servers with Debian's `wrk`, passed as `--wrk=PATH`);
 //!   then bench_main's idle `AsyncHub.step()` row once more with the debug
 //!   (template_debug) library, which the editor loads.
 
@@ -41,13 +42,20 @@ const REQUIREMENTS: &[Requirement] = &[
     Requirement::program("mpg123", "mpg123"),
     // HttpSession: bench_http downloads from nginx, beside HTTPRequest.
     http_services::NGINX,
+    // HttpServer: bench_http_server's HTTP load.
+    WRK,
 ];
+
+/// Debian's wrk, the HTTP load generator of bench_http_server.
+const WRK: Requirement = Requirement::program("wrk", "wrk");
 
 /// The scene that gets nginx's port.
 const HTTP_SCENE: &str = "bench_http.tscn";
 
 /// The scene that gets the Redis Cluster's seeds.
 const CLUSTER_SCENE: &str = "bench_sharded_redis.tscn";
+/// The scene that gets wrk's path.
+const HTTP_SERVER_SCENE: &str = "bench_http_server.tscn";
 
 /// The benchmark scene in the tests project.
 /// The bench scenes are `tests/bench/bench_*.tscn`, one per node family, run in name order.
@@ -121,6 +129,10 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
             }
             if let Some(cluster) = cluster.as_ref().filter(|_| scene.ends_with(CLUSTER_SCENE)) {
                 args.push(format!("--cluster-urls={}", cluster.urls().join(",")));
+            }
+            if scene.ends_with(HTTP_SERVER_SCENE) {
+                let wrk = crate::process::which("wrk").context("wrk is not installed")?;
+                args.push(format!("--wrk={}", wrk.display()));
             }
             let run = run_scene(&godot, scene, &helper, &work, &args)?;
             rows.extend(run.rows);

@@ -29,6 +29,9 @@ const GRACE: Duration = Duration::from_secs(30);
 /// taken.
 const WS_ECHO_PORT: u16 = 8765;
 
+/// The Dashboard demo's default port (`DEFAULT_PORT` in its script); a free one when it is taken.
+const DASHBOARD_PORT: u16 = 8090;
+
 /// `cargo xtask demo [--seconds N] [--headless] [-- DEMO ARGS]`.
 pub fn main(mut args: Args) -> Result<ExitCode> {
     let seconds = args.number("--seconds")?;
@@ -63,6 +66,7 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
 /// server and radio station, and the aiohttp server of the tests (tests/helpers/http_server.py)
 /// for the Fetch demo. Their URLs reach Godot in
 /// `ASYNC_NET_DEMO_*` environment variables; a demo whose service did not start says so itself.
+/// It also picks the port of the Dashboard demo's own server and prints its address.
 pub struct DemoServices {
     _services: Vec<Service>,
     _cluster: Option<RedisCluster>,
@@ -80,6 +84,7 @@ impl DemoServices {
             Err(err) => eprintln!("xtask: no local WebSocket echo server nor radio station for the demo: {err:#}"),
         }
         services.extend(http_for_demo(cmd));
+        dashboard_port(cmd);
         DemoServices { _services: services, _cluster: cluster_for_demo(cmd) }
     }
 }
@@ -172,6 +177,20 @@ fn http_for_demo(cmd: &mut std::process::Command) -> Option<Service> {
             eprintln!("xtask: no local HTTP server for the Fetch demo ({err:#})");
             None
         }
+    }
+}
+
+/// Picks the Dashboard demo's port ([`DASHBOARD_PORT`] when it is free), tells the demo
+/// (`ASYNC_NET_DEMO_DASHBOARD_PORT`) and prints the page's address.
+fn dashboard_port(cmd: &mut std::process::Command) {
+    let free = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, DASHBOARD_PORT)).is_ok();
+    let port = if free { Ok(DASHBOARD_PORT) } else { services::free_port() };
+    match port {
+        Ok(port) => {
+            eprintln!("xtask: the Dashboard demo serves its page at http://127.0.0.1:{port}/ (while its card is open)");
+            cmd.env(env::DEMO_DASHBOARD_PORT, port.to_string());
+        }
+        Err(err) => eprintln!("xtask: no port for the Dashboard demo: {err:#}"),
     }
 }
 

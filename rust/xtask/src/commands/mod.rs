@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod build;
+pub mod dashboard_test;
 pub mod demo;
 pub mod fuzz;
 pub mod package;

@@ -38,8 +38,8 @@ pub const DEFAULT_DIR: &str = "docs/screenshots";
 pub const DEFAULT_SIZE: (u32, u32) = (1280, 720);
 
 /// The screens the tour saves: the menu, then one per demo folder.
-pub const SCREENS: [&str; 8] =
-    ["menu", "timers", "tcp_spawner", "redis_feed", "radio", "ws_echo", "fetch", "leaderboard"];
+pub const SCREENS: [&str; 9] =
+    ["menu", "timers", "tcp_spawner", "redis_feed", "radio", "ws_echo", "fetch", "leaderboard", "dashboard"];
 
 /// Time limit of one tour (each demo may wait up to 30 s for live data).
 const TOUR_LIMIT: Duration = Duration::from_secs(5 * 60);

@@ -1,6 +1,6 @@
 //! `cargo xtask test`: the Rust tests (`cargo test --workspace`), then the headless Godot tests
-//! of `tests/` against real services, the packaged addon in a new project, the workflows
-//! linted by actionlint, then the demo project's screenshots in a real window (Xvfb, software
+//! of `tests/` against real services, the packaged addon in a new project, the Dashboard demo
+//! in a real browser (headless chromium), the workflows linted by actionlint, then the demo project's screenshots in a real window (Xvfb, software
 //! OpenGL) checked not blank; ends with one `N passed, N failed` line.
 
 use std::io::IsTerminal;
@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::build::{self, Profile};
+use super::dashboard_test;
 use super::package_smoke;
 use super::screenshots;
 use super::soak;
@@ -31,6 +32,7 @@ const GODOT_LIMIT: Duration = Duration::from_secs(15 * 60);
 /// Steps that xtask runs itself (not the tests project's runner), selected by `--filter`.
 const PACKAGE_STEP: &str = "package";
 const WORKFLOWS_STEP: &str = "workflows";
+const DASHBOARD_STEP: &str = "dashboard";
 
 /// shellcheck, which actionlint runs on the workflows' `run:` scripts when it is on PATH.
 const SHELLCHECK: Requirement = Requirement::program("shellcheck", "shellcheck");
@@ -51,6 +53,9 @@ pub fn main(mut args: Args) -> Result<ExitCode> {
     let screenshots_only = filter.as_deref().is_some_and(|f| f.starts_with("screenshots"));
     if !screenshots_only && let Err(err) = godot_test(filter.as_deref(), package_zip.as_deref(), &mut tally) {
         tally.step_failed(format!("the Godot tests did not run: {err:#}"));
+    }
+    if selects(filter.as_deref(), DASHBOARD_STEP) {
+        browser_test(&mut tally);
     }
     if selects(filter.as_deref(), WORKFLOWS_STEP)
         && let Err(err) = lint_workflows(&mut tally)
@@ -169,7 +174,8 @@ fn godot_test(filter: Option<&str>, package_zip: Option<&Path>, tally: &mut Tall
     let godot = godot::find()?;
     eprintln!("xtask: using Godot {} ({})", godot.version, godot.path.display());
     // A filter that names only xtask's own steps runs none of the tests project's tests.
-    let runner = filter.is_none_or(|f| ![PACKAGE_STEP, WORKFLOWS_STEP].iter().any(|s| selects(Some(f), s)));
+    let runner =
+        filter.is_none_or(|f| ![PACKAGE_STEP, WORKFLOWS_STEP, DASHBOARD_STEP].iter().any(|s| selects(Some(f), s)));
     let editor = selects(filter, "editor");
     if runner || editor {
         build::build(Profile::Debug, &[Project::Tests], &godot)?;
@@ -224,15 +230,18 @@ fn godot_test(filter: Option<&str>, package_zip: Option<&Path>, tally: &mut Tall
         soak_test(&godot, tally);
     }
 
-    // Editor mode (the spawner writing into the edited scene, with undo) needs a real
-    // editor: the tests project's own editor plugin runs those tests and quits.
+    // Editor mode (the spawner and the editor server writing into the edited scene, with undo)
+    // needs a real editor: the tests project's own editor plugin runs those tests and quits.
     if editor {
         // The hot-reload test swaps this library in: code that really differs from the one loaded.
         let probe = build::cargo_build_reload_probe(Profile::Debug)?;
+        let python = python::venv(services::TEST_PYTHON_PACKAGES)?;
         let command = || {
             let mut cmd: Command = godot.command();
             cmd.args(["--headless", "--editor", "--path"]).arg(Project::Tests.dir()).args(["--", "--run-editor-tests"]);
             cmd.env(env::TEST_RELOAD_LIBRARY, &probe);
+            // The editor server's test runs a Python WebSocket client (tests/helpers/ws_events.py).
+            cmd.env(env::TEST_PYTHON, &python);
             cmd
         };
         let what = "the Godot editor tests";
@@ -266,13 +275,26 @@ fn screenshot_test(tally: &mut Tally) {
 /// Runs `cargo xtask soak` for [`SOAK_SECONDS`] and counts it as the test `soak`.
 fn soak_test(godot: &godot::Godot, tally: &mut Tally) {
     let name = format!("xtask soak --seconds {}", SOAK_SECONDS.as_secs());
-    match soak::run(godot, SOAK_SECONDS, Profile::Debug) {
-        Ok(outcome) if outcome.problems.is_empty() => {
+    let outcome = soak::run(godot, SOAK_SECONDS, Profile::Debug).map(|outcome| outcome.problems);
+    one_test(tally, &name, outcome);
+}
+
+/// The Dashboard demo in headless chromium (see dashboard_test.rs), counted as one test.
+fn browser_test(tally: &mut Tally) {
+    let outcome = godot::find().and_then(|godot| dashboard_test::run(&godot));
+    one_test(tally, dashboard_test::NAME, outcome);
+}
+
+/// Counts a step that is one test `name`: passed when `outcome` holds no failures, failed when
+/// it holds some; a step failure when it did not run.
+fn one_test(tally: &mut Tally, name: &str, outcome: Result<Vec<String>>) {
+    match outcome {
+        Ok(failures) if failures.is_empty() => {
             println!("PASS {name}");
             tally.add(Counts { passed: 1, failed: 0 }, Vec::new(), Vec::new());
         }
-        Ok(outcome) => {
-            let failure = format!("FAIL {name}: {}", outcome.problems.join("; "));
+        Ok(failures) => {
+            let failure = format!("FAIL {name}: {}", failures.join("; "));
             println!("{failure}");
             tally.add(Counts { passed: 0, failed: 1 }, vec![failure], Vec::new());
         }
