@@ -142,3 +142,20 @@ pub fn resp_push(frame: &[u8]) -> Option<(String, Vec<Vec<u8>>)> {
         .collect::<Option<Vec<_>>>()?;
     Some((format!("{kind:?}"), parts))
 }
+
+/// `serve_files`' path resolution (http_server/files.rs), for the `http_server_paths` target.
+pub use crate::http_server::files::{Refused as ServeRefused, resolve as serve_files_resolve};
+
+/// Parses `bytes` as one RESP value (the redis crate's parser) and hands it to the stream
+/// reply decoders (XREADGROUP and XAUTOCLAIM), for the `stream_entries` target. Returns the
+/// entries both decoders made of it.
+pub fn decode_stream_replies(bytes: &[u8]) -> Vec<crate::streams::entry::Read> {
+    let Ok(value) = redis::parse_redis_value(bytes) else {
+        return Vec::new();
+    };
+    let mut reads = crate::streams::entry::parse_read_reply(value.clone()).unwrap_or_default();
+    if let Ok((_, claimed, _)) = crate::streams::entry::parse_autoclaim_reply(value) {
+        reads.extend(claimed);
+    }
+    reads
+}

@@ -9,7 +9,7 @@
 mod answer;
 mod config;
 mod events;
-mod files;
+pub(crate) mod files;
 mod router;
 mod server;
 mod service;
