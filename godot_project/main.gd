@@ -95,7 +95,7 @@ func _process(_delta: float) -> void:
 func _card(path: String) -> Button:
 	var card := Button.new()
 	card.theme_type_variation = &"CardButton"
-	card.custom_minimum_size = Vector2(0, 176)
+	card.custom_minimum_size = Vector2(0, 206)
 	card.size_flags_horizontal = Control.SIZE_EXPAND_FILL
 	card.pressed.connect(open_demo.bind(path))
 	var margin := MarginContainer.new()
