@@ -22,12 +22,6 @@ const Env := preload("res://runner/env.gd")
 const CYCLES := 1000
 ## Cycles run before the baseline is taken: lazily made buffers, thread pools, arenas.
 const WARMUP := 50
-## RadioStream's warm-up: each radio decodes on a thread of the runtime's blocking pool, and
-## glibc gives a thread that finds the arenas busy an arena of its own, which stays. A
-## 3000-cycle run printing RSS every 250 cycles rose within the first 250 cycles and stayed
-## flat for the other 2750; with 50 cycles of warm-up the 1000 measured ones grew 2.6-2.9 MiB
-## in two full runs (after other lifecycle tests in the same process), 0 when run alone.
-const RADIO_WARMUP := 250
 const RSS_SLACK_KIB := 2048
 ## Time limit for one cycle's connection to come up.
 const CONNECT_LIMIT_SEC := 10.0
@@ -67,19 +61,18 @@ func usage() -> Dictionary:
 	}
 
 
-## Runs cycles of: make a node (`make`), add it, wait until `live` says its connection is up,
-## free it: `warmup` of them, then CYCLES - WARMUP more (the same number measured whatever the
-## warm-up). Returns the usage after the warm-up and at the end, or {} after a failure. Both are taken the same way, once a run of cycles has returned, with the
-## object count settled.
-func cycle(label: String, make: Callable, live: Callable, warmup := WARMUP) -> Dictionary:
+## Runs CYCLES of: make a node (`make`), add it, wait until `live` says its connection is up,
+## free it. Returns the usage after WARMUP cycles and at the end, or {} after a failure. Both
+## are taken the same way, once a run of cycles has returned, with the object count settled.
+func cycle(label: String, make: Callable, live: Callable) -> Dictionary:
 	_start_threads = maxi(_start_threads, _threads())
-	if not await cycles(label, 0, warmup, make, live):
+	if not await cycles(label, 0, WARMUP, make, live):
 		return {}
 	var before := await settled_usage()
-	if not await cycles(label, warmup, warmup + CYCLES - WARMUP, make, live):
+	if not await cycles(label, WARMUP, CYCLES, make, live):
 		return {}
 	var after := await settled_usage()
-	print("%s: %d cycles, after %d: %s, at the end: %s" % [label, warmup + CYCLES - WARMUP, warmup, before, after])
+	print("%s: %d cycles, after %d: %s, at the end: %s" % [label, CYCLES, WARMUP, before, after])
 	return {"before": before, "after": after}
 
 
@@ -219,7 +212,7 @@ func test_radio_stream_added_and_freed_a_thousand_times_while_streaming() -> voi
 		return radio
 	var live := func(radio: RadioStream) -> bool:
 		return radio.state == RadioStream.CONNECTED and radio.get_stats().get("bytes_received", 0) > 0
-	assert_back_to_start(await cycle("RadioStream", make, live, RADIO_WARMUP))
+	assert_back_to_start(await cycle("RadioStream", make, live))
 
 
 func test_tcp_spawner_added_and_freed_a_thousand_times_with_a_client_relistens_on_the_same_port() -> void:
