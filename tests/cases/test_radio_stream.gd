@@ -18,6 +18,7 @@ func _init() -> void:
 		"test_recording_matches_ffmpegs_own_decode": 40.0,
 		"test_main_thread_stalls_cause_no_skips": 30.0,
 		"test_source_stopped_and_restarted_plays_again": 50.0,
+		"test_a_silence_is_one_underrun_however_long": 40.0,
 		"test_garbage_mid_stream_resyncs_and_keeps_playing": 20.0,
 		"test_chunked_and_redirected_streams_play": 30.0,
 		"test_aac_and_ogg_vorbis_through_icecast_play_without_decode_errors": 40.0,
@@ -205,6 +206,26 @@ func test_a_stall_longer_than_the_buffer_skips_and_reports_underrun() -> void:
 	assert_true(await underruns.wait(5.0, 1), "underrun after a 400 ms stall with 0.1 s of buffer")
 	assert_gt(radio.get_stats().skips, 0)
 	assert_eq(radio.get_stats().underruns, underruns.count())
+
+
+## One silence is one underrun: the source goes away and stays away; the generator runs dry
+## and stays dry while each reconnect gets 404 (the audio server mixes in blocks, so some
+## frames see no new skip), and `underrun` fires once.
+func test_a_silence_is_one_underrun_however_long() -> void:
+	var underruns := watch(radio, "underrun")
+	radio.buffer_sec = 0.5
+	var url := await start_source()
+	assert_false((await play_and_wait(url)).is_empty(), errors_text())
+	expect_error("the stream ended")
+	expect_error("HTTP 404 File Not Found from %s" % url, ANY)
+	stop_source()
+	assert_true(await underruns.wait(10.0, 1), "the ring runs dry once the source is gone")
+	var skips: int = radio.get_stats().skips
+	await wait_seconds(1.5)
+	assert_gt(radio.get_stats().skips, skips, "still skipping: the silence goes on")
+	assert_ne(radio.state, RadioStream.CONNECTED, "the source is still away")
+	assert_eq(underruns.count(), 1, "one silence, one underrun")
+	assert_eq(radio.get_stats().underruns, 1)
 
 
 func test_source_stopped_and_restarted_plays_again() -> void:

@@ -334,7 +334,7 @@ impl Generator {
         self.level = held + frames as i32;
         self.looked_at = now;
         let (skips, underrun) = if held < MIX_SLACK {
-            self.skipped()
+            self.skipped(held + frames as i32 > 0)
         } else {
             self.in_skip_run = false;
             (0, false)
@@ -342,14 +342,19 @@ impl Generator {
         Fed { frames, skips, underrun }
     }
 
-    /// Skips since the last look, and whether they begin a run of skips.
-    fn skipped(&mut self) -> (u64, bool) {
+    /// Skips since the last look, and whether they begin a run of skips (`playing`: the ring
+    /// holds audio after this look's push).
+    ///
+    /// A run of skips lasts until audio plays again: the audio server mixes in blocks, so
+    /// looks of consecutive frames can find no new skip while the ring is still dry, and
+    /// that is not the end of the run (one outage of the stream is one underrun).
+    fn skipped(&mut self, playing: bool) -> (u64, bool) {
         let skips = self.playback.get_skips();
         let skipped = skips != self.skips_seen;
         let new = skips.wrapping_sub(self.skips_seen).max(0) as u64;
         self.skips_seen = skips;
         let underrun = skipped && !self.in_skip_run;
-        self.in_skip_run = skipped;
+        self.in_skip_run = skipped || (self.in_skip_run && !playing);
         (new, underrun)
     }
 
