@@ -3,11 +3,18 @@
 `websockets` package (installed by `cargo xtask test` into target/venv).
 
 Usage: ws_server.py --port P [--tls-port Q --cert-dir DIR] [--parent PID] [--lifetime SEC]
+                    [--record FILE]
 
 With --cert-dir, a CA, a server certificate for 127.0.0.1/localhost signed by
 it, and an unrelated "wrong" CA are made at start (cryptography package) and
 written there as ca.pem, wrong-ca.pem, server.pem, server.key; the TLS port
 serves the same paths over wss. Loopback only.
+
+With --record, every text message the echo path receives is appended to FILE as
+"<connection> <text>" before it is echoed, written straight to the file (no
+buffer), so that the lines survive a SIGKILL: the soak's harness reads what the
+server got on which connection (rust/xtask/src/commands/soak/). <connection> is
+"<pid>.<n>", unique across restarts.
 
 Paths:
   /                      echo every text and binary message back
@@ -34,6 +41,7 @@ from websockets.asyncio.server import serve
 
 SUBPROTOCOLS = ["chat.v2", "echo.v1"]
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+RECORD = {"fd": None, "connections": 0}
 
 
 async def handler(ws):
@@ -47,7 +55,11 @@ async def handler(ws):
         await asyncio.Future()
     if parts[0] == "big" and len(parts) == 2:
         await ws.send("x" * int(parts[1]))
+    RECORD["connections"] += 1
+    connection = "%d.%d" % (os.getpid(), RECORD["connections"])
     async for message in ws:
+        if RECORD["fd"] is not None and isinstance(message, str):
+            os.write(RECORD["fd"], ("%s %s\n" % (connection, message)).encode())
         await ws.send(message)
 
 
@@ -136,7 +148,10 @@ async def main():
     parser.add_argument("--cert-dir")
     parser.add_argument("--parent", type=int)
     parser.add_argument("--lifetime", type=float, default=0.0)
+    parser.add_argument("--record")
     args = parser.parse_args()
+    if args.record:
+        RECORD["fd"] = os.open(args.record, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
     options = dict(
         process_request=process_request,

@@ -9,11 +9,6 @@
 ##
 ## Files in the exchange folder (the harness writes the first ones, this scene the others):
 ## - `ready.json` ({pid}) once every node is connected;
-## - `ws-pause` asks to stop sending: this scene waits until every message sent so far was
-##   echoed and writes `ws-paused`; then, once WsEcho has noticed the lost server, removes
-##   `ws-pause`, writes `ws-down` and sends on (those sends are queued while WsEcho reconnects).
-##   The harness kills the server between `ws-paused` and `ws-down`, so no message is in
-##   flight when it dies: every message sent must come back, in order;
 ## - `finish`: stop sending, wait until everything reconnected and every echo is back, write
 ##   `report.json` and `spawned.txt` (the names of the nodes the spawner made), then wait for
 ##   `quit` (the harness samples descriptors and memory in between) and quit.
@@ -24,6 +19,12 @@
 ## counts the end-of-frame flush step after every `_process`). A frame is long when either
 ## passes 50 ms. The injected 250 ms stalls happen after the measurement and are in neither.
 ## AsyncHub.get_slowest_task() names the task that held the main thread longest in one go.
+##
+## WebSocket: the scene sends numbered messages every frame, whatever the server's state (the
+## harness kills it mid-flight). It reports the numbers that never came back and the ones it
+## queued while WsEcho was not connected (the queue's promise: those all come back, in order);
+## the harness matches them against what the server recorded. RadioStream: the time of every
+## `underrun`, which the harness matches against the source's restarts.
 extends Node
 
 const Env := preload("res://runner/env.gd")
@@ -35,8 +36,6 @@ const WS_PER_FRAME := 4
 ## How long the end of the run may take to reconnect and drain.
 const FINISH_LIMIT_MSEC := 30_000
 const POLL_EVERY_FRAMES := 5
-
-enum Ws { SENDING, DRAINING, PAUSED }
 
 var dir := ""
 var sub: RedisSubscriber
@@ -59,12 +58,16 @@ var stalls := 0
 var started := false
 var finishing := false
 
-var ws_state := Ws.SENDING
 var ws_next_seq := 0
 var ws_expected_seq := 0
 var ws_out_of_order := 0
-var ws_pauses := 0
 var ws_refused := 0
+## Numbers that were skipped over when a later one came back.
+var ws_missing := PackedInt64Array()
+## Numbers sent while WsEcho was not CONNECTED.
+var ws_queued_down := PackedInt64Array()
+## When each RadioStream `underrun` was emitted, in milliseconds since the Unix epoch.
+var radio_underruns := PackedInt64Array()
 var redis_received := PackedInt64Array()
 var redis_bad := 0
 var spawned_names := PackedStringArray()
@@ -127,6 +130,7 @@ func _make_nodes() -> void:
 	radio.url = Env.value(Env.SOAK_RADIO_URL)
 	radio.reconnect_min_sec = 0.1
 	radio.reconnect_max_sec = 1.0
+	radio.underrun.connect(func() -> void: radio_underruns.append(int(Time.get_unix_time_from_system() * 1000.0)))
 	_watch_errors(radio, "radio")
 	player.add_child(radio)
 	radio.play()
@@ -211,13 +215,16 @@ func _all_connected() -> bool:
 			and radio.state == RadioStream.CONNECTED and server.state == TcpSpawnerServer.LISTENING
 
 
-# --- WebSocket: sequence numbers, pausing around a server kill ---------------------------------
+# --- WebSocket: sequence numbers ---------------------------------------------------------------
 
 func _send_ws() -> void:
-	if ws_state != Ws.SENDING or finishing:
+	if finishing:
 		return
+	var down := ws.state != WsEcho.CONNECTED
 	for i in WS_PER_FRAME:
 		if ws.send_text("seq:%d" % ws_next_seq):
+			if down:
+				ws_queued_down.append(ws_next_seq)
 			ws_next_seq += 1
 		else:
 			ws_refused += 1
@@ -225,29 +232,17 @@ func _send_ws() -> void:
 
 func _on_ws_message(text: String) -> void:
 	var seq := text.trim_prefix("seq:").to_int()
-	if seq != ws_expected_seq:
+	if seq < ws_expected_seq:
 		ws_out_of_order += 1
 		if error_samples.size() < 40:
 			error_samples.append("ws: expected seq %d, got %s" % [ws_expected_seq, text])
-	ws_expected_seq = maxi(ws_expected_seq, seq + 1)
+		return
+	for missing in range(ws_expected_seq, seq):
+		ws_missing.append(missing)
+	ws_expected_seq = seq + 1
 
 
 func _poll_commands() -> void:
-	var pause := FileAccess.file_exists(dir.path_join("ws-pause"))
-	match ws_state:
-		Ws.SENDING:
-			if pause:
-				ws_state = Ws.DRAINING
-				ws_pauses += 1
-		Ws.DRAINING:
-			if ws_expected_seq >= ws_next_seq:
-				ws_state = Ws.PAUSED
-				_write(dir.path_join("ws-paused"), "")
-		Ws.PAUSED:
-			if ws.state != WsEcho.CONNECTED:
-				DirAccess.remove_absolute(dir.path_join("ws-pause"))
-				_write(dir.path_join("ws-down"), "")
-				ws_state = Ws.SENDING
 	if FileAccess.file_exists(dir.path_join("finish")):
 		_finish()
 
@@ -293,14 +288,17 @@ func _finish() -> void:
 		"all_connected": _all_connected(),
 		"ws": {
 			"sent": ws_next_seq,
-			"echoed": ws_expected_seq,
+			"next_expected": ws_expected_seq,
+			"echoed": ws_expected_seq - ws_missing.size(),
+			"missing": ws_missing,
+			"queued_while_down": ws_queued_down,
 			"out_of_order": ws_out_of_order,
-			"pauses": ws_pauses,
 			"refused": ws_refused,
 			"stats": ws.get_stats(),
 		},
 		"redis": {"received": redis_received, "bad_payloads": redis_bad, "stats": sub.get_stats()},
 		"radio": radio.get_stats(),
+		"radio_underruns": radio_underruns,
 		"tcp": {"spawned": spawned_names.size(), "stats": server.get_stats()},
 		"node_errors": node_errors,
 		"error_samples": error_samples,

@@ -56,32 +56,35 @@ fn connect(port: u16) -> std::io::Result<TcpStream> {
 pub struct Published {
     /// Numbers Redis delivered to a subscriber (PUBLISH replied ≥ 1), in order.
     pub delivered: Vec<u64>,
+    /// When each of `delivered` was sent, in milliseconds since the Unix epoch (the harness
+    /// tells a message in flight when Redis was killed from a lost one by these).
+    pub delivered_sent_ms: Vec<u64>,
     /// PUBLISH replies of 0 (our subscriber was not subscribed at that moment).
     pub no_receiver: u64,
     /// PUBLISH replies above 1: someone else subscribed to the channel (must stay 0).
     pub extra_receivers: u64,
-    /// Publishes that failed (server down or killed).
-    pub failed: u64,
+    /// Numbers whose PUBLISH got no reply (the server died with it in flight, or was down):
+    /// Redis may or may not have delivered them.
+    pub failed: Vec<u64>,
+}
+
+/// Now, in milliseconds since the Unix epoch: the clock the harness stamps its kills with.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Publishes `0, 1, 2, ...` to `channel` on 127.0.0.1:`port` every `every` until `stop`,
-/// holding off while `pause` is set (the harness sets it before killing the server, so no
-/// publish is in flight when Redis dies).
-pub fn publisher(port: u16, channel: String, every: Duration, pause: Flag, stop: Flag) -> Published {
+/// whatever happens to the server: the harness kills it at random moments, with publishes
+/// in flight.
+pub fn publisher(port: u16, channel: String, every: Duration, stop: Flag) -> Published {
     let mut out = Published::default();
     let mut conn: Option<(TcpStream, BufReader<TcpStream>)> = None;
     let mut seq = 0u64;
     while !is_set(&stop) {
-        if is_set(&pause) {
-            conn = None;
-            thread::sleep(Duration::from_millis(5));
-            continue;
-        }
         if conn.is_none() {
             conn = connect(port).and_then(|s| Ok((s.try_clone()?, BufReader::new(s)))).ok();
             if conn.is_none() {
-                out.failed += 1;
-                thread::sleep(Duration::from_millis(50));
+                thread::sleep(Duration::from_millis(20));
                 continue;
             }
         }
@@ -90,15 +93,17 @@ pub fn publisher(port: u16, channel: String, every: Duration, pause: Flag, stop:
         let command =
             format!("*3\r\n$7\r\nPUBLISH\r\n${}\r\n{channel}\r\n${}\r\n{payload}\r\n", channel.len(), payload.len());
         let mut reply = String::new();
+        let sent_ms = unix_ms();
         let sent = writer.write_all(command.as_bytes()).and_then(|()| reader.read_line(&mut reply));
         match (sent, reply.trim().strip_prefix(':').and_then(|n| n.parse::<u64>().ok())) {
             (Ok(_), Some(0)) => out.no_receiver += 1,
             (Ok(_), Some(n)) => {
                 out.delivered.push(seq);
+                out.delivered_sent_ms.push(sent_ms);
                 out.extra_receivers += u64::from(n > 1);
             }
             _ => {
-                out.failed += 1;
+                out.failed.push(seq);
                 conn = None;
             }
         }

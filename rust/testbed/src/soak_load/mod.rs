@@ -2,19 +2,21 @@
 //! Godot, while xtask kills and restarts the services (rust/xtask/src/commands/soak/):
 //!
 //! - a Redis publisher: `PUBLISH`es numbered messages to the soak channel every
-//!   [`PUBLISH_EVERY`], holding off while the pause file exists (xtask creates it before it kills
-//!   redis-server, so that no publish is in flight when Redis dies);
+//!   [`PUBLISH_EVERY`], on and on while xtask kills redis-server at random moments (each
+//!   delivered number carries the time it was sent, so the harness can tell the ones in flight
+//!   at a kill from lost ones);
 //! - bursts of [`BURST_CLIENTS`] TCP clients every [`BURST_EVERY`] that connect at once, send
 //!   one line each, read the reply and disconnect;
 //! - [`SLOW_CLIENTS`] slowloris clients sending a byte every [`SLOW_EVERY`];
 //! - [`GARBAGE_BYTES`] of random bytes to the spawner's port over 90 % of the run (scaled down
 //!   below [`FULL_GARBAGE_RUN`]).
 //!
-//! `testbed soak-load --out FILE --stop-file F --pause-file P --seconds D --redis-port R
+//! `testbed soak-load --out FILE --stop-file F --seconds D --redis-port R
 //! --channel C --tcp-port T [--max-sec S] [--parent PID]` runs them (see [`clients`]) until F
 //! exists, S seconds (default D + 120) have passed or process PID is gone, then writes what each
 //! client saw to FILE as JSON (through a temporary file and a rename) and exits:
-//! `{"published": {"delivered": [0, 1, ...], "no_receiver", "extra_receivers", "failed"},
+//! `{"published": {"delivered": [0, 1, ...], "delivered_sent_ms": [unix ms, ...], "no_receiver",
+//! "extra_receivers", "failed": [numbers]},
 //! "bursts": {"bursts", "clients", "acked": [names], "errors": {reply: n}, "io_failures"},
 //! "slow": {"clients", "connects", "bytes", "acked", "errors", "closed"},
 //! "garbage": {"bytes", "connections", "replies": {kind: n}}}`.
@@ -52,13 +54,12 @@ const SLOW_EVERY: Duration = Duration::from_millis(2500);
 const GARBAGE_BYTES: u64 = 100 * 1000 * 1000;
 const FULL_GARBAGE_RUN: Duration = Duration::from_secs(120);
 
-/// How often the stop and pause conditions are looked at.
+/// How often the stop conditions are looked at.
 const WATCH: Duration = Duration::from_millis(5);
 
 /// What one run is told.
 struct Options {
     out: PathBuf,
-    pause_file: PathBuf,
     seconds: Duration,
     redis_port: u16,
     channel: String,
@@ -68,14 +69,13 @@ struct Options {
 
 impl Options {
     fn parse(args: Vec<OsString>) -> Result<Options> {
-        let (mut out, mut stop_file, mut pause_file, mut seconds, mut max) = (None, None, None, None, None);
+        let (mut out, mut stop_file, mut seconds, mut max) = (None, None, None, None);
         let (mut redis_port, mut channel, mut tcp_port, mut parent) = (None, None, None, None);
         let mut parser = lexopt::Parser::from_args(args);
         while let Some(arg) = parser.next()? {
             match arg {
                 Long("out") => out = Some(PathBuf::from(parser.value()?)),
                 Long("stop-file") => stop_file = Some(PathBuf::from(parser.value()?)),
-                Long("pause-file") => pause_file = Some(PathBuf::from(parser.value()?)),
                 Long("seconds") => seconds = Some(Duration::from_secs(parser.value()?.parse()?)),
                 Long("max-sec") => max = Some(Duration::from_secs(parser.value()?.parse()?)),
                 Long("redis-port") => redis_port = Some(parser.value()?.parse()?),
@@ -89,7 +89,6 @@ impl Options {
         let max = max.unwrap_or(seconds + Duration::from_secs(120));
         Ok(Options {
             out: out.context("--out is required")?,
-            pause_file: pause_file.context("--pause-file is required")?,
             seconds,
             redis_port: redis_port.context("--redis-port is required")?,
             channel: channel.context("--channel is required")?,
@@ -107,14 +106,13 @@ impl Options {
 pub fn main(args: Vec<OsString>) -> Result<ExitCode> {
     let o = Options::parse(args)?;
     let stop: Flag = Arc::new(AtomicBool::new(false));
-    let pause: Flag = Arc::new(AtomicBool::new(false));
     let scale = (o.seconds.as_secs_f64() / FULL_GARBAGE_RUN.as_secs_f64()).min(1.0);
     let garbage_bytes = (GARBAGE_BYTES as f64 * scale) as u64;
     let garbage_over = o.seconds.mul_f64(0.9);
     let (redis_port, tcp_port, channel) = (o.redis_port, o.tcp_port, o.channel.clone());
     let publisher = {
-        let (stop, pause) = (stop.clone(), pause.clone());
-        thread::spawn(move || clients::publisher(redis_port, channel, PUBLISH_EVERY, pause, stop))
+        let stop = stop.clone();
+        thread::spawn(move || clients::publisher(redis_port, channel, PUBLISH_EVERY, stop))
     };
     let bursts = {
         let stop = stop.clone();
@@ -131,7 +129,6 @@ pub fn main(args: Vec<OsString>) -> Result<ExitCode> {
     eprintln!("testbed soak-load: loading 127.0.0.1:{tcp_port} and publishing to 127.0.0.1:{redis_port}");
 
     while o.lifetime.ended().is_none() {
-        pause.store(o.pause_file.exists(), Ordering::SeqCst);
         thread::sleep(WATCH);
     }
     stop.store(true, Ordering::SeqCst);
@@ -155,6 +152,7 @@ fn report(
     json!({
         "published": {
             "delivered": published.delivered,
+            "delivered_sent_ms": published.delivered_sent_ms,
             "no_receiver": published.no_receiver,
             "extra_receivers": published.extra_receivers,
             "failed": published.failed,

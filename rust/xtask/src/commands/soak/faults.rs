@@ -1,7 +1,9 @@
-//! The soak's faults: redis-server, the WebSocket echo server and the icecast source killed and
-//! restarted at random moments, each kind on its own thread until the harness stops.
+//! The soak's faults: redis-server, the WebSocket echo server and the icecast source killed
+//! (SIGKILL) and restarted at random moments while traffic flows, each kind on its own thread
+//! until the harness stops. Nothing is paused or drained before a kill: each fault records when
+//! the service died and when it was back, and the verdict ([`super::judge`]) tells messages in
+//! flight at a kill from lost ones.
 
-use std::fs;
 use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -38,74 +40,72 @@ fn between(low: Duration, high: Duration) -> Duration {
     rand::random_range(low..high)
 }
 
-/// A service that was killed and restarted `kills` times, running again (the scene reconnects
-/// to it before it reports).
+/// When one kill happened, in milliseconds since the Unix epoch (the clock the soak load and
+/// the scene stamp their traffic with).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Outage {
+    /// Just before the SIGKILL.
+    pub killed_ms: u64,
+    /// Once the restarted service was ready again.
+    pub back_ms: u64,
+}
+
+/// A service that was killed and restarted at random moments, running again (the scene
+/// reconnects to it before it reports).
 pub struct Faulted {
-    /// Times the service was killed.
-    pub kills: u64,
+    /// Each kill, in order.
+    pub outages: Vec<Outage>,
     #[allow(dead_code, reason = "held so that the service runs until the scene has reported")]
     service: Service,
 }
 
-/// At each planned time: holds the publisher (by creating `pause_file`, which the soak load
-/// watches), kills redis-server, restarts it on the same port after 0.2-1.5 s.
-pub fn redis_faults(mut server: Service, port: u16, mut plan: Plan, pause_file: &Path, stop: &Stop) -> Result<Faulted> {
-    let mut kills = 0;
+/// Now, in milliseconds since the Unix epoch.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// At each planned time: kills `server` and starts it again with `restart` after a pause
+/// between `low` and `high`, recording each outage.
+fn kill_and_restart(
+    mut server: Service,
+    mut plan: Plan,
+    stop: &Stop,
+    (low, high): (Duration, Duration),
+    mut restart: impl FnMut() -> Result<Service>,
+) -> Result<Faulted> {
+    let mut outages = Vec::new();
     while plan.wait_next(stop) {
-        fs::write(pause_file, "")?;
-        // The publisher sees the file within milliseconds; a publish in flight completes, and
-        // Redis writes it to the subscriber's socket.
-        thread::sleep(Duration::from_millis(150));
+        let killed_ms = unix_ms();
         drop(server);
-        kills += 1;
-        thread::sleep(between(Duration::from_millis(200), Duration::from_millis(1500)));
-        server = services::start_redis_on("soak-redis", None, port)?;
-        fs::remove_file(pause_file)?;
+        thread::sleep(between(low, high));
+        server = restart()?;
+        outages.push(Outage { killed_ms, back_ms: unix_ms() });
     }
-    Ok(Faulted { kills, service: server })
+    Ok(Faulted { outages, service: server })
 }
 
-/// The WebSocket server's faults.
-pub struct WsFaults {
-    /// The kills, and the server running again.
-    pub faulted: Faulted,
-    /// Times the scene did not answer the pause handshake in time (the server was killed anyway).
-    pub handshake_timeouts: u64,
+/// At each planned time: kills redis-server while the publisher publishes, restarts it on the
+/// same port after 0.2-1.5 s.
+pub fn redis_faults(server: Service, port: u16, plan: Plan, stop: &Stop) -> Result<Faulted> {
+    let pause = (Duration::from_millis(200), Duration::from_millis(1500));
+    kill_and_restart(server, plan, stop, pause, || services::start_redis_on("soak-redis", None, port))
 }
 
-/// The Python WebSocket echo server of the soak on 127.0.0.1:`port`, once it listens.
-pub fn start_ws(python: &Path, port: u16) -> Result<Service> {
-    let mut service = Service::start("soak-ws-echo", services::ws_server_command(python, port))?;
+/// The Python WebSocket echo server of the soak on 127.0.0.1:`port`, once it listens; it
+/// appends every message it receives to `record` (see tests/helpers/ws_server.py).
+pub fn start_ws(python: &Path, port: u16, record: &Path) -> Result<Service> {
+    let mut cmd = services::ws_server_command(python, port);
+    cmd.arg("--record").arg(record);
+    let mut service = Service::start("soak-ws-echo", cmd)?;
     service.wait_for_port(port, Duration::from_secs(30))?;
     Ok(service)
 }
 
-/// At each planned time: asks the scene to pause its sends (`ws-pause`), waits until everything it
-/// sent was echoed (`ws-paused`), kills the server, waits until WsEcho noticed (`ws-down`: the
-/// scene sends on, into WsEcho's queue), and restarts the server after 0.5-2 s.
-pub fn ws_faults(
-    mut server: Service,
-    python: &Path,
-    port: u16,
-    dir: &Path,
-    mut plan: Plan,
-    stop: &Stop,
-) -> Result<WsFaults> {
-    let (mut kills, mut handshake_timeouts) = (0, 0);
-    let limit = Duration::from_secs(20);
-    while plan.wait_next(stop) {
-        fs::write(dir.join("ws-pause"), "")?;
-        handshake_timeouts += u64::from(!wait_quietly(&dir.join("ws-paused"), limit));
-        drop(server);
-        kills += 1;
-        handshake_timeouts += u64::from(!wait_quietly(&dir.join("ws-down"), limit));
-        for file in ["ws-pause", "ws-paused", "ws-down"] {
-            let _ = fs::remove_file(dir.join(file));
-        }
-        thread::sleep(between(Duration::from_millis(500), Duration::from_millis(2000)));
-        server = start_ws(python, port)?;
-    }
-    Ok(WsFaults { faulted: Faulted { kills, service: server }, handshake_timeouts })
+/// At each planned time: kills the WebSocket server while the scene sends and messages are in
+/// flight both ways, restarts it after 0.5-2 s.
+pub fn ws_faults(server: Service, python: &Path, port: u16, record: &Path, plan: Plan, stop: &Stop) -> Result<Faulted> {
+    let pause = (Duration::from_millis(500), Duration::from_millis(2000));
+    kill_and_restart(server, plan, stop, pause, || start_ws(python, port, record))
 }
 
 /// The ffmpeg source feeding the soak's icecast mount; waits until the mount is live.
@@ -120,25 +120,7 @@ pub fn start_source(tone: &Path, port: u16, icecast: Option<&mut Service>) -> Re
 
 /// At each planned time: kills the icecast source (the mount goes away, listeners are dropped)
 /// and restarts it after 0.5-2 s.
-pub fn radio_faults(mut source: Service, tone: &Path, port: u16, mut plan: Plan, stop: &Stop) -> Result<Faulted> {
-    let mut kills = 0;
-    while plan.wait_next(stop) {
-        drop(source);
-        kills += 1;
-        thread::sleep(between(Duration::from_millis(500), Duration::from_millis(2000)));
-        source = start_source(tone, port, None)?;
-    }
-    Ok(Faulted { kills, service: source })
-}
-
-/// Waits until `path` exists (→ true) or `limit` passed (→ false).
-fn wait_quietly(path: &Path, limit: Duration) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if path.exists() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    false
+pub fn radio_faults(source: Service, tone: &Path, port: u16, plan: Plan, stop: &Stop) -> Result<Faulted> {
+    let pause = (Duration::from_millis(500), Duration::from_millis(2000));
+    kill_and_restart(source, plan, stop, pause, || start_source(tone, port, None))
 }

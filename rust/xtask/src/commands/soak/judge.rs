@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::faults::{Faulted, Outage};
+use super::promises::{self, Fault};
 use super::sample::Sample;
 use super::{Outcome, Results};
 use crate::commands::bench::utc_now;
@@ -23,6 +25,8 @@ pub struct Judged<'a> {
     pub scene: &'a Value,
     /// The names of the nodes the scene spawned.
     pub spawned: HashSet<&'a str>,
+    /// What the WebSocket echo server received, on which connection, in order.
+    pub ws_record: Vec<(String, u64)>,
     /// What the harness threads and the soak load returned.
     pub results: &'a Results,
     /// The scene's process once every node was connected, and at the end.
@@ -59,6 +63,21 @@ fn strings(value: &Value) -> impl Iterator<Item = &str> {
     value.as_array().into_iter().flatten().filter_map(Value::as_str)
 }
 
+/// The fault threads' outages, or none (with a problem) when a thread failed.
+fn outages<'a>(name: &str, result: &'a anyhow::Result<Faulted>, problems: &mut Vec<String>) -> &'a [Outage] {
+    match result {
+        Ok(f) => &f.outages,
+        Err(err) => {
+            problems.push(format!("{name}: {err:#}"));
+            &[]
+        }
+    }
+}
+
+fn outages_json(outages: &[Outage]) -> Value {
+    outages.iter().map(|o| json!({ "killed_ms": o.killed_ms, "back_ms": o.back_ms })).collect()
+}
+
 /// Compares both sides of the run and lists what failed it.
 pub fn judge(j: &Judged) -> Outcome {
     let mut problems = Vec::new();
@@ -77,55 +96,61 @@ pub fn judge(j: &Judged) -> Outcome {
             }
         }
     }
+    let redis_outages = outages("redis faults", &r.redis, &mut problems);
+    let ws_outages = outages("websocket faults", &r.ws, &mut problems);
+    let radio_outages = outages("radio faults", &r.radio, &mut problems);
 
-    // Redis: every number Redis delivered to our subscriber must have arrived, once, in order.
-    let delivered = numbers(&load["published"]["delivered"]);
+    // Redis: every number Redis delivered to our subscriber arrives, once, in order, unless it
+    // was in flight at a kill.
+    let published = &load["published"];
+    let (delivered, sent_ms, failed) =
+        (numbers(&published["delivered"]), numbers(&published["delivered_sent_ms"]), numbers(&published["failed"]));
     let received = numbers(&scene["redis"]["received"]);
-    let received_set: HashSet<u64> = received.iter().copied().collect();
-    let redis_lost = delivered.iter().filter(|n| !received_set.contains(n)).count();
-    let redis_duplicates = received.len() - received_set.len();
-    let redis_out_of_order = received.windows(2).filter(|w| w[1] <= w[0]).count();
+    let side = promises::RedisSide {
+        delivered: &delivered,
+        delivered_sent_ms: &sent_ms,
+        failed: &failed,
+        no_receiver: published["no_receiver"].as_u64().unwrap_or(0),
+    };
+    let redis = promises::redis(&side, &received, redis_outages);
 
-    // WebSocket: every message sent was echoed, in order.
-    let ws_sent = scene["ws"]["sent"].as_u64().unwrap_or(0);
-    let ws_lost = ws_sent.saturating_sub(scene["ws"]["echoed"].as_u64().unwrap_or(0));
-    let ws_out_of_order = scene["ws"]["out_of_order"].as_u64().unwrap_or(0);
+    // WebSocket: against the echo server's own record.
+    let ws = &scene["ws"];
+    let (missing, queued) = (numbers(&ws["missing"]), numbers(&ws["queued_while_down"]));
+    let ws_scene = promises::WsScene {
+        sent: ws["sent"].as_u64().unwrap_or(0),
+        next_expected: ws["next_expected"].as_u64().unwrap_or(0),
+        missing: &missing,
+        queued_while_down: &queued,
+        out_of_order: ws["out_of_order"].as_u64().unwrap_or(0),
+    };
+    let websocket = promises::websocket(&ws_scene, &j.ws_record);
 
     // TCP: every line acknowledged `OK <name>` spawned a node of that name.
     let acked: Vec<&str> = strings(&load["bursts"]["acked"]).chain(strings(&load["slow"]["acked"])).collect();
-    let tcp_lost = acked.iter().filter(|name| !j.spawned.contains(*name)).count();
+    let tcp = promises::Verdict {
+        moved: acked.len() as u64,
+        promised: acked.len() as u64,
+        lost: acked.iter().filter(|name| !j.spawned.contains(*name)).count() as u64,
+        ..promises::Verdict::default()
+    };
 
-    let lost =
-        redis_lost + redis_duplicates + redis_out_of_order + ws_lost as usize + ws_out_of_order as usize + tcp_lost;
-    if lost > 0 {
-        problems.push(format!(
-            "messages lost: redis {redis_lost} (+{redis_duplicates} duplicated, {redis_out_of_order} out of order), \
-             websocket {ws_lost} (+{ws_out_of_order} out of order), tcp {tcp_lost}"
-        ));
+    for (node, v) in [("redis", &redis), ("websocket", &websocket), ("tcp", &tcp)] {
+        if v.lost > 0 || v.misordered > 0 {
+            problems.push(format!(
+                "{node}: {} of {} promised messages lost, {} duplicated or out of order ({} in flight at a kill, not promised)",
+                v.lost, v.promised, v.misordered, v.in_flight
+            ));
+        }
+        problems.extend(v.problems.iter().cloned());
     }
-    let extra_receivers = load["published"]["extra_receivers"].as_u64().unwrap_or(0);
+    let extra_receivers = published["extra_receivers"].as_u64().unwrap_or(0);
     if extra_receivers > 0 {
         problems.push(format!("{extra_receivers} publishes reached more than one subscriber"));
     }
     let fd_growth = j.end.fds as i64 - j.start.fds as i64;
     if fd_growth > 0 {
         problems.push(format!("open descriptors grew from {} to {}", j.start.fds, j.end.fds));
-    }
-    let mut faults = json!({});
-    for (name, result) in [("redis_kills", &r.redis), ("radio_source_kills", &r.radio)] {
-        match result {
-            Ok(f) => faults[name] = json!(f.kills),
-            Err(err) => problems.push(format!("{name}: {err:#}")),
-        }
-    }
-    match &r.ws {
-        Ok(ws) => {
-            faults["ws_server_kills"] = json!(ws.faulted.kills);
-            if ws.handshake_timeouts > 0 {
-                problems.push(format!("the scene missed {} WebSocket pause handshakes", ws.handshake_timeouts));
-            }
-        }
-        Err(err) => problems.push(format!("ws faults: {err:#}")),
     }
     // The game's budget: no frame over LONG_FRAME_MS (the slowest task is named).
     let long_frames = scene["long_frames"].as_u64().unwrap_or(0);
@@ -144,9 +169,7 @@ pub fn judge(j: &Judged) -> Outcome {
         ));
     }
     let seconds = j.duration.as_secs_f64().max(1.0);
-    let ws_echoed = scene["ws"]["echoed"].as_u64().unwrap_or(0);
-    let moved = [received.len() as u64, ws_echoed, acked.len() as u64];
-    for ((what, per_second), moved) in MIN_PER_SECOND.iter().zip(moved) {
+    for ((what, per_second), moved) in MIN_PER_SECOND.iter().zip([redis.moved, websocket.moved, tcp.moved]) {
         let least = (per_second * seconds) as u64;
         if moved < least {
             problems.push(format!("too little traffic: {moved} {what} in {seconds:.0} s (at least {least})"));
@@ -160,25 +183,68 @@ pub fn judge(j: &Judged) -> Outcome {
             MIN_RADIO_SHARE * 100.0
         ));
     }
+    let underruns = numbers(&scene["radio_underruns"]);
+    let unexplained = promises::unexplained_underruns(&underruns, radio_outages);
+    if !unexplained.is_empty() {
+        problems.push(format!(
+            "radio: {} of {} underruns outside the source's outages (at Unix ms {:?}; outages {})",
+            unexplained.len(),
+            underruns.len(),
+            unexplained,
+            outages_json(radio_outages)
+        ));
+    }
     if scene.get("all_connected").and_then(Value::as_bool) == Some(false) {
         problems.push("not every node was connected again at the end".into());
     }
     let log = log_check::godot_report(&j.run.log);
     problems.extend(log.problems.iter().map(|p| format!("scene log: {p}")));
+    let ran: Vec<Fault> =
+        [(Fault::Redis, redis_outages), (Fault::WebSocket, ws_outages), (Fault::RadioSource, radio_outages)]
+            .into_iter()
+            .filter(|(_, o)| !o.is_empty())
+            .map(|(f, _)| f)
+            .collect();
+    let unexpected = promises::unexpected_errors(&log.errors, &ran);
+    if !unexpected.is_empty() {
+        problems.push(format!(
+            "{} ERROR lines in the scene's log that no fault explains, the first: {}",
+            unexpected.len(),
+            unexpected.iter().take(3).copied().collect::<Vec<_>>().join(" | ")
+        ));
+    }
     if !j.run.success() {
         problems.push(format!("the soak scene {}", j.run.describe()));
     }
 
-    let published = &load["published"];
-    let count = |v: &Value| v.as_u64().unwrap_or(0);
     let report = json!({
         "date": utc_now(),
         "seconds": j.duration.as_secs(),
         "library": j.library.name(),
         "passed": problems.is_empty(),
         "problems": problems,
-        "faults": faults,
+        "faults": {
+            "redis_kills": redis_outages.len(),
+            "ws_server_kills": ws_outages.len(),
+            "radio_source_kills": radio_outages.len(),
+            "outages": {
+                "redis": outages_json(redis_outages),
+                "websocket": outages_json(ws_outages),
+                "radio_source": outages_json(radio_outages),
+            },
+        },
         "stalls_injected": scene["stalls"],
+        "nodes": {
+            "RedisSubscriber": redis.json(),
+            "WsEcho": websocket.json(),
+            "TcpSpawnerServer": tcp.json(),
+            "RadioStream": {
+                "seconds_played": played / rate,
+                "underruns": underruns.len(),
+                "underruns_outside_outages": unexplained.len(),
+                "reconnects": scene["radio"]["reconnects"],
+            },
+        },
         "load": {
             "tcp_bursts": load["bursts"]["bursts"],
             "tcp_burst_clients": load["bursts"]["clients"],
@@ -192,19 +258,9 @@ pub fn judge(j: &Judged) -> Outcome {
             "garbage_bytes": load["garbage"]["bytes"],
             "garbage_connections": load["garbage"]["connections"],
             "garbage_replies": load["garbage"]["replies"],
-            "redis_published": delivered.len() as u64 + count(&published["no_receiver"]) + count(&published["failed"]),
-            "redis_delivered": delivered.len(),
-            "redis_no_receiver": published["no_receiver"],
-            "redis_publish_failed": published["failed"],
-            "ws_sent": ws_sent,
-        },
-        "lost": {
-            "redis": redis_lost,
-            "redis_duplicates": redis_duplicates,
-            "redis_out_of_order": redis_out_of_order,
-            "websocket": ws_lost,
-            "websocket_out_of_order": ws_out_of_order,
-            "tcp": tcp_lost,
+            "redis_published": delivered.len() + failed.len() + side.no_receiver as usize,
+            "ws_sent": ws_scene.sent,
+            "ws_refused": ws["refused"],
         },
         "frames": {
             "count": scene["frames"],
@@ -222,6 +278,7 @@ pub fn judge(j: &Judged) -> Outcome {
         "radio": scene["radio"],
         "node_errors": scene["node_errors"],
         "error_samples": scene["error_samples"],
+        "error_lines": { "logged": log.errors.len(), "unexpected": unexpected },
         "process": {
             "fds_start": j.start.fds,
             "fds_end": j.end.fds,
@@ -234,21 +291,95 @@ pub fn judge(j: &Judged) -> Outcome {
     Outcome { report, problems }
 }
 
+/// The columns of the table of nodes: (report key, heading).
+const COLUMNS: [(&str, &str); 6] = [
+    ("moved", "moved"),
+    ("promised", "promised"),
+    ("lost", "lost"),
+    ("in_flight_at_kill", "in flight at a kill"),
+    ("outside_promise", "outside the promise"),
+    ("duplicated_or_out_of_order", "dup./order"),
+];
+
+/// The report's nodes that count messages, as a text table (one row per node).
+pub fn node_table(nodes: &Value) -> String {
+    let mut out = format!("  {:<22}", "node");
+    for (_, heading) in COLUMNS {
+        out += &format!("  {heading:>8}");
+    }
+    for (name, row) in nodes.as_object().into_iter().flatten().filter(|(_, row)| row.get("moved").is_some()) {
+        out += &format!("\n  {name:<22}");
+        for (key, heading) in COLUMNS {
+            let cell = row.get(key).or_else(|| (key == "duplicated_or_out_of_order").then(|| &row["redelivered"]));
+            let text = cell.filter(|v| !v.is_null()).map_or("-".to_string(), Value::to_string);
+            out += &format!("  {text:>width$}", width = heading.len().max(8));
+        }
+    }
+    out
+}
+
 /// Prints the report's main sections and the verdict.
 pub fn print_summary(outcome: &Outcome) {
     let r = &outcome.report;
     println!("\nsoak: {} s, {} library", r["seconds"], r["library"].as_str().unwrap_or("?"));
-    for key in ["faults", "load", "lost", "frames", "reconnects", "process", "node_errors", "streams"] {
+    let f = &r["faults"];
+    println!(
+        "  faults: redis-server killed {}, WebSocket server killed {}, icecast source killed {}, main thread stalled {}",
+        f["redis_kills"], f["ws_server_kills"], f["radio_source_kills"], r["stalls_injected"]
+    );
+    println!("{}", node_table(&r["nodes"]));
+    let radio = &r["nodes"]["RadioStream"];
+    println!(
+        "  RadioStream: {:.1} s played, {} underruns ({} outside the source's outages)",
+        radio["seconds_played"].as_f64().unwrap_or(0.0),
+        radio["underruns"],
+        radio["underruns_outside_outages"]
+    );
+    let (frames, process) = (&r["frames"], &r["process"]);
+    println!(
+        "  frames: {}, longest {:.1} ms, {} over {LONG_FRAME_MS} ms; slowest task {}",
+        frames["count"],
+        frames["max_usec"].as_f64().unwrap_or(0.0) / 1000.0,
+        frames["longer_than_50ms"],
+        frames["slowest_task"]
+    );
+    println!(
+        "  memory: RSS {} -> {} KiB (peak {}); descriptors {} -> {} (peak {})",
+        process["rss_kib_start"],
+        process["rss_kib_end"],
+        process["rss_kib_peak"],
+        process["fds_start"],
+        process["fds_end"],
+        process["fds_peak"]
+    );
+    for key in ["load", "reconnects", "node_errors", "error_lines"] {
         println!("  {key}: {}", r[key]);
     }
-    println!(
-        "  radio: skips {} underruns {} decode_errors {}",
-        r["radio"]["skips"], r["radio"]["underruns"], r["radio"]["decode_errors"]
-    );
     if outcome.problems.is_empty() {
         println!("soak: passed");
     } else {
         println!("soak: FAILED");
         outcome.problems.iter().for_each(|p| println!("  {p}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_has_a_row_per_counting_node() {
+        let nodes = json!({
+            "RedisSubscriber": {"moved": 10, "promised": 10, "lost": 0, "in_flight_at_kill": 1,
+                "outside_promise": 2, "duplicated_or_out_of_order": 0},
+            "RedisStreamConsumer": {"moved": 5, "promised": 5, "lost": 0, "in_flight_at_kill": 0,
+                "outside_promise": 0, "redelivered": 3},
+            "RadioStream": {"underruns": 1},
+        });
+        let table = node_table(&nodes);
+        assert_eq!(table.lines().count(), 3, "{table}");
+        assert!(table.contains("RedisSubscriber") && !table.contains("RadioStream"), "{table}");
+        let streams = table.lines().find(|l| l.contains("RedisStreamConsumer")).unwrap();
+        assert!(streams.trim_end().ends_with('3'), "redelivered in the last column: {table}");
     }
 }

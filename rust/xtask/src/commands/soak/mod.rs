@@ -3,10 +3,11 @@
 //! ([`faults`]) and the testbed's `soak-load` (rust/testbed/src/soak_load/) puts load on it:
 //!
 //! - redis-server killed (SIGKILL) and restarted on the same port 20 times per 120 s (scaled to
-//!   the duration, at least once), with a publisher counting what Redis delivered to our
-//!   subscriber;
+//!   the duration, at least once) while a publisher publishes every 5 ms, counting what Redis
+//!   delivered to our subscriber;
 //! - the icecast source (ffmpeg) killed and restarted, and the WebSocket echo server killed and
-//!   restarted, 5 times each per 120 s (at least once);
+//!   restarted, 5 times each per 120 s (at least once), while the scene sends every frame and
+//!   the server records what it receives;
 //! - bursts of 1000 TCP clients connecting at once, one line each, then all disconnecting;
 //!   20 slowloris clients sending a byte every 2.5 s; 100 MB of random bytes (scaled down
 //!   below 120 s) to the spawner's port;
@@ -17,16 +18,20 @@
 //! several times while the testbed's `stream-load` adds entries and a master is killed once;
 //! every entry added with WAIT must be handled and acknowledged.
 //!
-//! The scene and the harness talk through files in `target/soak-work/` (see soak.gd). At the
-//! end the harness compares both sides: messages lost (Redis numbers delivered but not
-//! received, WebSocket sequence numbers not echoed or out of order, TCP lines acknowledged
-//! `OK <name>` with no node spawned), and the Godot process's open descriptors and RSS from
-//! /proc at the start and the end ([`sample`]). It prints a summary and writes `target/soak.json`
-//! ([`judge`]). Lost messages, descriptor growth, a crash, a script error or an unexpected panic
-//! fail the run.
+//! Every kill lands while traffic flows: nothing is paused or drained first. The scene and the
+//! harness talk through files in `target/soak-work/` (see soak.gd). At the end the harness
+//! judges each node against its protocol's promise ([`promises`]), from what it counted itself
+//! (the publisher's replies, the echo server's record, the TCP clients' `OK <name>` replies):
+//! messages lost, in flight when a connection died, and outside the promise; and the Godot
+//! process's open descriptors and RSS from /proc at the start and the end ([`sample`]). It
+//! prints a summary and writes `target/soak.json` ([`judge`]). Lost messages, frames over
+//! 50 ms, too little traffic, memory growth, descriptors not back, radio skips outside the
+//! source's outages, an `ERROR` no fault explains, a crash, a script error or an unexpected
+//! panic fail the run.
 
 mod faults;
 mod judge;
+mod promises;
 mod sample;
 mod streams;
 
@@ -47,7 +52,7 @@ use crate::godot::Godot;
 use crate::paths::{self, Project};
 use crate::services::{self, Service};
 use crate::{apt, godot, media, process, python, testbed};
-use faults::{Faulted, Plan, WsFaults};
+use faults::{Faulted, Plan};
 use sample::Sample;
 
 /// Default length of `cargo xtask soak`.
@@ -125,7 +130,8 @@ pub fn run(godot: &Godot, duration: Duration, library: Profile) -> Result<Outcom
     let redis_port = services::free_port()?;
     let redis = services::start_redis_on("soak-redis", None, redis_port)?;
     let ws_port = services::free_port()?;
-    let ws = faults::start_ws(&python, ws_port)?;
+    let ws_record = work.join("ws-record.txt");
+    let ws = faults::start_ws(&python, ws_port, &ws_record)?;
     let (icecast, icecast_port) = services::start_icecast("soak-icecast")?;
     let source = faults::start_source(&tone, icecast_port, None)?;
     let tcp_port = services::free_port()?;
@@ -165,8 +171,7 @@ pub fn run(godot: &Godot, duration: Duration, library: Profile) -> Result<Outcom
         duration.as_secs()
     );
 
-    let redis_pause = work.join("redis-pause");
-    let load = Load::start(&testbed, &work, &redis_pause, duration, redis_port, &channel, tcp_port)?;
+    let load = Load::start(&testbed, &work, duration, redis_port, &channel, tcp_port)?;
     let stop = Stop::default();
     // When each fault happens: `count` per DEFAULT_SECONDS, scaled to the run (at least one).
     let plan = |count: f64| Plan::new((count * scale).round().max(1.0) as u32, duration);
@@ -174,12 +179,12 @@ pub fn run(godot: &Godot, duration: Duration, library: Profile) -> Result<Outcom
         redis: {
             let stop = stop.clone();
             let plan = plan(20.0);
-            thread::spawn(move || faults::redis_faults(redis, redis_port, plan, &redis_pause, &stop))
+            thread::spawn(move || faults::redis_faults(redis, redis_port, plan, &stop))
         },
         ws: {
-            let (stop, dir, python) = (stop.clone(), work.clone(), python.clone());
+            let (stop, record, python) = (stop.clone(), ws_record.clone(), python.clone());
             let plan = plan(5.0);
-            thread::spawn(move || faults::ws_faults(ws, &python, ws_port, &dir, plan, &stop))
+            thread::spawn(move || faults::ws_faults(ws, &python, ws_port, &record, plan, &stop))
         },
         radio: {
             let stop = stop.clone();
@@ -210,11 +215,13 @@ pub fn run(godot: &Godot, duration: Duration, library: Profile) -> Result<Outcom
         Err(err) => json!({ "missing": format!("{err:#}") }),
     };
     let spawned = fs::read_to_string(work.join("spawned.txt")).unwrap_or_default();
+    let ws_record = fs::read_to_string(&ws_record).unwrap_or_default();
     let mut outcome = judge::judge(&judge::Judged {
         duration,
         library,
         scene: &scene_report,
         spawned: spawned.lines().collect(),
+        ws_record: promises::parse_ws_record(&ws_record),
         results: &results,
         start: start_sample,
         end: end_sample,
@@ -223,6 +230,7 @@ pub fn run(godot: &Godot, duration: Duration, library: Profile) -> Result<Outcom
     // RedisStreamConsumer's promise, in processes of its own: killed and restarted.
     match streams::run(godot, &testbed, duration, &work) {
         Ok((report, problems)) => {
+            outcome.report["nodes"]["RedisStreamConsumer"] = report["node"].clone();
             outcome.report["streams"] = report;
             outcome.problems.extend(problems);
         }
@@ -246,11 +254,10 @@ struct Load {
 }
 
 impl Load {
-    /// Starts the load of a run of `duration`; the publisher holds off while `redis_pause` exists.
+    /// Starts the load of a run of `duration`.
     fn start(
         testbed: &Path,
         work: &Path,
-        redis_pause: &Path,
         duration: Duration,
         redis_port: u16,
         channel: &str,
@@ -258,7 +265,7 @@ impl Load {
     ) -> Result<Load> {
         let (stop_file, report) = (work.join("load-stop"), work.join("load.json"));
         let mut cmd = testbed::command(testbed, "soak-load");
-        cmd.arg("--out").arg(&report).arg("--stop-file").arg(&stop_file).arg("--pause-file").arg(redis_pause);
+        cmd.arg("--out").arg(&report).arg("--stop-file").arg(&stop_file);
         cmd.args(["--seconds", &duration.as_secs().to_string(), "--channel", channel]);
         cmd.args(["--redis-port", &redis_port.to_string(), "--tcp-port", &tcp_port.to_string()]);
         Ok(Load { service: Service::start("soak-load", cmd)?, stop_file, report })
@@ -292,7 +299,7 @@ impl Load {
 /// The harness threads of one run.
 struct Threads {
     redis: JoinHandle<Result<Faulted>>,
-    ws: JoinHandle<Result<WsFaults>>,
+    ws: JoinHandle<Result<Faulted>>,
     radio: JoinHandle<Result<Faulted>>,
     sampler: JoinHandle<Sample>,
 }
@@ -300,7 +307,7 @@ struct Threads {
 /// What the harness threads and the load returned.
 struct Results {
     redis: Result<Faulted>,
-    ws: Result<WsFaults>,
+    ws: Result<Faulted>,
     radio: Result<Faulted>,
     /// The soak load's report, or `{"missing": why}`.
     load: Value,

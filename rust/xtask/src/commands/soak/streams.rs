@@ -140,6 +140,18 @@ pub fn run(godot: &Godot, testbed: &Path, duration: Duration, work: &Path) -> Re
         problems.extend(log_check::godot_report(log).problems.into_iter().map(|p| format!("stream scene log: {p}")));
     }
     let report = json!({
+        // The row of the soak's table of nodes (see promises::Verdict::json): the promise is
+        // every entry added with WAIT 1; an add whose reply never came was in flight at a kill;
+        // plain adds (no WAIT) and unconfirmed ones Redis itself may lose in a failover. At
+        // least once: duplicates are allowed.
+        "node": {
+            "moved": seen.len(),
+            "promised": promised.len(),
+            "lost": lost,
+            "in_flight_at_kill": added["failed"],
+            "outside_promise": plain.len() + unconfirmed.len(),
+            "redelivered": duplicates,
+        },
         "seconds": duration.as_secs(),
         "scene_kills": kills_planned,
         "scene_runs": runs,
