@@ -16,7 +16,8 @@
 //!   Anything else missing is lost; a number seen twice or out of order breaks the promise.
 //! - RadioStream skips only while its source is gone: every `underrun` must fall between a
 //!   kill of the source and [`RADIO_GRACE_MS`] after it was back.
-//! - The log: every `ERROR:` line must be one a fault of this run explains ([`EXPECTED_ERRORS`]).
+//! - The log: every `ERROR:` line of the soak scene and of the stream step's scenes must be one
+//!   a fault of that run explains ([`EXPECTED_ERRORS`]).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -194,7 +195,7 @@ pub fn unexplained_underruns(underruns: &[u64], outages: &[Outage]) -> Vec<u64> 
 
 /// The `ERROR:` lines the soak's faults cause: (node class in the line, text in the line,
 /// the fault that explains it).
-pub const EXPECTED_ERRORS: [(&str, &str, Fault); 8] = [
+pub const EXPECTED_ERRORS: [(&str, &str, Fault); 9] = [
     ("@RedisSubscriber@", ": connection lost; reconnecting", Fault::Redis),
     ("@RedisSubscriber@", ": cannot connect: connection refused", Fault::Redis),
     ("@WsEcho@", ": connection lost: the server dropped it without a closing handshake", Fault::WebSocket),
@@ -204,6 +205,8 @@ pub const EXPECTED_ERRORS: [(&str, &str, Fault); 8] = [
     ("@WsEcho@", ": connection refused by 127.0.0.1:", Fault::WebSocket),
     ("@RadioStream@", ": the stream ended", Fault::RadioSource),
     ("@RadioStream@", ": HTTP 404 File Not Found from ", Fault::RadioSource),
+    // The stream step: the cluster master serving the stream is killed.
+    ("@RedisStreamConsumer@", "; reconnecting in ", Fault::StreamMaster),
 ];
 
 /// A kind of fault the soak injects.
@@ -212,6 +215,7 @@ pub enum Fault {
     Redis,
     WebSocket,
     RadioSource,
+    StreamMaster,
 }
 
 /// The `ERROR:` lines of the scene's log that no fault of this run explains (`ran` says which

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
+use super::promises::{self, Fault};
 use crate::env_contract as env;
 use crate::godot::Godot;
 use crate::paths::Project;
@@ -137,7 +138,15 @@ pub fn run(godot: &Godot, testbed: &Path, duration: Duration, work: &Path) -> Re
         }
     };
     for log in &logs {
-        problems.extend(log_check::godot_report(log).problems.into_iter().map(|p| format!("stream scene log: {p}")));
+        let report = log_check::godot_report(log);
+        problems.extend(report.problems.iter().map(|p| format!("stream scene log: {p}")));
+        let unexpected = promises::unexpected_errors(&report.errors, &[Fault::StreamMaster]);
+        if let Some(first) = unexpected.first() {
+            problems.push(format!(
+                "stream scene log: {} ERROR lines no fault explains, the first: {first}",
+                unexpected.len()
+            ));
+        }
     }
     let report = json!({
         // The row of the soak's table of nodes (see promises::Verdict::json): the promise is
