@@ -19,6 +19,7 @@ func _init() -> void:
 		"test_main_thread_stalls_cause_no_skips": 30.0,
 		"test_source_stopped_and_restarted_plays_again": 50.0,
 		"test_a_silence_is_one_underrun_however_long": 40.0,
+		"test_after_an_outage_playback_resumes_with_the_rebuffer": 50.0,
 		"test_garbage_mid_stream_resyncs_and_keeps_playing": 20.0,
 		"test_chunked_and_redirected_streams_play": 30.0,
 		"test_aac_and_ogg_vorbis_through_icecast_play_without_decode_errors": 40.0,
@@ -226,6 +227,25 @@ func test_a_silence_is_one_underrun_however_long() -> void:
 	assert_ne(radio.state, RadioStream.CONNECTED, "the source is still away")
 	assert_eq(underruns.count(), 1, "one silence, one underrun")
 	assert_eq(radio.get_stats().underruns, 1)
+
+
+## After running dry, playback resumes only once `rebuffer_sec` is decoded again: a stream
+## that came back plays on with that margin, not with what trickled in first.
+func test_after_an_outage_playback_resumes_with_the_rebuffer() -> void:
+	var underruns := watch(radio, "underrun")
+	radio.rebuffer_sec = 1.0
+	var url := await start_source()
+	assert_false((await play_and_wait(url)).is_empty(), errors_text())
+	expect_error("the stream ended")
+	expect_error("HTTP 404 File Not Found from %s" % url, ANY)
+	stop_source()
+	assert_true(await underruns.wait(10.0, 1), "the ring runs dry once the source is gone")
+	await start_source(url.substr(url.rfind("/")))
+	var pushed: int = radio.get_stats().frames_pushed
+	assert_true(await wait_until(func(): return radio.get_stats().frames_pushed > pushed, 20.0), "plays again: %s" % errors_text())
+	var resumed_with: float = radio.get_stats().buffered_sec
+	assert_ge(resumed_with, 0.9, "resumed with about rebuffer_sec of audio")
+	assert_eq(underruns.count(), 1, "one outage, one underrun")
 
 
 func test_source_stopped_and_restarted_plays_again() -> void:

@@ -68,6 +68,12 @@ var ws_missing := PackedInt64Array()
 var ws_queued_down := PackedInt64Array()
 ## When each RadioStream `underrun` was emitted, in milliseconds since the Unix epoch.
 var radio_underruns := PackedInt64Array()
+## The radio's last seconds, sampled every 100 ms: [unix ms, bytes_received, buffered_sec,
+## frames_pushed]; copied into `radio_underrun_context` at each underrun, so the report shows
+## whether the network stopped bringing audio or the node stopped playing what it had.
+var radio_samples: Array = []
+var radio_underrun_context: Array = []
+var next_radio_sample_msec := 0
 var redis_received := PackedInt64Array()
 var redis_bad := 0
 var spawned_names := PackedStringArray()
@@ -130,7 +136,7 @@ func _make_nodes() -> void:
 	radio.url = Env.value(Env.SOAK_RADIO_URL)
 	radio.reconnect_min_sec = 0.1
 	radio.reconnect_max_sec = 1.0
-	radio.underrun.connect(func() -> void: radio_underruns.append(int(Time.get_unix_time_from_system() * 1000.0)))
+	radio.underrun.connect(_on_radio_underrun)
 	_watch_errors(radio, "radio")
 	player.add_child(radio)
 	radio.play()
@@ -168,6 +174,7 @@ func _process(_delta: float) -> void:
 	if Engine.get_process_frames() % POLL_EVERY_FRAMES == 0 and not finishing:
 		_poll_commands()
 	_send_ws()
+	_sample_radio()
 	# The injected stall: after this frame's measurement, so it is not counted as node time.
 	if not finishing and rng.randf() < _delta / stall_every_sec:
 		stalls += 1
@@ -247,6 +254,26 @@ func _poll_commands() -> void:
 		_finish()
 
 
+# --- RadioStream ---------------------------------------------------------------------------
+
+func _sample_radio() -> void:
+	if Time.get_ticks_msec() < next_radio_sample_msec:
+		return
+	next_radio_sample_msec = Time.get_ticks_msec() + 100
+	var stats := radio.get_stats()
+	radio_samples.append([int(Time.get_unix_time_from_system() * 1000.0), stats.bytes_received,
+			snappedf(stats.buffered_sec, 0.01), stats.frames_pushed])
+	if radio_samples.size() > 50:
+		radio_samples.pop_front()
+
+
+func _on_radio_underrun() -> void:
+	var now := int(Time.get_unix_time_from_system() * 1000.0)
+	radio_underruns.append(now)
+	if radio_underrun_context.size() < 20:
+		radio_underrun_context.append({"at": now, "last_5_s": radio_samples.duplicate()})
+
+
 # --- Redis and the spawner ------------------------------------------------------------------
 
 func _on_redis_message(_channel: String, payload: String, _pattern: String) -> void:
@@ -299,6 +326,7 @@ func _finish() -> void:
 		"redis": {"received": redis_received, "bad_payloads": redis_bad, "stats": sub.get_stats()},
 		"radio": radio.get_stats(),
 		"radio_underruns": radio_underruns,
+		"radio_underrun_context": radio_underrun_context,
 		"tcp": {"spawned": spawned_names.size(), "stats": server.get_stats()},
 		"node_errors": node_errors,
 		"error_samples": error_samples,

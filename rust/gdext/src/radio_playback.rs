@@ -152,7 +152,8 @@ impl Playback {
     /// Starts a generator at the stream's rate on `player`.
     pub fn start(&mut self, player: Player) -> Result<(), String> {
         let rate = self.format.as_ref().map_or(0, |f| f.sample_rate);
-        self.generator = Some(Generator::start(player, rate, self.config.buffer.as_secs_f64())?);
+        let rebuffer = (self.config.rebuffer.as_secs_f64() * f64::from(rate)) as usize;
+        self.generator = Some(Generator::start(player, rate, self.config.buffer.as_secs_f64(), rebuffer)?);
         Ok(())
     }
 
@@ -231,6 +232,9 @@ struct Generator {
     unlooked: u32,
     skips_seen: i32,
     in_skip_run: bool,
+    /// Queued frames a dry ring waits for before it is fed again, and whether it waits.
+    rebuffer: usize,
+    rebuffering: bool,
     /// Reused for every push: its storage stays allocated while the size is the same.
     buffer: PackedVector2Array,
 }
@@ -259,8 +263,9 @@ const MIX_SLACK: i32 = 8192;
 const REFILL_PART: i32 = 8;
 
 impl Generator {
-    /// A generator at `rate` holding `buffer_sec` of audio, playing on `player`.
-    fn start(player: Player, rate: u32, buffer_sec: f64) -> Result<Generator, String> {
+    /// A generator at `rate` holding `buffer_sec` of audio, playing on `player`, that waits
+    /// for `rebuffer` queued frames before it resumes after running dry.
+    fn start(player: Player, rate: u32, buffer_sec: f64, rebuffer: usize) -> Result<Generator, String> {
         let mut generator = AudioStreamGenerator::new_gd();
         generator.set_mix_rate(rate as f32);
         generator.set_buffer_length(buffer_sec as f32);
@@ -279,6 +284,8 @@ impl Generator {
             unlooked: 0,
             skips_seen,
             in_skip_run: false,
+            rebuffer,
+            rebuffering: false,
             buffer: PackedVector2Array::new(),
         })
     }
@@ -314,7 +321,11 @@ impl Generator {
         let room = self.playback.get_frames_available().clamp(0, self.capacity);
         let held = self.capacity - room;
         let mut frames = 0;
-        let n = (room as usize).min(queued);
+        // After running dry, nothing until the rebuffer is queued (or the stream's last audio
+        // is), then all of it at once.
+        let waiting = self.rebuffering && queued < self.rebuffer && !pcm.is_closed();
+        let n = if waiting { 0 } else { (room as usize).min(queued) };
+        self.rebuffering &= waiting;
         if n > 0 {
             self.buffer.resize(n);
             let out = self.buffer.as_mut_slice();
@@ -354,7 +365,9 @@ impl Generator {
         let new = skips.wrapping_sub(self.skips_seen).max(0) as u64;
         self.skips_seen = skips;
         let underrun = skipped && !self.in_skip_run;
-        self.in_skip_run = skipped || (self.in_skip_run && !playing);
+        // The run goes on while the ring is dry or the node waits for the rebuffer.
+        self.in_skip_run = skipped || (self.in_skip_run && (!playing || self.rebuffering));
+        self.rebuffering |= skipped;
         (new, underrun)
     }
 

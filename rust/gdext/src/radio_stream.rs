@@ -49,7 +49,8 @@ const RELAY_BYTES: usize = 64 * 1024;
 /// frame the node tops the generator up to [member buffer_sec], so the game
 /// may stall for nearly that long without a gap. A dropped stream is
 /// reconnected with backoff while the buffer plays on; [signal underrun]
-/// tells when it ran dry. The stream is read (HTTP, TLS, ICY metadata) on
+/// tells when it ran dry, and playback resumes once [member rebuffer_sec]
+/// is decoded again. The stream is read (HTTP, TLS, ICY metadata) on
 /// the hub's I/O thread and decoded on a worker thread; the main thread only
 /// moves decoded audio into the generator and emits the signals.
 ///
@@ -78,6 +79,11 @@ pub struct RadioStream {
     /// Seconds of audio decoded before playback starts.
     #[export(range = (0.0, 10.0, 0.05, or_greater, suffix = "s"))]
     prebuffer_sec: f64,
+    /// Seconds of audio decoded again before playback resumes after it ran dry (a stream
+    /// that came back after an outage): the margin that keeps it from skipping again at the
+    /// next hiccup. 0 resumes with whatever arrives.
+    #[export(range = (0.0, 10.0, 0.05, or_greater, suffix = "s"))]
+    rebuffer_sec: f64,
     /// Ask the station for ICY metadata, which brings [signal title_changed].
     #[export]
     metadata: bool,
@@ -130,6 +136,7 @@ impl INode for RadioStream {
             player: NodePath::default(),
             buffer_sec: playback.buffer.as_secs_f64(),
             prebuffer_sec: playback.prebuffer.as_secs_f64(),
+            rebuffer_sec: playback.rebuffer.as_secs_f64(),
             metadata: defaults.metadata,
             reconnect: defaults.reconnect,
             reconnect_min_sec: defaults.reconnect_min.as_secs_f64(),
@@ -445,6 +452,7 @@ impl RadioStream {
         let playback = PlaybackConfig {
             buffer: seconds("buffer_sec", self.buffer_sec, 0.05)?,
             prebuffer: seconds("prebuffer_sec", self.prebuffer_sec, 0.0)?,
+            rebuffer: seconds("rebuffer_sec", self.rebuffer_sec, 0.0)?,
         };
         let config = RadioConfig {
             url,

@@ -67,6 +67,11 @@ pub struct PlaybackConfig {
     pub buffer: Duration,
     /// Audio decoded before playback starts.
     pub prebuffer: Duration,
+    /// Audio decoded again before playback resumes after it ran dry: a stream that came back
+    /// after an outage otherwise plays on with only what trickled in, and skips again at the
+    /// next hiccup (players wait for more after a rebuffer than at the start, as ExoPlayer's
+    /// `bufferForPlaybackAfterRebufferMs`).
+    pub rebuffer: Duration,
 }
 
 /// Audio the PCM queue holds beyond the prebuffer: decoded audio waiting for room in the
@@ -79,15 +84,20 @@ const QUEUE_RATE: f64 = 48_000.0;
 
 impl Default for PlaybackConfig {
     fn default() -> Self {
-        PlaybackConfig { buffer: Duration::from_secs(2), prebuffer: Duration::from_millis(500) }
+        PlaybackConfig {
+            buffer: Duration::from_secs(2),
+            prebuffer: Duration::from_millis(500),
+            rebuffer: Duration::from_secs(1),
+        }
     }
 }
 
 impl PlaybackConfig {
     /// Frames the [`PcmQueue`](super::PcmQueue) between the decoder and the generator holds:
-    /// the prebuffer plus a margin (at least a second), at the highest sample rate.
+    /// the prebuffer or the rebuffer, whichever is longer, plus a margin (at least a second),
+    /// at the highest sample rate.
     pub fn queue_frames(&self) -> usize {
-        ((self.prebuffer + QUEUE_MARGIN).max(QUEUE_MIN).as_secs_f64() * QUEUE_RATE) as usize
+        ((self.prebuffer.max(self.rebuffer) + QUEUE_MARGIN).max(QUEUE_MIN).as_secs_f64() * QUEUE_RATE) as usize
     }
 
     /// [`RadioConfig::read_batch`] for this buffer: the default, or a quarter of the buffer when
@@ -104,12 +114,13 @@ mod tests {
     #[test]
     fn the_queue_and_the_read_batch_follow_the_buffers() {
         let defaults = PlaybackConfig::default();
-        assert_eq!(defaults.queue_frames(), 48_000);
+        assert_eq!(defaults.queue_frames(), 72_000, "the rebuffer (1 s) and the margin");
         assert_eq!(defaults.read_batch(), Duration::from_millis(200));
-        let long = PlaybackConfig { buffer: Duration::from_secs(10), prebuffer: Duration::from_secs(2) };
+        let long = PlaybackConfig { buffer: Duration::from_secs(10), prebuffer: Duration::from_secs(2), ..defaults };
         assert_eq!(long.queue_frames(), 120_000);
         assert_eq!(long.read_batch(), Duration::from_millis(200));
-        let short = PlaybackConfig { buffer: Duration::from_millis(100), prebuffer: Duration::ZERO };
+        let short =
+            PlaybackConfig { buffer: Duration::from_millis(100), prebuffer: Duration::ZERO, rebuffer: Duration::ZERO };
         assert_eq!(short.queue_frames(), 48_000);
         assert_eq!(short.read_batch(), Duration::from_millis(25));
     }

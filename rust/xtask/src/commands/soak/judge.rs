@@ -276,6 +276,7 @@ pub fn judge(j: &Judged) -> Outcome {
             "radio": scene["radio"]["reconnects"],
         },
         "radio": scene["radio"],
+        "radio_underruns": { "at_ms": underruns, "context": scene["radio_underrun_context"] },
         "node_errors": scene["node_errors"],
         "error_samples": scene["error_samples"],
         "error_lines": { "logged": log.errors.len(), "unexpected": unexpected },
