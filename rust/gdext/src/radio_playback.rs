@@ -367,7 +367,9 @@ impl Generator {
         let underrun = skipped && !self.in_skip_run;
         // The run goes on while the ring is dry or the node waits for the rebuffer.
         self.in_skip_run = skipped || (self.in_skip_run && (!playing || self.rebuffering));
-        self.rebuffering |= skipped;
+        // A new run waits for the rebuffer; the skips a resuming push is looked at with belong
+        // to the run it ends.
+        self.rebuffering |= underrun;
         (new, underrun)
     }
 
