@@ -74,6 +74,7 @@ var spawned_names := PackedStringArray()
 var node_errors := {}
 var error_samples := PackedStringArray()
 var last_counts := {}
+var http: Node = preload("res://soak/soak_http.gd").new()
 
 
 ## Runs first each frame: remembers when this frame's _process calls began.
@@ -142,6 +143,7 @@ func _make_nodes() -> void:
 	server.spawned.connect(_on_spawned)
 	_watch_errors(server, "tcp")
 	add_child(server)
+	add_child(http)
 
 
 func _watch_errors(node: Node, label: String) -> void:
@@ -267,7 +269,7 @@ func _finish() -> void:
 	finishing = true
 	var deadline := Time.get_ticks_msec() + FINISH_LIMIT_MSEC
 	while Time.get_ticks_msec() < deadline:
-		if _all_connected() and ws_expected_seq >= ws_next_seq and server.get_stats().clients == 0:
+		if _all_connected() and ws_expected_seq >= ws_next_seq and server.get_stats().clients == 0 and http.drained():
 			break
 		await get_tree().process_frame
 	# A few frames so the last disconnects and frees settle before descriptors are counted.
@@ -303,6 +305,7 @@ func _finish() -> void:
 		"node_errors": node_errors,
 		"error_samples": error_samples,
 		"hub_tasks": AsyncHub.task_count(),
+		"http": http.report(),
 	}
 	_write(dir.path_join("report.json"), JSON.stringify(report))
 	while not FileAccess.file_exists(dir.path_join("quit")):

@@ -30,6 +30,7 @@
 //! panic fail the run.
 
 mod faults;
+mod http;
 mod judge;
 mod promises;
 mod sample;
@@ -135,6 +136,7 @@ pub fn run(godot: &Godot, duration: Duration, library: Profile) -> Result<Outcom
     let (icecast, icecast_port) = services::start_icecast("soak-icecast")?;
     let source = faults::start_source(&tone, icecast_port, None)?;
     let tcp_port = services::free_port()?;
+    let http = http::Http::start(&work)?;
     let channel = format!("soak:{}:{}", std::process::id(), rand::random::<u64>());
     let scale = duration.as_secs_f64() / DEFAULT_SECONDS as f64;
 
@@ -196,12 +198,14 @@ pub fn run(godot: &Godot, duration: Duration, library: Profile) -> Result<Outcom
             thread::spawn(move || sample::peak_samples(pid, &stop))
         },
     };
+    let http = http.run(&testbed, [plan(http::KILLS), plan(http::KILLS)], &stop)?;
     let fault_end = Instant::now() + duration;
     while Instant::now() < fault_end && !scene.is_finished() {
         thread::sleep(Duration::from_millis(100));
     }
     stop.set();
     let results = threads.join(load.finish());
+    let http = http.stop();
 
     fs::write(work.join("finish"), "")?;
     let scene_report = wait_for_file(&work.join("report.json"), SCENE_LIMIT, &scene);
@@ -227,6 +231,9 @@ pub fn run(godot: &Godot, duration: Duration, library: Profile) -> Result<Outcom
         end: end_sample,
         run: &run,
     });
+    let (report, problems) = http.verdict(&scene_report["http"], duration);
+    outcome.report["http"] = report;
+    outcome.problems.extend(problems);
     // RedisStreamConsumer's promise, in processes of its own: killed and restarted.
     match streams::run(godot, &testbed, duration, &work) {
         Ok((report, problems)) => {
