@@ -41,7 +41,7 @@ use crate::http_services::{self, PROXY_PASSWORD, PROXY_USER};
 use crate::services::{self, Service};
 use crate::testbed;
 
-/// Files the scene downloads in turn, and their size (3 s each at the paced rate).
+/// Files the scene downloads in turn, and their size (2-3 s each at the paced rate).
 pub const FILES: usize = 3;
 pub const FILE_BYTES: usize = 3 * 1024 * 1024;
 /// Downloads at once.
@@ -52,11 +52,13 @@ pub const KILLS: f64 = 8.0;
 /// How long a planned kill may wait for a download to flow through the server.
 const QUIET_LIMIT: Duration = Duration::from_secs(15);
 
-/// The least traffic per second of the run. A 25 s run here moved ~1.9 MiB/s of verified
-/// downloads (two at 1 MiB/s each, minus the kills) and ~230 answers/s; a 120 s run
-/// the same: half of that each leaves room for a loaded machine, and catches a node that stalls.
+/// The least traffic per second of the run. On this 2-core machine, with the rest of the soak
+/// running, a 25 s run verified 30 downloads (90 MiB: the downloads also run during the warm-up
+/// and the drain) and had 2014 requests answered (80/s); a 120 s run 112 downloads (336 MiB,
+/// 2.8 MiB/s) and 8858 answers (74/s). A fifth and a quarter of that leave room for a loaded
+/// machine and still catch a node that stalls.
 const MIN_BYTES_PER_SECOND: f64 = 0.5 * 1024.0 * 1024.0;
-const MIN_ANSWERS_PER_SECOND: f64 = 50.0;
+const MIN_ANSWERS_PER_SECOND: f64 = 20.0;
 
 /// The load's client kinds, as named in its report.
 const CLIENT_KINDS: [&str; 4] = ["keepalive", "close", "slow_in_time", "slow_too_slow"];
@@ -334,6 +336,30 @@ impl Paced {
     }
 }
 
+/// One line of the HTTP part's report (its `http` section), for the summary.
+pub fn summary(http: &Value) -> String {
+    let (session, server) = (&http["session"], &http["server"]);
+    format!(
+        "session: {} downloads ({:.1} MiB) byte-identical, {} corrupt, {} unfinished; {} attempts \
+         interrupted, {} resumed with Range; kills origin {} / proxy {} with {} downloads in flight; \
+         server: {} answered, {} lost, {} wrong, error statuses {}, aborted by the load {}",
+        session["downloads_verified"],
+        session["bytes_verified"].as_f64().unwrap_or(0.0) / 1048576.0,
+        session["corrupt"].as_array().map_or(0, Vec::len),
+        session["unfinished"],
+        session["interrupted"],
+        session["resumed"],
+        session["kills"]["origin"]["kills"],
+        session["kills"]["proxy"]["kills"],
+        session["in_flight_at_kills"],
+        server["answered_ok"],
+        server["lost"],
+        server["wrong"],
+        server["error_statuses"],
+        server["aborted_by_load"],
+    )
+}
+
 // --- the verdict ---------------------------------------------------------------------------------
 
 /// Everything the HTTP part is judged on.
@@ -375,11 +401,12 @@ fn judge(j: &Judged) -> (Value, Vec<String>) {
         ));
     }
     let mut kills_json = json!({});
-    let mut kills = 0;
+    let (mut kills, mut in_flight) = (0, 0);
     for (name, result) in [("origin", &j.origin_kills), ("proxy", &j.proxy_kills)] {
         match result {
             Ok(list) => {
                 kills += list.len();
+                in_flight += list.iter().map(|k| k.connections).sum::<usize>();
                 let quiet = list.iter().filter(|k| k.connections == 0).count();
                 if quiet > 0 {
                     problems.push(format!("http: {quiet} kills of the {name} found no download in flight"));
@@ -438,6 +465,9 @@ fn judge(j: &Judged) -> (Value, Vec<String>) {
             "bytes_verified": c.bytes,
             "corrupt": c.corrupt,
             "unfinished": unfinished,
+            "interrupted": count(&scene["failed"]) + count(&scene["non_2xx"]),
+            "resumed": resumed,
+            "in_flight_at_kills": in_flight,
             "kills": kills_json,
             "origin_answers": j.paced.statuses,
             "origin_bytes_sent": j.paced.bytes,
@@ -520,6 +550,9 @@ mod tests {
         assert_eq!(report["server"]["answered_ok"], 2003);
         assert_eq!(report["server"]["error_statuses"], json!({"408": 3, "503": 10}));
         assert_eq!(report["session"]["kills"]["origin"]["connections_in_flight"], json!([2]));
+        assert_eq!(report["session"]["in_flight_at_kills"], 4);
+        let line = summary(&report);
+        assert!(line.contains("3 downloads (6.0 MiB) byte-identical") && line.contains("2003 answered"), "{line}");
     }
 
     #[test]

@@ -355,6 +355,7 @@ pub fn print_summary(outcome: &Outcome) {
     for key in ["load", "reconnects", "node_errors", "error_lines"] {
         println!("  {key}: {}", r[key]);
     }
+    println!("  http: {}", super::http::summary(&r["http"]));
     if outcome.problems.is_empty() {
         println!("soak: passed");
     } else {

@@ -11,7 +11,9 @@
 //! - bursts of 1000 TCP clients connecting at once, one line each, then all disconnecting;
 //!   20 slowloris clients sending a byte every 2.5 s; 100 MB of random bytes (scaled down
 //!   below 120 s) to the spawner's port;
-//! - the scene itself stalls its main thread 250 ms at random (every 3 s on average).
+//! - the scene itself stalls its main thread 250 ms at random (every 3 s on average);
+//! - HttpSession downloads with resume through tinyproxy from nginx, each killed and restarted
+//!   mid-body, and HttpServer under real, slow and aborting HTTP clients ([`http`]).
 //!
 //! Then, for as long again, the stream step ([`streams`]): a Godot process running a
 //! RedisStreamConsumer against a six-node Redis Cluster, killed with SIGKILL and restarted
