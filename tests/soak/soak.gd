@@ -161,7 +161,7 @@ func _process(_delta: float) -> void:
 		get_tree().quit(1)
 		return
 	if not started:
-		if _all_connected():
+		if _all_connected() and http.warmed_up():
 			started = true
 			_write(dir.path_join("ready.json"), JSON.stringify({"pid": OS.get_process_id()}))
 		elif Engine.get_process_frames() % 120 == 0:

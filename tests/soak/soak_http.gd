@@ -9,8 +9,11 @@
 ## each completed one is moved to `http/done/SEQ-NAME`, where the harness compares it with the
 ## original and deletes it. A failed download (the task failed, or a non-2xx answer such as
 ## tinyproxy's 500 while the origin is down) is tried again, with `resume`, until it completes.
-## Once `finish` exists no new download begins; [method drained] says when the last one has
-## completed and the server has no connection left.
+## The testbed's load starts with the scene; [method warmed_up] holds the scene's `ready.json`
+## (the end of the warm-up, from which memory growth is judged) until the first downloads have
+## completed and the server has answered [constant WARM_UP_ANSWERS] requests. Once `finish`
+## exists no new download begins; [method drained] says when the last one has completed and
+## the server has no connection left.
 extends Node
 
 const Env := preload("res://runner/env.gd")
@@ -19,6 +22,8 @@ const Env := preload("res://runner/env.gd")
 const RETRY_MIN_SEC := 0.1
 const RETRY_MAX_SEC := 1.0
 const MAX_SAMPLES := 20
+## Requests the server answers before the warm-up is over.
+const WARM_UP_ANSWERS := 300
 
 var session: HttpSession
 var server: HttpServer
@@ -91,6 +96,12 @@ func _process(_delta: float) -> void:
 			downloads.started += 1
 		if slot.task == null and now >= slot.retry_at:
 			_attempt(slot)
+
+
+## True once every download slot has completed one download and the server has answered
+## [constant WARM_UP_ANSWERS] requests.
+func warmed_up() -> bool:
+	return downloads.completed >= slots.size() and statuses.get(200, 0) >= WARM_UP_ANSWERS
 
 
 ## True once no download is left and the server has no connection: the end of the run.

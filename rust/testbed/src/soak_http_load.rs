@@ -21,7 +21,7 @@
 //! abort themselves are counted apart (`aborted`): the client's doing, not the server's.
 //!
 //! `testbed soak-http-load --port P --out FILE --stop-file F [--max-sec S] [--parent PID]`
-//! runs until F exists, S seconds (default 600) have passed or process PID is gone, lets the
+//! waits until something listens on P, runs until F exists, S seconds (default 600) have passed or process PID is gone, lets the
 //! requests in flight finish, and writes to FILE (through a temporary file and a rename):
 //! `{"keepalive": T, "close": T, "slow_in_time": T, "slow_too_slow": T,
 //! "aborted": {"in_head", "in_body", "waiting"}, "samples": [what went wrong, at most 20]}`, each
@@ -191,6 +191,10 @@ pub fn main(args: Vec<OsString>) -> Result<ExitCode> {
 /// Runs every client until the lifetime ends; their report.
 async fn run(address: SocketAddr, lifetime: Lifetime) -> Value {
     let stop: Flag = Arc::default();
+    // Started with the scene: its warm-up includes this load, so wait until the server listens.
+    while TcpStream::connect(address).await.is_err() && lifetime.ended().is_none() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     eprintln!("testbed soak-http-load: loading http://{address}/");
     let keepalive: Vec<_> =
         (0..KEEPALIVE_CLIENTS).map(|_| tokio::spawn(keepalive_client(address, stop.clone()))).collect();

@@ -14,7 +14,7 @@
 //!   (the scene drains before it reports), on a count that differs between the scene and the
 //!   harness, on a kill that found nothing in flight, on kills that no download resumed from
 //!   (nginx's own log counts the 206 answers), or on less traffic than [`MIN_BYTES_PER_SECOND`].
-//! - **HttpServer** listens on [`Http::server_port`] under the testbed's `soak-http-load`
+//! - **HttpServer** listens on a port chosen here (in `http.json`) under the testbed's `soak-http-load`
 //!   (rust/testbed/src/soak_http_load.rs: kept-alive and one-shot hyper clients, slow heads,
 //!   clients that abort). Its promise: every request it accepted gets an answer or is closed
 //!   with an error status. The load's own count fails the run on a request lost (written
@@ -22,9 +22,18 @@
 //!   [`MIN_ANSWERS_PER_SECOND`]; error statuses (408 to the slow heads that are too slow, 503)
 //!   and the requests the load aborted itself are reported apart.
 //!
+//! In the table of nodes, HttpSession's row counts downloads (promised: every download begun;
+//! lost: corrupt or never completed; in flight at a kill: downloads through the killed server)
+//! and HttpServer's counts requests (promised: every request written completely; lost: no
+//! status, or a wrong 2xx body; in flight at a kill: requests whose connection the load closed
+//! before the answer; outside the promise: requests the load cut short before sending all of
+//! them). Error statuses are within the promise and listed apart.
+//!
 //! [`mod@super`] wires it: [`Http::start`] before the scene starts (it writes `http.json`, which
-//! the scene reads), [`Http::run`] once the scene is ready, [`Running::stop`] when the faults
-//! end (before `finish`), [`Stopped::verdict`] after the scene's report.
+//! the scene reads, and starts the load, which waits for the server: the scene's warm-up ends
+//! once its first downloads completed and its server answered, see soak_http.gd's
+//! `warmed_up()`), [`Http::run`] once the scene is ready, [`Running::stop`] when the faults end
+//! (before `finish`), [`Stopped::verdict_into`] after the scene's report.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -35,8 +44,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-use super::faults::{Plan, between};
-use super::{Load, Stop};
+use super::faults::{Outage, Plan, between, unix_ms};
+use super::promises::Verdict;
+use super::{Load, Outcome, Stop};
 use crate::http_services::{self, PROXY_PASSWORD, PROXY_USER};
 use crate::services::{self, Service};
 use crate::testbed;
@@ -68,15 +78,15 @@ pub struct Http {
     origin: http_services::Nginx,
     proxy: Service,
     proxy_port: u16,
-    /// The port the scene's HttpServer listens on.
-    pub server_port: u16,
+    load: Load,
     files: Vec<(String, Vec<u8>)>,
     dir: PathBuf,
 }
 
 impl Http {
-    /// Starts nginx and tinyproxy, writes the files nginx serves and `http.json` in `work`.
-    pub fn start(work: &Path) -> Result<Http> {
+    /// Starts nginx and tinyproxy, writes the files nginx serves and `http.json` in `work`, and
+    /// starts the testbed's load on the port the scene's HttpServer will listen on.
+    pub fn start(work: &Path, testbed: &Path) -> Result<Http> {
         let dir = work.join("http");
         for sub in ["part", "done"] {
             fs::create_dir_all(dir.join(sub)).with_context(|| format!("creating {}", dir.join(sub).display()))?;
@@ -101,21 +111,18 @@ impl Http {
             "parallel": PARALLEL,
         });
         fs::write(work.join("http.json"), config.to_string())?;
-        Ok(Http { origin, proxy, proxy_port, server_port, files, dir })
+        let (stop_file, report) = (dir.join("load-stop"), dir.join("load.json"));
+        let mut cmd = testbed::command(testbed, "soak-http-load");
+        cmd.args(["--port", &server_port.to_string()]).arg("--out").arg(&report);
+        cmd.arg("--stop-file").arg(&stop_file);
+        let load = Load { service: Service::start("soak-http-load", cmd)?, stop_file, report };
+        Ok(Http { origin, proxy, proxy_port, load, files, dir })
     }
 
-    /// Starts the load on the scene's HttpServer, the kills of nginx and tinyproxy (one plan
-    /// each) and the checker of completed downloads.
-    pub fn run(self, testbed: &Path, plans: [Plan; 2], stop: &Stop) -> Result<Running> {
-        services::wait_for_port(self.server_port, Duration::from_secs(30))?;
-        let (stop_file, report) = (self.dir.join("load-stop"), self.dir.join("load.json"));
-        let mut cmd = testbed::command(testbed, "soak-http-load");
-        cmd.args(["--port", &self.server_port.to_string()])
-            .arg("--out")
-            .arg(&report)
-            .arg("--stop-file")
-            .arg(&stop_file);
-        let load = Load { service: Service::start("soak-http-load", cmd)?, stop_file, report };
+    /// Starts the kills of nginx and tinyproxy (one plan each) and the checker of completed
+    /// downloads.
+    pub fn run(self, plans: [Plan; 2], stop: &Stop) -> Result<Running> {
+        let load = self.load;
         let [origin_plan, proxy_plan] = plans;
         let (origin_port, proxy_port, paced_log) = (self.origin.http_port, self.proxy_port, self.origin.paced_log());
         let part = self.dir.join("part");
@@ -192,13 +199,19 @@ pub struct Stopped {
 }
 
 impl Stopped {
-    /// After the scene's report (`scene` is its `http` section): the last downloads checked,
-    /// the report's `http` section and what failed the run.
-    pub fn verdict(self, scene: &Value, duration: Duration) -> (Value, Vec<String>) {
+    /// Whether nginx or tinyproxy was killed at least once (their errors in the log are explained).
+    pub fn killed(&self) -> bool {
+        [&self.origin, &self.proxy].iter().any(|r| r.as_ref().is_ok_and(|k| !k.kills.is_empty()))
+    }
+
+    /// After the scene's report (`scene` is its `http` section): checks the last downloads,
+    /// adds the two nodes' rows to the report's `nodes`, its details as `http`, and what failed
+    /// the run to the problems.
+    pub fn verdict_into(self, outcome: &mut Outcome, scene: &Value, duration: Duration) {
         self.checker_stop.set();
         let checked = self.checker.join().unwrap_or_default();
         let kills = |r: &Result<Killed>| r.as_ref().map(|k| k.kills.clone()).map_err(|e| format!("{e:#}"));
-        judge(&Judged {
+        let (mut report, problems) = judge(&Judged {
             seconds: duration.as_secs_f64().max(1.0),
             scene,
             load: &self.load,
@@ -206,15 +219,21 @@ impl Stopped {
             origin_kills: kills(&self.origin),
             proxy_kills: kills(&self.proxy),
             paced: Paced::parse(&fs::read_to_string(&self.paced_log).unwrap_or_default()),
-        })
+        });
+        for node in ["HttpSession", "HttpServer"] {
+            outcome.report["nodes"][node] = report["nodes"][node].take();
+        }
+        outcome.report["http"] = report;
+        outcome.problems.extend(problems);
     }
 }
 
 // --- kills ---------------------------------------------------------------------------------------
 
-/// One kill: what was in flight through the server when it died.
+/// One kill: when, and what was in flight through the server when it died.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Kill {
+    pub outage: Outage,
     /// Established connections on the server's port.
     pub connections: usize,
     /// Bytes in the scene's partial files.
@@ -240,16 +259,22 @@ fn kill_and_restart(
 ) -> Result<Killed> {
     let mut kills = Vec::new();
     while plan.wait_next(stop) {
+        // The kill follows the reading that found traffic at once (a download may end any moment).
         let waiting = Instant::now();
-        while established(port) == 0 && waiting.elapsed() < QUIET_LIMIT && stop.sleep(Duration::from_millis(20)) {}
+        let connections = loop {
+            let now = established(port);
+            if now > 0 || waiting.elapsed() > QUIET_LIMIT || !stop.sleep(Duration::from_millis(10)) {
+                break now;
+            }
+        };
         if stop.is_set() {
             break;
         }
-        let kill = Kill { connections: established(port), part_bytes: part_bytes(part) };
+        let (killed_ms, part_bytes) = (unix_ms(), part_bytes(part));
         drop(service);
-        kills.push(kill);
         thread::sleep(between(Duration::from_millis(300), Duration::from_millis(1500)));
         service = start()?;
+        kills.push(Kill { outage: Outage { killed_ms, back_ms: unix_ms() }, connections, part_bytes });
     }
     Ok(Killed { kills, service })
 }
@@ -411,8 +436,13 @@ fn judge(j: &Judged) -> (Value, Vec<String>) {
                 if quiet > 0 {
                     problems.push(format!("http: {quiet} kills of the {name} found no download in flight"));
                 }
+                let outages: Vec<Value> = list
+                    .iter()
+                    .map(|k| json!({"killed_ms": k.outage.killed_ms, "back_ms": k.outage.back_ms}))
+                    .collect();
                 kills_json[name] = json!({
                     "kills": list.len(),
+                    "outages": outages,
                     "connections_in_flight": list.iter().map(|k| k.connections).collect::<Vec<_>>(),
                     "part_bytes_at_kill": list.iter().map(|k| k.part_bytes).collect::<Vec<_>>(),
                 });
@@ -459,7 +489,24 @@ fn judge(j: &Judged) -> (Value, Vec<String>) {
         ));
     }
 
+    let session_node = Verdict {
+        moved: c.verified,
+        promised: count(&scene["started"]),
+        lost: c.corrupt.len() as u64 + unfinished,
+        in_flight: in_flight as u64,
+        ..Verdict::default()
+    };
+    let aborted = &load["aborted"];
+    let server_node = Verdict {
+        moved: ok,
+        promised: total("sent"),
+        lost: lost + wrong,
+        in_flight: count(&aborted["waiting"]),
+        outside_promise: count(&aborted["in_head"]) + count(&aborted["in_body"]),
+        ..Verdict::default()
+    };
     let report = json!({
+        "nodes": { "HttpSession": session_node.json(), "HttpServer": server_node.json() },
         "session": {
             "downloads_verified": c.verified,
             "bytes_verified": c.bytes,
@@ -493,6 +540,7 @@ fn judge(j: &Judged) -> (Value, Vec<String>) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::promises::{self, Fault};
     use super::*;
 
     const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue
@@ -510,6 +558,20 @@ mod tests {
     }
 
     #[test]
+    fn the_kills_explain_the_downloads_errors() {
+        let task = "ERROR: async_net: task 'HttpSession.download GET http://127.0.0.1:42135/paced/soak-2.bin' of \
+                    /root/Soak/Http/Downloads failed: GET http://127.0.0.1:42135/paced/soak-2.bin: ";
+        let errors = [
+            format!("{task}connection refused by 127.0.0.1:42135 (is the server running?)"),
+            format!("{task}the connection failed while the body arrived: error reading a body from connection"),
+            format!("{task}the body ended after 10 of 20 bytes"),
+        ];
+        let unexpected = promises::unexpected_errors(&errors, &[Fault::Http]);
+        assert_eq!(unexpected, [errors[2].as_str()], "a short body is not what a kill does here");
+        assert_eq!(promises::unexpected_errors(&errors, &[Fault::Redis]).len(), 3);
+    }
+
+    #[test]
     fn reads_nginx_paced_log() {
         let paced = Paced::parse("200 3145728 OK\n206 1000 OK\n200 52000 \n500 10 OK\n\n");
         assert_eq!(paced.statuses.get("200"), Some(&2));
@@ -518,7 +580,7 @@ mod tests {
     }
 
     fn passing(scene: &Value, load: &Value, checked: &Checked) -> (Value, Vec<String>) {
-        let kill = Kill { connections: 2, part_bytes: 1000 };
+        let kill = Kill { outage: Outage { killed_ms: 1, back_ms: 2 }, connections: 2, part_bytes: 1000 };
         judge(&Judged {
             seconds: 10.0,
             scene,
@@ -544,13 +606,18 @@ mod tests {
     #[test]
     fn a_clean_run_passes_and_reports_both_nodes() {
         let checked = Checked { verified: 3, bytes: 6 * 1024 * 1024, corrupt: vec![] };
-        let scene = json!({"downloads": {"completed": 3, "unfinished": 0}, "server": {}});
+        let scene = json!({"downloads": {"started": 3, "completed": 3, "unfinished": 0}, "server": {}});
         let (report, problems) = passing(&scene, &good_load(), &checked);
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(report["server"]["answered_ok"], 2003);
         assert_eq!(report["server"]["error_statuses"], json!({"408": 3, "503": 10}));
         assert_eq!(report["session"]["kills"]["origin"]["connections_in_flight"], json!([2]));
         assert_eq!(report["session"]["in_flight_at_kills"], 4);
+        let server = &report["nodes"]["HttpServer"];
+        assert_eq!([&server["moved"], &server["promised"], &server["lost"]], [2003, 2013, 0]);
+        assert_eq!([&server["in_flight_at_kill"], &server["outside_promise"]], [1, 2]);
+        let session = &report["nodes"]["HttpSession"];
+        assert_eq!([&session["moved"], &session["promised"], &session["in_flight_at_kill"]], [3, 3, 4]);
         let line = summary(&report);
         assert!(line.contains("3 downloads (6.0 MiB) byte-identical") && line.contains("2003 answered"), "{line}");
     }
@@ -578,7 +645,7 @@ mod tests {
             scene: &Value::Null,
             load: &json!({"missing": "gone"}),
             checked: &checked,
-            origin_kills: Ok(vec![Kill { connections: 0, part_bytes: 0 }]),
+            origin_kills: Ok(vec![Kill { outage: Outage { killed_ms: 1, back_ms: 2 }, connections: 0, part_bytes: 0 }]),
             proxy_kills: Err("tinyproxy did not restart".into()),
             paced: Paced::default(),
         });

@@ -138,7 +138,7 @@ pub fn run(godot: &Godot, duration: Duration, library: Profile) -> Result<Outcom
     let (icecast, icecast_port) = services::start_icecast("soak-icecast")?;
     let source = faults::start_source(&tone, icecast_port, None)?;
     let tcp_port = services::free_port()?;
-    let http = http::Http::start(&work)?;
+    let http = http::Http::start(&work, &testbed)?;
     let channel = format!("soak:{}:{}", std::process::id(), rand::random::<u64>());
     let scale = duration.as_secs_f64() / DEFAULT_SECONDS as f64;
 
@@ -200,7 +200,7 @@ pub fn run(godot: &Godot, duration: Duration, library: Profile) -> Result<Outcom
             thread::spawn(move || sample::peak_samples(pid, &stop))
         },
     };
-    let http = http.run(&testbed, [plan(http::KILLS), plan(http::KILLS)], &stop)?;
+    let http = http.run([plan(http::KILLS), plan(http::KILLS)], &stop)?;
     let fault_end = Instant::now() + duration;
     while Instant::now() < fault_end && !scene.is_finished() {
         thread::sleep(Duration::from_millis(100));
@@ -232,10 +232,9 @@ pub fn run(godot: &Godot, duration: Duration, library: Profile) -> Result<Outcom
         start: start_sample,
         end: end_sample,
         run: &run,
+        http_killed: http.killed(),
     });
-    let (report, problems) = http.verdict(&scene_report["http"], duration);
-    outcome.report["http"] = report;
-    outcome.problems.extend(problems);
+    http.verdict_into(&mut outcome, &scene_report["http"], duration);
     // RedisStreamConsumer's promise, in processes of its own: killed and restarted.
     match streams::run(godot, &testbed, duration, &work) {
         Ok((report, problems)) => {
