@@ -21,8 +21,9 @@
 //! abort themselves are counted apart (`aborted`): the client's doing, not the server's.
 //!
 //! `testbed soak-http-load --port P --out FILE --stop-file F [--max-sec S] [--parent PID]`
-//! waits until something listens on P, runs until F exists, S seconds (default 600) have passed or process PID is gone, lets the
-//! requests in flight finish, and writes to FILE (through a temporary file and a rename):
+//! waits until something listens on P, runs until F exists, S seconds (default 600) have
+//! passed or process PID is gone, lets the requests in flight finish, and writes to FILE
+//! (through a temporary file and a rename):
 //! `{"keepalive": T, "close": T, "slow_in_time": T, "slow_too_slow": T,
 //! "aborted": {"in_head", "in_body", "waiting"}, "samples": [what went wrong, at most 20]}`, each
 //! T a [`Tally`]: `{"sent", "ok", "wrong", "statuses": {"503": n, ...} (answers that are not

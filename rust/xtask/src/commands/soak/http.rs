@@ -2,9 +2,9 @@
 //! (tests/soak/soak_http.gd), judged against their own promises and counted here:
 //!
 //! - **HttpSession** downloads [`FILES`] random files of [`FILE_BYTES`] with `resume = true`,
-//!   [`PARALLEL`] at a time, through tinyproxy from nginx, which sends them at
-//!   [`http_services::PACED_BYTES_PER_SEC`] per response (so a kill lands mid-body). nginx and tinyproxy are
-//!   each killed (SIGKILL) and restarted on their port [`KILLS`] times per 120 s, at random
+//!   [`PARALLEL`] at a time, through tinyproxy from nginx, which paces each response
+//!   ([`http_services::PACED_BYTES_PER_SEC`]) so that a kill lands mid-body. nginx and tinyproxy
+//!   are each killed (SIGKILL) and restarted on their port [`KILLS`] times per 120 s, at random
 //!   moments and never after a quiet period: at each planned moment the harness waits until a
 //!   download is flowing through that server (an established connection on its port, read from
 //!   /proc/net/tcp) and records how many were, and how many bytes the partial files held. The
@@ -14,9 +14,9 @@
 //!   (the scene drains before it reports), on a count that differs between the scene and the
 //!   harness, on a kill that found nothing in flight, on kills that no download resumed from
 //!   (nginx's own log counts the 206 answers), or on less traffic than [`MIN_BYTES_PER_SECOND`].
-//! - **HttpServer** listens on a port chosen here (in `http.json`) under the testbed's `soak-http-load`
-//!   (rust/testbed/src/soak_http_load.rs: kept-alive and one-shot hyper clients, slow heads,
-//!   clients that abort). Its promise: every request it accepted gets an answer or is closed
+//! - **HttpServer** listens on a port chosen here (in `http.json`) under the testbed's
+//!   `soak-http-load` (rust/testbed/src/soak_http_load.rs: kept-alive and one-shot hyper
+//!   clients, slow heads, clients that abort). Its promise: every request it accepted gets an answer or is closed
 //!   with an error status. The load's own count fails the run on a request lost (written
 //!   completely, no status) or answered 2xx with the wrong body, or on fewer answers than
 //!   [`MIN_ANSWERS_PER_SECOND`]; error statuses (408 to the slow heads that are too slow, 503)
@@ -63,9 +63,9 @@ pub const KILLS: f64 = 8.0;
 const QUIET_LIMIT: Duration = Duration::from_secs(15);
 
 /// The least traffic per second of the run. On this 2-core machine, with the rest of the soak
-/// running, a 25 s run verified 30 downloads (90 MiB: the downloads also run during the warm-up
-/// and the drain) and had 2014 requests answered (80/s); a 120 s run 112 downloads (336 MiB,
-/// 2.8 MiB/s) and 8858 answers (74/s). A fifth and a quarter of that leave room for a loaded
+/// running, a 25 s run verified 34 downloads (102 MiB: downloads also run during the warm-up
+/// and the drain) and had 2271 requests answered (91/s); a 120 s run 116 downloads (348 MiB,
+/// 2.9 MiB/s) and 9135 answers (76/s). A fifth and a quarter of that leave room for a loaded
 /// machine and still catch a node that stalls.
 const MIN_BYTES_PER_SECOND: f64 = 0.5 * 1024.0 * 1024.0;
 const MIN_ANSWERS_PER_SECOND: f64 = 20.0;
@@ -220,8 +220,9 @@ impl Stopped {
             proxy_kills: kills(&self.proxy),
             paced: Paced::parse(&fs::read_to_string(&self.paced_log).unwrap_or_default()),
         });
-        for node in ["HttpSession", "HttpServer"] {
-            outcome.report["nodes"][node] = report["nodes"][node].take();
+        let nodes = report.as_object_mut().and_then(|r| r.remove("nodes"));
+        for (node, row) in nodes.as_ref().and_then(Value::as_object).into_iter().flatten() {
+            outcome.report["nodes"][node] = row.clone();
         }
         outcome.report["http"] = report;
         outcome.problems.extend(problems);
