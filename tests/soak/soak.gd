@@ -80,6 +80,7 @@ var spawned_names := PackedStringArray()
 var node_errors := {}
 var error_samples := PackedStringArray()
 var last_counts := {}
+var http: Node = preload("res://soak/soak_http.gd").new()
 
 
 ## Runs first each frame: remembers when this frame's _process calls began.
@@ -148,6 +149,7 @@ func _make_nodes() -> void:
 	server.spawned.connect(_on_spawned)
 	_watch_errors(server, "tcp")
 	add_child(server)
+	add_child(http)
 
 
 func _watch_errors(node: Node, label: String) -> void:
@@ -165,7 +167,7 @@ func _process(_delta: float) -> void:
 		get_tree().quit(1)
 		return
 	if not started:
-		if _all_connected():
+		if _all_connected() and http.warmed_up():
 			started = true
 			_write(dir.path_join("ready.json"), JSON.stringify({"pid": OS.get_process_id()}))
 		elif Engine.get_process_frames() % 120 == 0:
@@ -294,7 +296,7 @@ func _finish() -> void:
 	finishing = true
 	var deadline := Time.get_ticks_msec() + FINISH_LIMIT_MSEC
 	while Time.get_ticks_msec() < deadline:
-		if _all_connected() and ws_expected_seq >= ws_next_seq and server.get_stats().clients == 0:
+		if _all_connected() and ws_expected_seq >= ws_next_seq and server.get_stats().clients == 0 and http.drained():
 			break
 		await get_tree().process_frame
 	# A few frames so the last disconnects and frees settle before descriptors are counted.
@@ -331,6 +333,7 @@ func _finish() -> void:
 		"node_errors": node_errors,
 		"error_samples": error_samples,
 		"hub_tasks": AsyncHub.task_count(),
+		"http": http.report(),
 	}
 	_write(dir.path_join("report.json"), JSON.stringify(report))
 	while not FileAccess.file_exists(dir.path_join("quit")):

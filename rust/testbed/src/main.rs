@@ -6,6 +6,7 @@ mod files;
 mod lifetime;
 mod loadgen;
 mod radio_station;
+mod soak_http_load;
 mod soak_load;
 mod stream_load;
 mod ws_clients;
@@ -44,6 +45,9 @@ load generators:
   soak-load --out FILE --stop-file F --pause-file F ...
                                the outside load of `cargo xtask soak` (Redis publisher, TCP
                                bursts, slowloris, garbage; JSON report in FILE)
+  soak-http-load --port P --out FILE --stop-file F
+                               HTTP clients of the soak's HttpServer: kept alive or not, slow
+                               heads, aborts (JSON report in FILE)
   stream-load --urls U1,U2,... --stream S --rate N --out FILE --stop-file F [--plain-every K]
                                the stream soak's producer: XADD (with WAIT 1, or plain) to a
                                Redis Cluster, the id of every add Redis answered in FILE
@@ -84,6 +88,7 @@ fn run(command: &str, args: Vec<OsString>) -> Result<ExitCode> {
         "loadgen" => loadgen::main(args),
         "ws-clients" => ws_clients::main(args),
         "soak-load" => soak_load::main(args),
+        "soak-http-load" => soak_http_load::main(args),
         "stream-load" => stream_load::main(args),
         #[cfg(feature = "microbench")]
         "microbench" => microbench::main(args),

@@ -33,6 +33,10 @@ pub const PROXY_PASSWORD: &str = "proxy-pw";
 /// Size of `big.bin` in nginx's root: the 16 MiB download of the tests and benchmarks.
 pub const BIG_FILE_BYTES: usize = 16 * 1024 * 1024;
 
+/// The rate nginx sends each response under `/paced/` at (the files of its root): the soak's
+/// downloads, slow enough that a kill lands mid-body. nginx logs those in [`Nginx::paced_log`].
+pub const PACED_BYTES_PER_SEC: u64 = 1024 * 1024;
+
 /// A running nginx.
 pub struct Nginx {
     /// The process.
@@ -49,6 +53,16 @@ pub struct Nginx {
 /// (certificate and key, PEM), https too on a second port; with `icecast` (a port), that
 /// icecast under `/icecast/` (RadioStream over https, and after a redirect from http).
 pub fn start_nginx(name: &str, tls: Option<(&Path, &Path)>, icecast: Option<u16>) -> Result<Nginx> {
+    launch_nginx(name, tls, icecast, free_port()?)
+}
+
+/// Starts nginx (plain http only) on 127.0.0.1:`port`: to restart a killed one where its
+/// clients expect it.
+pub fn start_nginx_on(name: &str, port: u16) -> Result<Nginx> {
+    launch_nginx(name, None, None, port)
+}
+
+fn launch_nginx(name: &str, tls: Option<(&Path, &Path)>, icecast: Option<u16>, http_port: u16) -> Result<Nginx> {
     let program = find_program("nginx").context("nginx is not installed (Debian: `apt-get install nginx`)")?;
     let dir = paths::target_dir()?.join("services").join(name);
     let root = dir.join("www");
@@ -56,7 +70,6 @@ pub fn start_nginx(name: &str, tls: Option<(&Path, &Path)>, icecast: Option<u16>
     for temp in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
         fs::create_dir_all(dir.join("temp").join(temp))?;
     }
-    let http_port = free_port()?;
     let https = match tls {
         Some((cert, key)) => {
             let mut port = free_port()?;
@@ -78,6 +91,15 @@ pub fn start_nginx(name: &str, tls: Option<(&Path, &Path)>, icecast: Option<u16>
         service.wait_for_port(https.port, Duration::from_secs(20))?;
     }
     Ok(Nginx { service, http_port, https_port: https.map(|h| h.port), root })
+}
+
+impl Nginx {
+    /// nginx's log of the responses under `/paced/`, one line each when it ends (so not those
+    /// a kill of nginx cut short): `STATUS BODY_BYTES_SENT OK`, without `OK` when the client
+    /// went before the end.
+    pub fn paced_log(&self) -> PathBuf {
+        self.root.with_file_name("paced.log")
+    }
 }
 
 /// nginx's https listener.
@@ -126,6 +148,7 @@ http {{
   fastcgi_temp_path {temp}/fastcgi;
   uwsgi_temp_path {temp}/uwsgi;
   scgi_temp_path {temp}/scgi;
+  log_format paced '$status $body_bytes_sent $request_completion';
   types {{ text/html html; text/plain txt; application/json json; application/octet-stream bin; }}
   default_type application/octet-stream;
   sendfile on;
@@ -141,6 +164,7 @@ http {{
     location = /redirect {{ return 302 /small.json; }}
     location = /redirect-loop {{ return 302 /redirect-loop; }}
     location = /to-other-origin {{ return 302 http://127.0.0.1:{http}/authorization; }}
+    location /paced/ {{ alias {root}/; limit_rate {PACED_BYTES_PER_SEC}; access_log {dir}/paced.log paced; }}
     location = /authorization {{ default_type text/plain; return 200 \"authorization=$http_authorization\"; }}
     {radio}
   }}
@@ -174,11 +198,16 @@ fn write_root(root: &Path) -> Result<()> {
 
 /// Starts tinyproxy on a free loopback port, requiring [`PROXY_USER`] / [`PROXY_PASSWORD`].
 pub fn start_tinyproxy(name: &str) -> Result<(Service, u16)> {
+    let port = free_port()?;
+    Ok((start_tinyproxy_on(name, port)?, port))
+}
+
+/// Starts tinyproxy on 127.0.0.1:`port` (to restart a killed one where its clients expect it).
+pub fn start_tinyproxy_on(name: &str, port: u16) -> Result<Service> {
     let program =
         find_program("tinyproxy").context("tinyproxy is not installed (Debian: `apt-get install tinyproxy`)")?;
     let dir = paths::target_dir()?.join("services").join(name);
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let port = free_port()?;
     let config = dir.join("tinyproxy.conf");
     let text = format!(
         "Port {port}\nListen 127.0.0.1\nTimeout 60\nMaxClients 100\nLogLevel Warning\n\
@@ -189,7 +218,7 @@ pub fn start_tinyproxy(name: &str) -> Result<(Service, u16)> {
     cmd.arg("-d").arg("-c").arg(&config);
     let mut service = Service::start(name, cmd)?;
     service.wait_for_port(port, Duration::from_secs(20))?;
-    Ok((service, port))
+    Ok(service)
 }
 
 /// The command that runs the aiohttp server ([`HTTP_SERVER_SCRIPT`]) on 127.0.0.1:`port`,
@@ -222,6 +251,9 @@ mod tests {
         assert!(text.contains("return 302 http://127.0.0.1:8001/authorization;"));
         assert!(text.contains("proxy_pass http://127.0.0.1:8003/;"));
         assert!(text.contains("return 302 https://localhost:8002$1;"));
+        assert!(
+            text.contains("location /paced/ { alias /d/www/; limit_rate 1048576; access_log /d/paced.log paced; }")
+        );
         assert_eq!(text.matches('{').count(), text.matches('}').count());
         let plain = nginx_config(Path::new("/d"), Path::new("/d/www"), 8001, None, None);
         assert!(!plain.contains("ssl") && plain.contains("listen 127.0.0.1:8001;"));

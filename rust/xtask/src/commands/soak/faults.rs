@@ -30,13 +30,13 @@ impl Plan {
 
     /// Sleeps until the next planned time (→ true), or returns false when the plan is done or
     /// `stop` is set.
-    fn wait_next(&mut self, stop: &Stop) -> bool {
+    pub(super) fn wait_next(&mut self, stop: &Stop) -> bool {
         self.times.next().is_some_and(|at| stop.sleep(at.saturating_duration_since(Instant::now())))
     }
 }
 
 /// A pause between `low` and `high`, at random.
-fn between(low: Duration, high: Duration) -> Duration {
+pub(super) fn between(low: Duration, high: Duration) -> Duration {
     rand::random_range(low..high)
 }
 

@@ -34,6 +34,8 @@ pub struct Judged<'a> {
     pub end: Sample,
     /// The scene's run: exit status and log.
     pub run: &'a process::Finished,
+    /// Whether nginx or tinyproxy was killed ([`super::http`]).
+    pub http_killed: bool,
 }
 
 /// A frame longer than this fails the run (a game at 60 fps has lost three frames).
@@ -204,6 +206,7 @@ pub fn judge(j: &Judged) -> Outcome {
             .into_iter()
             .filter(|(_, o)| !o.is_empty())
             .map(|(f, _)| f)
+            .chain(j.http_killed.then_some(Fault::Http))
             .collect();
     let unexpected = promises::unexpected_errors(&log.errors, &ran);
     if !unexpected.is_empty() {
@@ -356,6 +359,7 @@ pub fn print_summary(outcome: &Outcome) {
     for key in ["load", "reconnects", "node_errors", "error_lines"] {
         println!("  {key}: {}", r[key]);
     }
+    println!("  http: {}", super::http::summary(&r["http"]));
     if outcome.problems.is_empty() {
         println!("soak: passed");
     } else {

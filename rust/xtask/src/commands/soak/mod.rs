@@ -11,7 +11,9 @@
 //! - bursts of 1000 TCP clients connecting at once, one line each, then all disconnecting;
 //!   20 slowloris clients sending a byte every 2.5 s; 100 MB of random bytes (scaled down
 //!   below 120 s) to the spawner's port;
-//! - the scene itself stalls its main thread 250 ms at random (every 3 s on average).
+//! - the scene itself stalls its main thread 250 ms at random (every 3 s on average);
+//! - HttpSession downloads with resume through tinyproxy from nginx, each killed and restarted
+//!   mid-body, and HttpServer under real, slow and aborting HTTP clients ([`http`]).
 //!
 //! Then, for as long again, the stream step ([`streams`]): a Godot process running a
 //! RedisStreamConsumer against a six-node Redis Cluster, killed with SIGKILL and restarted
@@ -30,6 +32,7 @@
 //! panic fail the run.
 
 mod faults;
+mod http;
 mod judge;
 mod promises;
 mod sample;
@@ -135,6 +138,7 @@ pub fn run(godot: &Godot, duration: Duration, library: Profile) -> Result<Outcom
     let (icecast, icecast_port) = services::start_icecast("soak-icecast")?;
     let source = faults::start_source(&tone, icecast_port, None)?;
     let tcp_port = services::free_port()?;
+    let http = http::Http::start(&work, &testbed)?;
     let channel = format!("soak:{}:{}", std::process::id(), rand::random::<u64>());
     let scale = duration.as_secs_f64() / DEFAULT_SECONDS as f64;
 
@@ -196,12 +200,14 @@ pub fn run(godot: &Godot, duration: Duration, library: Profile) -> Result<Outcom
             thread::spawn(move || sample::peak_samples(pid, &stop))
         },
     };
+    let http = http.run([plan(http::KILLS), plan(http::KILLS)], &stop)?;
     let fault_end = Instant::now() + duration;
     while Instant::now() < fault_end && !scene.is_finished() {
         thread::sleep(Duration::from_millis(100));
     }
     stop.set();
     let results = threads.join(load.finish());
+    let http = http.stop();
 
     fs::write(work.join("finish"), "")?;
     let scene_report = wait_for_file(&work.join("report.json"), SCENE_LIMIT, &scene);
@@ -226,7 +232,9 @@ pub fn run(godot: &Godot, duration: Duration, library: Profile) -> Result<Outcom
         start: start_sample,
         end: end_sample,
         run: &run,
+        http_killed: http.killed(),
     });
+    http.verdict_into(&mut outcome, &scene_report["http"], duration);
     // RedisStreamConsumer's promise, in processes of its own: killed and restarted.
     match streams::run(godot, &testbed, duration, &work) {
         Ok((report, problems)) => {

@@ -195,7 +195,7 @@ pub fn unexplained_underruns(underruns: &[u64], outages: &[Outage]) -> Vec<u64> 
 
 /// The `ERROR:` lines the soak's faults cause: (node class in the line, text in the line,
 /// the fault that explains it).
-pub const EXPECTED_ERRORS: [(&str, &str, Fault); 9] = [
+pub const EXPECTED_ERRORS: [(&str, &str, Fault); 11] = [
     ("@RedisSubscriber@", ": connection lost; reconnecting", Fault::Redis),
     ("@RedisSubscriber@", ": cannot connect: connection refused", Fault::Redis),
     ("@WsEcho@", ": connection lost: the server dropped it without a closing handshake", Fault::WebSocket),
@@ -207,6 +207,9 @@ pub const EXPECTED_ERRORS: [(&str, &str, Fault); 9] = [
     ("@RadioStream@", ": HTTP 404 File Not Found from ", Fault::RadioSource),
     // The stream step: the cluster master serving the stream is killed.
     ("@RedisStreamConsumer@", "; reconnecting in ", Fault::StreamMaster),
+    // HttpSession's downloads (a failed task logs), nginx or tinyproxy killed (soak/http.rs).
+    ("'HttpSession.download GET ", ": the connection failed while the body arrived: ", Fault::Http),
+    ("'HttpSession.download GET ", ": connection refused by 127.0.0.1:", Fault::Http),
 ];
 
 /// A kind of fault the soak injects.
@@ -216,6 +219,7 @@ pub enum Fault {
     WebSocket,
     RadioSource,
     StreamMaster,
+    Http,
 }
 
 /// The `ERROR:` lines of the scene's log that no fault of this run explains (`ran` says which
