@@ -171,7 +171,7 @@ func _process(_delta: float) -> void:
 			started = true
 			_write(dir.path_join("ready.json"), JSON.stringify({"pid": OS.get_process_id()}))
 		elif Engine.get_process_frames() % 120 == 0:
-			print("soak: waiting for connections: redis %d, ws %d, radio %d, tcp %d" % [sub.state, ws.state, radio.state, server.state])
+			print("soak: waiting for connections: redis %d, ws %d, radio %d, tcp %d, http warmed up %s" % [sub.state, ws.state, radio.state, server.state, http.warmed_up()])
 		return
 	if Engine.get_process_frames() % POLL_EVERY_FRAMES == 0 and not finishing:
 		_poll_commands()

@@ -12,6 +12,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+use super::proxy::{self, ProxyChoice};
 use super::{HttpConfig, RequestSpec, error};
 
 /// The status line and headers of a response.
@@ -135,6 +136,8 @@ impl Drop for InFlight<'_> {
 pub struct HttpClient {
     client: reqwest::Client,
     config: Arc<HttpConfig>,
+    /// The proxies it routes through, to name the one that failed.
+    proxy: Arc<ProxyChoice>,
     stats: Arc<HttpStats>,
 }
 
@@ -147,8 +150,9 @@ impl HttpClient {
     /// Builds the client for `config`, reading proxies through `env`.
     pub fn with_env(config: HttpConfig, env: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         config.validate()?;
-        let client = config.build_client(env)?;
-        Ok(HttpClient { client, config: Arc::new(config), stats: Arc::default() })
+        let proxy = proxy::choose(&config.proxy, &env)?;
+        let client = config.build_client(&proxy)?;
+        Ok(HttpClient { client, config: Arc::new(config), proxy: Arc::new(proxy), stats: Arc::default() })
     }
 
     /// The settings it was built with.
@@ -190,7 +194,8 @@ impl HttpClient {
     /// The message for a reqwest error of `spec`.
     pub(super) fn describe(&self, spec: &RequestSpec, e: reqwest::Error) -> String {
         let url = spec.resolve(&self.config).map(|u| u.to_string()).unwrap_or_else(|_| spec.url.clone());
-        error::describe(&spec.method.trim().to_ascii_uppercase(), &url, e, self.config.connect_timeout)
+        let proxy = self.proxy.route(&url);
+        error::describe(&spec.method.trim().to_ascii_uppercase(), &url, e, self.config.connect_timeout, proxy)
     }
 
     /// The next piece of `response`'s body (`None` at its end), waiting at
@@ -407,11 +412,18 @@ mod tests {
     #[tokio::test]
     async fn unreachable_servers_are_named() {
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-        let client = client(HttpConfig::default());
-        let refused = client.fetch(RequestSpec::new("GET", &format!("http://{closed}/"))).await.unwrap_err();
+        let direct = client(HttpConfig::default());
+        let refused = direct.fetch(RequestSpec::new("GET", &format!("http://{closed}/"))).await.unwrap_err();
         assert_eq!(refused, format!("GET http://{closed}/: connection refused by {closed} (is the server running?)"));
-        let unknown = client.fetch(RequestSpec::new("GET", "http://no-such-host.invalid/")).await.unwrap_err();
+        let unknown = direct.fetch(RequestSpec::new("GET", "http://no-such-host.invalid/")).await.unwrap_err();
         assert!(unknown.contains("cannot resolve host 'no-such-host.invalid'"), "{unknown}");
+        // Through a proxy that is down, the proxy refused (its credentials are not shown).
+        let proxied = client(HttpConfig { proxy: format!("http://user:secret@{closed}"), ..HttpConfig::default() });
+        let refused = proxied.fetch(RequestSpec::new("GET", "http://example.test/")).await.unwrap_err();
+        assert_eq!(
+            refused,
+            format!("GET http://example.test/: connection refused by the proxy {closed} (is it running?)")
+        );
     }
 
     #[tokio::test]

@@ -7,7 +7,8 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
-use super::{proxy, redirect};
+use super::proxy::{self, ProxyChoice};
+use super::redirect;
 use crate::{redact, ws::tls};
 
 /// What every request of a session shares.
@@ -103,7 +104,7 @@ impl HttpConfig {
     /// The reqwest client: its pool, TLS (always verified, ring), ALPN,
     /// proxies, redirect policy, cookie jar and default headers.
     /// Environment proxies are read now, through `env`.
-    pub fn build_client(&self, env: impl Fn(&str) -> Option<String>) -> Result<reqwest::Client, String> {
+    pub fn build_client(&self, proxy: &ProxyChoice) -> Result<reqwest::Client, String> {
         let mut tls = (*tls::client_config(self.ca_file.as_deref())?).clone();
         tls.alpn_protocols =
             if self.http2 { vec![b"h2".to_vec(), b"http/1.1".to_vec()] } else { vec![b"http/1.1".to_vec()] };
@@ -125,7 +126,7 @@ impl HttpConfig {
         if !self.http2 {
             builder = builder.http1_only();
         }
-        for proxy in proxy::choose(&self.proxy, env)?.proxies()? {
+        for proxy in proxy.proxies()? {
             builder = builder.proxy(proxy);
         }
         builder.build().map_err(|e| format!("cannot set up the HTTP client: {}", super::error::chain(&e)))
@@ -160,12 +161,12 @@ mod tests {
         let value = HttpConfig { headers: vec![("X-A".into(), "a\nb".into())], ..HttpConfig::default() };
         assert!(value.validate().unwrap_err().contains("header 'X-A'"));
         HttpConfig::default().validate().unwrap();
-        HttpConfig::default().build_client(|_| None).unwrap();
+        HttpConfig::default().build_client(&ProxyChoice::Direct).unwrap();
     }
 
     #[test]
     fn a_missing_ca_file_fails_the_build() {
         let config = HttpConfig { ca_file: Some("/nonexistent/ca.pem".into()), ..HttpConfig::default() };
-        assert!(config.build_client(|_| None).unwrap_err().contains("cannot open"));
+        assert!(config.build_client(&ProxyChoice::Direct).unwrap_err().contains("cannot open"));
     }
 }

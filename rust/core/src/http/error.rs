@@ -21,8 +21,15 @@ pub fn chain(error: &(dyn StdError + 'static)) -> String {
     parts.join(": ")
 }
 
-/// What went wrong with `method url`, from reqwest's error.
-pub fn describe(method: &str, url: &str, error: reqwest::Error, connect_timeout: Duration) -> String {
+/// What went wrong with `method url`, from reqwest's error; `proxy` is the proxy the request
+/// went through (`host:port`) and whether that is sure (see `ProxyChoice::route`).
+pub fn describe(
+    method: &str,
+    url: &str,
+    error: reqwest::Error,
+    connect_timeout: Duration,
+    proxy: Option<(String, bool)>,
+) -> String {
     let target = format!("{method} {}", redact(url));
     // The message shows the URL itself, redacted.
     let error = error.without_url();
@@ -31,7 +38,15 @@ pub fn describe(method: &str, url: &str, error: reqwest::Error, connect_timeout:
     let hint = if error.is_connect() && error.is_timeout() {
         format!("connecting timed out after {:.1} s (connect_timeout_sec)", connect_timeout.as_secs_f64())
     } else if lower.contains("connection refused") {
-        format!("connection refused by {} (is the server running?)", host_of(url))
+        // Through a proxy, the refusal is the proxy's (a refused target is its 502).
+        match proxy {
+            Some((proxy, true)) => format!("connection refused by the proxy {proxy} (is it running?)"),
+            Some((proxy, false)) => format!(
+                "connection refused by the proxy {proxy}, or by {} if NO_PROXY bypasses it (is it running?)",
+                host_of(url)
+            ),
+            None => format!("connection refused by {} (is the server running?)", host_of(url)),
+        }
     } else if lower.contains("failed to lookup address") || lower.contains("dns error") {
         format!("cannot resolve host '{}'", host_of(url).rsplit_once(':').map_or(host_of(url), |(h, _)| h.to_string()))
     } else if lower.contains("certificate") || lower.contains("tls handshake") || lower.contains("invalid peer") {

@@ -64,6 +64,20 @@ fn parse(source: &str, value: &str) -> Result<Url, String> {
 }
 
 impl ProxyChoice {
+    /// The proxy a request to `target` goes through (`host:port`), and whether that is sure:
+    /// `NO_PROXY` may let it bypass an environment proxy.
+    pub fn route(&self, target: &str) -> Option<(String, bool)> {
+        let scheme = Url::parse(target).ok()?.scheme().to_string();
+        let (proxy, sure) = match self {
+            ProxyChoice::Direct => return None,
+            ProxyChoice::Fixed(url) => (url, true),
+            ProxyChoice::Environment { http, https, no_proxy } => {
+                (if scheme == "https" { https.as_ref() } else { http.as_ref() }?, no_proxy.is_none())
+            }
+        };
+        Some((format!("{}:{}", proxy.host_str()?, proxy.port_or_known_default()?), sure))
+    }
+
     /// The reqwest proxies that route as this choice says (none: direct).
     pub fn proxies(&self) -> Result<Vec<Proxy>, String> {
         let make = |url: &Url, build: fn(&str) -> reqwest::Result<Proxy>| {
@@ -123,6 +137,17 @@ mod tests {
             matches!(&choice, ProxyChoice::Environment { http: None, no_proxy: Some(n), .. } if n == "localhost,.internal")
         );
         assert_eq!(choice.proxies().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_route_names_the_proxy_without_credentials() {
+        let fixed = choose("http://user:secret@proxy.test:3128", env(&[])).unwrap();
+        assert_eq!(fixed.route("https://example.com/"), Some(("proxy.test:3128".into(), true)));
+        let vars = [("HTTP_PROXY", "p:1"), ("NO_PROXY", "localhost")];
+        let from_env = choose("", env(&vars)).unwrap();
+        assert_eq!(from_env.route("http://example.com/"), Some(("p:1".into(), false)));
+        assert_eq!(from_env.route("https://example.com/"), None, "no HTTPS_PROXY");
+        assert_eq!(choose("direct", env(&vars)).unwrap().route("http://example.com/"), None);
     }
 
     #[test]

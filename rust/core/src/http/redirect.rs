@@ -38,7 +38,7 @@ mod tests {
     use super::super::{HttpConfig, test_server::TestServer};
 
     fn client(config: HttpConfig) -> reqwest::Client {
-        config.build_client(|_| None).unwrap()
+        config.build_client(&super::super::proxy::ProxyChoice::Direct).unwrap()
     }
 
     #[tokio::test]

@@ -563,7 +563,7 @@ mod tests {
         let task = "ERROR: async_net: task 'HttpSession.download GET http://127.0.0.1:42135/paced/soak-2.bin' of \
                     /root/Soak/Http/Downloads failed: GET http://127.0.0.1:42135/paced/soak-2.bin: ";
         let errors = [
-            format!("{task}connection refused by 127.0.0.1:42135 (is the server running?)"),
+            format!("{task}connection refused by the proxy 127.0.0.1:42135 (is it running?)"),
             format!("{task}the connection failed while the body arrived: error reading a body from connection"),
             format!("{task}the body ended after 10 of 20 bytes"),
         ];

@@ -209,7 +209,7 @@ pub const EXPECTED_ERRORS: [(&str, &str, Fault); 11] = [
     ("@RedisStreamConsumer@", "; reconnecting in ", Fault::StreamMaster),
     // HttpSession's downloads (a failed task logs), nginx or tinyproxy killed (soak/http.rs).
     ("'HttpSession.download GET ", ": the connection failed while the body arrived: ", Fault::Http),
-    ("'HttpSession.download GET ", ": connection refused by 127.0.0.1:", Fault::Http),
+    ("'HttpSession.download GET ", ": connection refused by the proxy 127.0.0.1:", Fault::Http),
 ];
 
 /// A kind of fault the soak injects.
