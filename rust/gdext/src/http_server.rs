@@ -270,14 +270,15 @@ impl HttpServer {
     /// gives to a GET is kept off the main thread for that many seconds, keyed by
     /// the request's path and query, and the GET and HEAD requests of that window
     /// are answered from it without waiting for a frame (with an [code]Age[/code]
-    /// header), whoever sends them: give it to routes whose answer depends on the
-    /// path and query only, not on headers or the client. The token, host and origin checks still run for each request,
-    /// and [signal request_received] is still emitted for each. While the handler
+    /// header), whoever sends them: give it to routes whose answer depends on
+    /// the path and query only, not on headers or the client. The token, host
+    /// and origin checks still run for each request, and
+    /// [signal request_received] is still emitted for each. While the handler
     /// makes an answer, other requests for the same path and query wait for it
     /// rather than each running the handler. Not kept: other statuses, event
     /// streams, answers with [code]Set-Cookie[/code] or
-    /// [code]Cache-Control: no-store[/code] or [code]private[/code], and answers to
-    /// HEAD. Memory is bounded by [member cache_max_entries] and
+    /// [code]Cache-Control: no-store[/code] or [code]private[/code], and
+    /// answers to HEAD. Memory is bounded by [member cache_max_entries] and
     /// [member cache_max_bytes]; [method clear_cache] drops answers at once.
     /// [codeblock]
     /// $HttpServer.route("GET", "/status", func(_req): return {"players": players.size()}, {"cache_sec": 0.1})

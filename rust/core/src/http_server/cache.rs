@@ -105,6 +105,17 @@ enum Outcome {
     NotKept,
 }
 
+/// Short: a kept answer's bytes have no place in a debug line.
+impl std::fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Outcome::Making => "Making",
+            Outcome::Kept(_) => "Kept",
+            Outcome::NotKept => "NotKept",
+        })
+    }
+}
+
 /// What [`AnswerCache::lookup`] found for a key.
 pub enum Lookup {
     /// A fresh kept answer.
@@ -195,16 +206,6 @@ struct Inner {
     next_ticket: u64,
 }
 
-impl std::fmt::Debug for Outcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Outcome::Making => "Making",
-            Outcome::Kept(_) => "Kept",
-            Outcome::NotKept => "NotKept",
-        })
-    }
-}
-
 /// What [`AnswerCache::usage`] reports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheUsage {
@@ -268,7 +269,7 @@ impl AnswerCache {
             None => inner.kept.clear(),
             Some(routes) => inner.kept.retain(|_, kept| !routes.contains(&kept.route)),
         }
-        inner.bytes = inner.kept.values().map(|kept| kept.size).sum();
+        inner.bytes = inner.bytes_now();
         // Requests arriving from now on make a new answer rather than wait for an old one.
         inner.pending.clear();
         before - inner.kept.len()

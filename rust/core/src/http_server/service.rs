@@ -19,7 +19,7 @@ use hyper::{
 use subtle::ConstantTimeEq;
 use tokio::{
     sync::mpsc,
-    time::{Instant, timeout_at},
+    time::{Instant, timeout, timeout_at},
 };
 
 use super::{
@@ -154,20 +154,20 @@ async fn handler_answer<H: ServerHandler>(
     keep: Duration,
 ) -> Response<Body> {
     let config = &shared.config;
-    // One limit for the whole request: reading it, waiting for another's answer, and its own.
-    let deadline = Instant::now() + config.request_timeout;
     let (parts, body) = request.into_parts();
     let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|len| len > config.max_body_bytes as u64) {
         return too_large(config.max_body_bytes);
     }
-    let body = match timeout_at(deadline, Limited::new(body, config.max_body_bytes).collect()).await {
+    let body = match timeout(config.request_timeout, Limited::new(body, config.max_body_bytes).collect()).await {
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(config.max_body_bytes),
         Ok(Err(e)) => return status_text(StatusCode::BAD_REQUEST, &format!("cannot read the body: {e}")),
         Err(_) => return request_timeout(config.request_timeout),
     };
     shared.stats.received(body.len());
+    // One limit for the answer: waiting for another request's, then (if not kept) making its own.
+    let deadline = Instant::now() + config.request_timeout;
     let mut lease = None;
     if !keep.is_zero() && matches!(parts.method, Method::GET | Method::HEAD) {
         let key = parts.uri.path_and_query().map_or_else(|| parts.uri.path(), |pq| pq.as_str());
