@@ -162,6 +162,7 @@ func _wrk_run(who: String, path: String, connections: int, cache_sec := 0.0) -> 
 		http.port = 0
 		http.max_connections = 1024
 		http.route("GET", "/status", _status_route, {"cache_sec": cache_sec})
+		DirAccess.make_dir_recursive_absolute(_workdir.path_join("files"))
 		http.serve_files("/files/", _workdir.path_join("files"))
 		add_child(http)
 		if not await Util.wait_until(get_tree(), func() -> bool: return http.get_bound_port() > 0, 10.0):
