@@ -349,3 +349,193 @@ func test_bad_routes_are_refused_and_stop_frees_the_port() -> void:
 	var probe := TCPServer.new()
 	assert_eq(probe.listen(port, "127.0.0.1"), OK, "the port is free once stop() returns")
 	probe.stop()
+
+
+# --- cache_sec: answers kept off the main thread ----------------------------------------------
+
+## A GET handler that counts its calls per path and query, and answers with the count.
+func counting(calls: Dictionary, body_extra := "") -> Callable:
+	return func(req: HttpServerRequest) -> Dictionary:
+		var key := req.path + "?" + "&".join(req.query.keys().map(func(k): return "%s=%s" % [k, req.query[k]]))
+		calls[key] = calls.get(key, 0) + 1
+		return {"path": req.path, "query": req.query, "call": calls[key], "extra": body_extra}
+
+
+## Total calls of a counting handler.
+func total(calls: Dictionary) -> int:
+	var n := 0
+	for count in calls.values():
+		n += count
+	return n
+
+
+func test_kept_answers_are_served_without_the_handler_then_refreshed() -> void:
+	var calls := {}
+	assert_true(server.route("GET", "/status", counting(calls), {"cache_sec": 10.0}))
+	var quick := {}
+	assert_true(server.route("GET", "/quick", counting(quick), {"cache_sec": 0.3}))
+	var answers := watch(server, "request_received")
+	if not await listen():
+		return
+	# The first answer is kept before the others ask (a HEAD that finds nothing kept runs the handler).
+	var results := await clients([curl(["-i", base + "/status?a=1"])])
+	var jobs := []
+	for i in 8:
+		jobs.append(curl(["-i", base + "/status?a=1"]) if i % 2 == 0 else {"http": {"url": base + "/status?a=1"}})
+	jobs.append(curl(["-I", base + "/status?a=1"]))
+	jobs.append({"http": {"url": base + "/status?a=2"}})
+	jobs.append({"http": {"method": "HEAD", "url": base + "/status?a=3"}})
+	results += await clients(jobs)
+	if not assert_eq(results.size(), 12):
+		return
+	var first := curled(results[0])
+	assert_eq(first.status, 200)
+	assert_true(first.body.to_lower().contains("\nage: 0"), "an Age header: %s" % first.body)
+	for i in range(1, 9):
+		var body: String = curled(results[i]).body if results[i].has("out") else results[i].get("body", "")
+		assert_true(body.contains('"call":1') and body.contains('"a":"1"'), "request %d got the kept answer: %s" % [i, body])
+	var head := curled(results[9])
+	assert_eq(head.status, 200, "HEAD answered from GET's kept answer")
+	assert_true(head.body.to_lower().contains("content-type: application/json"), head.body)
+	assert_eq(int(results[10].status), 200)
+	assert_eq(calls, {"/status?a=1": 1, "/status?a=2": 1, "/status?a=3": 1},
+		"one call per path and query; a HEAD that finds nothing kept runs the handler")
+	var stats := server.get_stats()
+	assert_eq([stats.cached, stats.handled, stats.cache_entries], [9, 3, 2], str(stats))
+	assert_true(await wait_until(func(): return answers.count() == 12), "request_received for every answer")
+	# Refreshed after its window.
+	results = await clients([curl([base + "/quick"])])
+	await wait_seconds(0.5)
+	results += await clients([curl([base + "/quick"]), {"delay": 0.05, "http": {"url": base + "/quick"}}])
+	assert_eq(total(quick), 2, "made again once the 0.3 s passed, then kept")
+	assert_true(curled(results[1]).body.contains('"call":2'), curled(results[1]).body)
+
+
+func test_not_kept_other_statuses_cookies_post_and_refused_options() -> void:
+	var calls := {}
+	var missing := func(req: HttpServerRequest) -> void:
+		calls[req.path] = calls.get(req.path, 0) + 1
+		req.respond(404, "no such thing")
+	var broken := func(req: HttpServerRequest) -> Variant:
+		calls[req.path] = calls.get(req.path, 0) + 1
+		return null
+	var cookie := func(req: HttpServerRequest) -> void:
+		calls[req.path] = calls.get(req.path, 0) + 1
+		req.respond(200, "for you", {"Set-Cookie": "session=1"})
+	var anything := func(req: HttpServerRequest) -> String:
+		calls[req.path] = calls.get(req.path, 0) + 1
+		return "any"
+	var keep := {"cache_sec": 5.0}
+	server.route("GET", "/missing", missing, keep)
+	server.route("GET", "/broken", broken, keep)
+	server.route("GET", "/cookie", cookie, keep)
+	server.route("*", "/any", anything, keep)
+	expect_error("cache_sec keeps answers to GET")
+	assert_false(server.route("POST", "/post", func(_req): return "", {"cache_sec": 1.0}))
+	expect_error("unknown option 'cache_secs'")
+	assert_false(server.route("GET", "/typo", func(_req): return "", {"cache_secs": 1.0}))
+	expect_error("options.cache_sec must be a number, not")
+	assert_false(server.route("GET", "/typo", func(_req): return "", {"cache_sec": "1"}))
+	expect_error("options.cache_sec must be a number of at least 0")
+	assert_false(server.route("GET", "/typo", func(_req): return "", {"cache_sec": -1.0}))
+	if not await listen():
+		return
+	expect_error("returned null without answering", ANY)  # the log says a repeated message once a second
+	var jobs := []
+	for delay in [0.0, 0.4]:
+		jobs += [
+			{"delay": delay, "http": {"url": base + "/missing"}},
+			{"delay": delay, "http": {"url": base + "/broken"}},
+			{"delay": delay, "http": {"url": base + "/cookie"}},
+			{"delay": delay, "http": {"method": "POST", "url": base + "/any", "body": "x"}},
+		]
+	var results := await clients(jobs)
+	assert_eq(results.map(func(r): return int(r.get("status", 0))), [404, 500, 200, 200, 404, 500, 200, 200])
+	assert_eq(results[2].get("headers", {}).get("set-cookie", ""), "session=1")
+	assert_eq(calls, {"/missing": 2, "/broken": 2, "/cookie": 2, "/any": 2}, "nothing kept")
+	assert_eq(server.get_stats().cache_entries, 0)
+
+
+func test_the_token_is_checked_for_every_request_to_a_kept_answer() -> void:
+	var calls := {}
+	server.token = "s3cret"
+	server.route("GET", "/status", counting(calls), {"cache_sec": 5.0})
+	if not await listen():
+		return
+	var auth := "Authorization: Bearer s3cret"
+	var results := await clients([
+		curl(["-H", auth, base + "/status"]),
+		{"delay": 0.4, "curl": curl([base + "/status"]).curl},
+		{"delay": 0.4, "curl": curl(["-H", "Authorization: Bearer wrong", base + "/status"]).curl},
+		{"delay": 0.4, "curl": curl(["-H", auth, base + "/status"]).curl},
+	])
+	assert_eq(results.map(func(r): return curled(r).status), [200, 401, 401, 200])
+	assert_eq(curled(results[3]).body, curled(results[0]).body)
+	assert_eq([total(calls), server.get_stats().cached], [1, 1])
+
+
+func test_concurrent_requests_wait_for_one_handler_call() -> void:
+	var calls := [0]
+	var slow := func(_req: HttpServerRequest) -> Dictionary:
+		calls[0] += 1
+		await get_tree().create_timer(1.0).timeout
+		return {"made": calls[0]}
+	server.route("GET", "/slow", slow, {"cache_sec": 5.0})
+	if not await listen():
+		return
+	var jobs := []
+	for i in 10:
+		jobs.append(curl([base + "/slow"]) if i % 2 == 0 else {"http": {"url": base + "/slow"}})
+	var started := Time.get_ticks_msec()
+	var results := await clients(jobs)
+	var bodies := results.map(func(r): return curled(r).body if r.has("out") else r.get("body", ""))
+	assert_eq(calls[0], 1, "ten requests while the handler worked: one call")
+	assert_eq(bodies.filter(func(b): return b != '{"made":1}'), [], str(bodies))
+	assert_lt(Time.get_ticks_msec() - started, 8000, "all answered together")
+
+
+func test_clear_cache_drops_kept_answers_at_once() -> void:
+	var status := {}
+	var scores := {}
+	server.route("GET", "/status", counting(status), {"cache_sec": 30.0})
+	server.route("GET", "/scores/:id", counting(scores), {"cache_sec": 30.0})
+	if not await listen():
+		return
+	await clients([curl([base + "/status"]), curl([base + "/scores/1"]), curl([base + "/scores/2"])])
+	assert_eq(server.get_stats().cache_entries, 3)
+	assert_eq(server.clear_cache("/scores/:id"), 2)
+	var results := await clients([curl([base + "/status"]), curl([base + "/scores/1"])])
+	assert_eq([total(status), total(scores)], [1, 3], "only the scores were made again")
+	assert_true(curled(results[1]).body.contains('"call":2'), curled(results[1]).body)
+	expect_error("no route has the pattern '/nope'")
+	assert_eq(server.clear_cache("/nope"), 0)
+	assert_eq(server.clear_cache(), 2)
+	# Routing the same method and pattern again replaces the handler and its kept answers.
+	server.route("GET", "/status", func(_req): return "new handler", {"cache_sec": 30.0})
+	await clients([curl([base + "/status"])])
+	results = await clients([curl([base + "/status"])])
+	assert_eq(curled(results[0]).body, "new handler")
+
+
+func test_kept_answers_stay_within_their_bounds() -> void:
+	var calls := {}
+	server.cache_max_entries = 2
+	server.cache_max_bytes = 1024
+	server.route("GET", "/item", counting(calls), {"cache_sec": 30.0})
+	server.route("GET", "/big", counting(calls, "x".repeat(300)), {"cache_sec": 30.0})
+	if not await listen():
+		return
+	var jobs := []
+	for i in 4:
+		jobs.append({"delay": 0.5 * i, "http": {"url": base + "/item?i=%d" % (i % 3)}})
+	jobs += [{"delay": 2.0, "http": {"url": base + "/big"}}, {"delay": 2.5, "http": {"url": base + "/big"}}]
+	await clients(jobs)
+	assert_eq(calls.get("/item?i=0", 0), 2, "i=0 went first (the nearest to expiring) when i=2 came")
+	assert_eq(calls.get("/big?", 0), 2, "over a quarter of cache_max_bytes: never kept")
+	var stats := server.get_stats()
+	assert_le(stats.cache_entries, 2)
+	assert_le(stats.cache_bytes, 1024)
+	server.cache_max_entries = 0
+	expect_error("cache_max_entries must be at least 1")
+	server.start()
+	assert_eq(server.state, HttpServer.FAILED)

@@ -154,7 +154,8 @@ fn pairs(key: &str, value: &Variant) -> Result<Vec<(String, String)>, String> {
     Ok(pairs)
 }
 
-fn number(key: &str, value: &Variant) -> Result<f64, String> {
+/// A number option (int or float); an error that names `options.<key>` otherwise.
+pub(crate) fn number(key: &str, value: &Variant) -> Result<f64, String> {
     match value.get_type() {
         VariantType::FLOAT | VariantType::INT => Ok(value.to::<f64>()),
         other => Err(format!("options.{key} must be a number, not {other:?}")),

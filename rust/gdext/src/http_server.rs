@@ -13,10 +13,13 @@ use std::{
         Arc, RwLock,
         atomic::{AtomicU16, Ordering::Relaxed},
     },
+    time::Duration,
 };
 
 use async_net_core::{
-    http_server::{self, Command, Outgoing, Peers, RouteId, Routes, Server, ServerConfig, ServerStats},
+    http_server::{
+        self, AnswerCache, CacheBounds, Command, Outgoing, Peers, RouteId, Routes, Server, ServerConfig, ServerStats,
+    },
     listen,
     relay::{Bounds, Relay},
     state::NetState,
@@ -29,6 +32,7 @@ use godot::{
 use tokio::sync::mpsc;
 
 use crate::{
+    http_options::{self, Options},
     http_server_delivery::{Emitter, Forwarder, ServerContext},
     net_node::{NetNode, NodeLink, unbound},
     settings::{self, positive, seconds},
@@ -82,6 +86,14 @@ const COMMAND_QUEUE: usize = 4096;
 ///
 /// Everything but the handlers runs off the main thread: parsing, TLS, the
 /// request's strings, encoding the answer, reading served files.
+///
+/// A handler runs on the main thread, so its request waits for the next
+/// frame. A route whose answer may be a little old (a status document, a
+/// score table) can be answered without that wait: with
+/// [code]route("GET", "/status", _status, {"cache_sec": 0.1})[/code] each
+/// answer is kept off the main thread for 0.1 s, and the requests of that
+/// window are answered from it at once (see [method route] and
+/// [method clear_cache]).
 #[derive(GodotClass)]
 #[class(tool, base = Node)]
 pub struct HttpServer {
@@ -138,6 +150,14 @@ pub struct HttpServer {
     /// handler has to answer (else 503).
     #[export(range = (0.1, 3600.0, 0.1, or_greater, suffix = "s"))]
     request_timeout_sec: f64,
+    /// Most answers kept at once by routes with [code]cache_sec[/code] (see
+    /// [method route]); past it, those nearest to expiring are dropped first.
+    #[export(range = (1.0, 100000.0, 1.0, or_greater))]
+    cache_max_entries: i32,
+    /// Most bytes (bodies and headers) of the answers kept at once; an answer
+    /// larger than a quarter of it is sent but not kept.
+    #[export(range = (1024.0, 1073741824.0, 1.0, or_greater, suffix = "bytes"))]
+    cache_max_bytes: i64,
 
     /// The server's state: one of the STOPPED, CONNECTING, LISTENING, FAILED constants.
     #[var(get = get_state, no_set)]
@@ -152,6 +172,8 @@ pub struct HttpServer {
     /// Set by `start()`; the server on the I/O worker clears it if it stops by itself.
     bound_port: Arc<AtomicU16>,
     stats: Arc<ServerStats>,
+    /// The answers kept by routes with `cache_sec`, made anew by each start.
+    cache: Arc<AnswerCache>,
     base: Base<Node>,
 }
 
@@ -159,6 +181,7 @@ pub struct HttpServer {
 impl INode for HttpServer {
     fn init(base: Base<Node>) -> Self {
         let defaults = ServerConfig::default();
+        let cache = CacheBounds::default();
         Self {
             autostart: true,
             host: defaults.host.as_str().into(),
@@ -171,6 +194,8 @@ impl INode for HttpServer {
             max_header_bytes: defaults.max_header_bytes as i32,
             max_body_bytes: defaults.max_body_bytes as i64,
             request_timeout_sec: defaults.request_timeout.as_secs_f64(),
+            cache_max_entries: cache.max_entries as i32,
+            cache_max_bytes: cache.max_bytes as i64,
             state: PhantomVar::default(),
             net: NetNode::default(),
             routes: Arc::default(),
@@ -179,6 +204,7 @@ impl INode for HttpServer {
             commands: None,
             bound_port: Arc::default(),
             stats: Arc::default(),
+            cache: Arc::default(),
             base,
         }
     }
@@ -235,19 +261,70 @@ impl HttpServer {
     /// parameters: [code]/players/:id[/code] matches [code]/players/7[/code]
     /// ([code]req.params.id == "7"[/code]); [code]/files/*path[/code] matches
     /// everything below [code]/files/[/code]. Routing the same method and
-    /// pattern again replaces the handler. Works while running. Returns
-    /// [code]false[/code] (and emits [signal error]) for an invalid pattern or
-    /// one that conflicts with another.
+    /// pattern again replaces the handler (and drops its kept answers). Works
+    /// while running. Returns [code]false[/code] (and emits [signal error]) for
+    /// an invalid pattern, one that conflicts with another, or bad [param options].
+    ///
+    /// [param options] takes one key, [code]cache_sec[/code] (default 0: off).
+    /// With it, on a GET (or [code]"*"[/code]) route, a 2xx answer the handler
+    /// gives to a GET is kept off the main thread for that many seconds, keyed by
+    /// the request's path and query, and the GET and HEAD requests of that window
+    /// are answered from it without waiting for a frame (with an [code]Age[/code]
+    /// header), whoever sends them: give it to routes whose answer depends on
+    /// the path and query only, not on headers or the client. The token, host
+    /// and origin checks still run for each request, and
+    /// [signal request_received] is still emitted for each. While the handler
+    /// makes an answer, other requests for the same path and query wait for it
+    /// rather than each running the handler. Not kept: other statuses, event
+    /// streams, answers with [code]Set-Cookie[/code] or
+    /// [code]Cache-Control: no-store[/code] or [code]private[/code], and
+    /// answers to HEAD. Memory is bounded by [member cache_max_entries] and
+    /// [member cache_max_bytes]; [method clear_cache] drops answers at once.
+    /// [codeblock]
+    /// $HttpServer.route("GET", "/status", func(_req): return {"players": players.size()}, {"cache_sec": 0.1})
+    /// [/codeblock]
     #[func]
-    pub fn route(&mut self, method: GString, pattern: GString, handler: Callable) -> bool {
-        let added = self.routes_mut().add_route(&method.to_string(), &pattern.to_string());
+    pub fn route(
+        &mut self,
+        method: GString,
+        pattern: GString,
+        handler: Callable,
+        #[opt(default = Options::empty())] options: Options,
+    ) -> bool {
+        let method = method.to_string();
+        let keep = match keep_of(&method, &options.0) {
+            Ok(keep) => keep,
+            Err(message) => return self.refuse(format!("route {method} {pattern}: {message}")),
+        };
+        let added = self.routes_mut().add_route(&method, &pattern.to_string());
         match added {
-            Ok((id, _)) => {
+            Ok((id, new)) => {
+                self.routes_mut().set_keep(id, keep);
+                if !new {
+                    self.cache.clear(Some(&[id]));
+                }
                 self.handlers.borrow_mut().insert(id, handler);
                 true
             }
             Err(message) => self.refuse(message),
         }
+    }
+
+    /// Drops the answers kept by the routes of [param pattern] (as given to
+    /// [method route]), or every kept answer when it is empty, so that the next
+    /// request runs the handler: call it when the game knows the data changed.
+    /// An answer being made at the time of the call is given to the requests
+    /// already waiting for it but not kept. Returns how many answers were dropped.
+    #[func]
+    pub fn clear_cache(&mut self, #[opt(default = "")] pattern: GString) -> i64 {
+        if pattern.is_empty() {
+            return self.cache.clear(None) as i64;
+        }
+        let routes = self.routes_mut().ids_of(&pattern.to_string());
+        if routes.is_empty() {
+            return i64::from(self.refuse(format!("clear_cache: no route has the pattern '{pattern}'")));
+        }
+        self.cache.clear(Some(&routes)) as i64
     }
 
     /// Makes [param pattern] (parameters as in [method route]) a WebSocket
@@ -297,20 +374,22 @@ impl HttpServer {
         self.stop();
         let link = self.link();
         let prepared = self.config().and_then(|config| {
+            let bounds = self.cache_bounds()?;
             let tls = match &config.tls {
                 Some((certificate, key)) => Some(http_server::tls_acceptor(certificate, key)?),
                 None => None,
             };
             let listener = config.bind()?;
-            Ok((config, tls, listener))
+            Ok((config, bounds, tls, listener))
         });
-        let (config, tls, listener) = match prepared {
+        let (config, bounds, tls, listener) = match prepared {
             Ok(ready) => ready,
             Err(message) => return unbound(self, || link.fail(message)),
         };
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
         self.bound_port.store(port, Relaxed);
         self.stats = Arc::default();
+        self.cache = Arc::new(AnswerCache::new(bounds));
         let relay = Arc::new(Relay::new(Bounds { messages: RELAY_MESSAGES, bytes: RELAY_BYTES }));
         let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
         self.commands = Some(commands);
@@ -329,6 +408,7 @@ impl HttpServer {
             peers: self.peers.clone(),
             handler: Arc::new(Forwarder { relay: relay.clone() }),
             stats: self.stats.clone(),
+            cache: self.cache.clone(),
             commands: receiver,
         };
         let bound_port = self.bound_port.clone();
@@ -367,7 +447,9 @@ impl HttpServer {
     }
 
     /// Counters since the last [method start]: connections (open now),
-    /// accepted, requests (answered), handled (by a handler), files, refused
+    /// accepted, requests (answered), handled (given to a handler), cached
+    /// (answered from a kept answer, see [method route]), cache_entries and
+    /// cache_bytes (kept now), files, refused
     /// (401, 403, 408, 413, and 503 over max_connections; not 431, which hyper
     /// answers itself), server_errors
     /// (5xx), bytes_received (request bodies), websocket_peers (now),
@@ -375,11 +457,15 @@ impl HttpServer {
     #[func]
     pub fn get_stats(&self) -> VarDictionary {
         let s = self.stats.snapshot();
+        let cache = self.cache.usage();
         vdict! {
             "connections" => s.connections as i64,
             "accepted" => s.accepted as i64,
             "requests" => s.requests as i64,
             "handled" => s.handled as i64,
+            "cached" => cache.hits as i64,
+            "cache_entries" => cache.entries as i64,
+            "cache_bytes" => cache.bytes as i64,
             "files" => s.files as i64,
             "refused" => s.refused as i64,
             "server_errors" => s.server_errors as i64,
@@ -437,6 +523,13 @@ impl HttpServer {
         }
     }
 
+    fn cache_bounds(&self) -> Result<CacheBounds, String> {
+        Ok(CacheBounds {
+            max_entries: positive("cache_max_entries", self.cache_max_entries.into())?,
+            max_bytes: positive("cache_max_bytes", self.cache_max_bytes)?,
+        })
+    }
+
     fn config(&self) -> Result<ServerConfig, String> {
         let token = self.token.to_string();
         let (certificate, key) = (self.tls_certificate_file.to_string(), self.tls_key_file.to_string());
@@ -458,4 +551,21 @@ impl HttpServer {
             ..ServerConfig::default()
         })
     }
+}
+
+/// How long `route()`'s `options` keep answers (zero: not kept): the
+/// `cache_sec` key, for routes that answer GET.
+fn keep_of(method: &str, options: &VarDictionary) -> Result<Duration, String> {
+    let mut keep = Duration::ZERO;
+    for (key, value) in options.iter_shared() {
+        match key.stringify().to_string().as_str() {
+            "cache_sec" => keep = seconds("options.cache_sec", http_options::number("cache_sec", &value)?, 0.0)?,
+            other => return Err(format!("unknown option '{other}' (known: cache_sec)")),
+        }
+    }
+    let answers_get = matches!(method.trim().to_ascii_uppercase().as_str(), "GET" | "*");
+    if !keep.is_zero() && !answers_get {
+        return Err("cache_sec keeps answers to GET: give it to a GET (or \"*\") route".into());
+    }
+    Ok(keep)
 }

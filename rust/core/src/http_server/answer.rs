@@ -2,17 +2,22 @@
 //! worker ([`Answer`], through a [`Responder`]), and how the worker turns it
 //! into a response: text is made UTF-8 there, not on the main thread.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::{
-    Response, StatusCode,
+    HeaderMap, Response, StatusCode,
     header::{self, HeaderName, HeaderValue},
 };
 use tokio::sync::oneshot;
 
-use super::{events::EventBody, stats::ServerStats};
+use super::{
+    cache::{Kept, keepable},
+    events::EventBody,
+    router::RouteId,
+    stats::ServerStats,
+};
 use crate::ws::OutgoingText;
 
 /// The body type of every response the server sends.
@@ -72,17 +77,45 @@ impl<T> Responder<T> {
 
 /// On the I/O worker: the response for a handler's answer.
 pub fn into_response<T: OutgoingText>(answer: Answer<T>, stats: &Arc<ServerStats>) -> Response<Body> {
+    let (status, headers, body) = encode(answer);
+    assemble(status, headers, body, stats)
+}
+
+/// On the I/O worker: the response for a handler's answer, and a copy to
+/// keep for `keep` when the answer may be kept (see [`keepable`]).
+pub(super) fn respond_and_keep<T: OutgoingText>(
+    answer: Answer<T>,
+    route: RouteId,
+    keep: Duration,
+    stats: &Arc<ServerStats>,
+) -> (Response<Body>, Option<Kept>) {
+    let (status, headers, body) = encode(answer);
+    match body {
+        Encoded::Full(bytes) if keepable(status, &headers) => {
+            let kept = Kept::new(route, keep, status, headers, bytes.unwrap_or_default());
+            (kept.response(), Some(kept))
+        }
+        body => (assemble(status, headers, body, stats), None),
+    }
+}
+
+/// An answer's body once encoded: all of it (`None`: no body), or events to come.
+enum Encoded<T> {
+    Full(Option<Bytes>),
+    Events(EventBody<T>),
+}
+
+/// The status, headers and body of an answer, text made UTF-8.
+fn encode<T: OutgoingText>(answer: Answer<T>) -> (StatusCode, HeaderMap, Encoded<T>) {
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let (content_type, body) = match answer.body {
-        AnswerBody::Empty => (None, empty()),
-        AnswerBody::Text(text) => (Some("text/plain; charset=utf-8"), super::files::full(text.into_string().into())),
-        AnswerBody::Json(text) => (Some("application/json"), super::files::full(text.into_string().into())),
-        AnswerBody::Bytes(bytes) => (Some("application/octet-stream"), super::files::full(bytes)),
-        AnswerBody::Events(events) => (Some("text/event-stream"), events.into_body(stats)),
+        AnswerBody::Empty => (None, Encoded::Full(None)),
+        AnswerBody::Text(text) => (Some("text/plain; charset=utf-8"), Encoded::Full(Some(text.into_string().into()))),
+        AnswerBody::Json(text) => (Some("application/json"), Encoded::Full(Some(text.into_string().into()))),
+        AnswerBody::Bytes(bytes) => (Some("application/octet-stream"), Encoded::Full(Some(bytes))),
+        AnswerBody::Events(events) => (Some("text/event-stream"), Encoded::Events(events)),
     };
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
+    let mut headers = HeaderMap::with_capacity(answer.headers.len() + 1);
     if let Some(content_type) = content_type {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     }
@@ -92,6 +125,22 @@ pub fn into_response<T: OutgoingText>(answer: Answer<T>, stats: &Arc<ServerStats
             headers.insert(name, value);
         }
     }
+    (status, headers, body)
+}
+
+fn assemble<T: OutgoingText>(
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Encoded<T>,
+    stats: &Arc<ServerStats>,
+) -> Response<Body> {
+    let body = match body {
+        Encoded::Full(bytes) => bytes.map_or_else(empty, super::files::full),
+        Encoded::Events(events) => events.into_body(stats),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
     response
 }
 

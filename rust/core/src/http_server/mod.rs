@@ -7,6 +7,7 @@
 //! requests to the main thread and answers back through a [`Responder`].
 
 mod answer;
+mod cache;
 mod config;
 mod events;
 pub(crate) mod files;
@@ -29,6 +30,7 @@ use std::{
 use bytes::Bytes;
 
 pub use answer::{Answer, AnswerBody, Responder, valid_header};
+pub use cache::{AnswerCache, CacheBounds, CacheUsage};
 pub use config::{MIN_HEADER_BUFFER, ServerConfig};
 pub use events::{Event, EventBody, EventSender, channel as event_channel};
 pub use router::{Found, Mount, RouteId, Routes, translate};

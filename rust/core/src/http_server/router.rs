@@ -3,7 +3,7 @@
 //! the Godot user's way (`/players/:id`, `/files/*path`) and translated to
 //! matchit's (`/players/{id}`, `/files/{*path}`).
 
-use std::{collections::HashMap, path::PathBuf, sync::Arc};
+use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
 
 use percent_encoding::percent_decode_str;
 
@@ -22,10 +22,12 @@ pub struct Mount {
 /// What a request's method and path lead to.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Found {
-    /// A handler route, with the pattern's parameters (percent-decoded).
+    /// A handler route, with the pattern's parameters (percent-decoded) and
+    /// how long its GET answers are kept (zero: not kept).
     Route {
         id: RouteId,
         params: Vec<(String, String)>,
+        keep: Duration,
     },
     /// A WebSocket endpoint (its pattern as the user wrote it).
     WebSocket {
@@ -50,6 +52,8 @@ pub struct Routes {
     by_method: HashMap<String, matchit::Router<RouteId>>,
     /// Every (method, pattern) added, so adding one again replaces its handler.
     known: HashMap<(String, String), RouteId>,
+    /// How long each route's GET answers are kept (routes not listed: not kept).
+    keep: HashMap<RouteId, Duration>,
     websockets: matchit::Router<(RouteId, Arc<str>)>,
     known_websockets: HashMap<String, RouteId>,
     /// Longest prefix first.
@@ -79,6 +83,21 @@ impl Routes {
             .map_err(|e| format!("route '{pattern}': {e}"))?;
         self.known.insert(key, id);
         Ok((id, true))
+    }
+
+    /// Keeps the GET answers of route `id` for `keep` (zero: not kept). Only
+    /// GET and HEAD requests use it (see `cache.rs`).
+    pub fn set_keep(&mut self, id: RouteId, keep: Duration) {
+        if keep.is_zero() {
+            self.keep.remove(&id);
+        } else {
+            self.keep.insert(id, keep);
+        }
+    }
+
+    /// The routes (of any method) added with `pattern`.
+    pub fn ids_of(&self, pattern: &str) -> Vec<RouteId> {
+        self.known.iter().filter(|((_, p), _)| p == pattern).map(|(_, id)| *id).collect()
     }
 
     /// Adds a WebSocket endpoint (adding the same pattern again returns its id).
@@ -124,7 +143,8 @@ impl Routes {
         for m in methods {
             if let Some(found) = self.by_method.get(m).and_then(|router| router.at(path).ok()) {
                 let params = found.params.iter().map(|(k, v)| (k.to_string(), decode(v))).collect();
-                return Found::Route { id: *found.value, params };
+                let id = *found.value;
+                return Found::Route { id, params, keep: self.keep.get(&id).copied().unwrap_or_default() };
             }
         }
         if let Ok(found) = self.websockets.at(path) {
@@ -214,12 +234,15 @@ mod tests {
         let (any, _) = routes.add_route("*", "/files/*path").unwrap();
         assert_eq!(routes.add_route("GET", "/players/:id").unwrap(), (get, false), "same route again");
         let found = routes.find("GET", "/players/ada%20b");
-        assert_eq!(found, Found::Route { id: get, params: vec![("id".into(), "ada b".into())] });
+        assert_eq!(found, Found::Route { id: get, params: vec![("id".into(), "ada b".into())], keep: Duration::ZERO });
         assert_eq!(params(routes.find("HEAD", "/players/7")), vec![("id".to_string(), "7".to_string())]);
         assert_eq!(
             routes.find("DELETE", "/files/a/b.txt"),
-            Found::Route { id: any, params: vec![("path".into(), "a/b.txt".into())] }
+            Found::Route { id: any, params: vec![("path".into(), "a/b.txt".into())], keep: Duration::ZERO }
         );
+        routes.set_keep(get, Duration::from_millis(100));
+        assert!(matches!(routes.find("GET", "/players/7"), Found::Route { keep, .. } if keep.as_millis() == 100));
+        assert_eq!(routes.ids_of("/players/:id"), vec![get]);
         assert_eq!(routes.find("POST", "/players/7"), Found::MethodNotAllowed(vec!["GET".into()]));
         assert_eq!(routes.find("GET", "/nothing"), Found::NotFound);
         assert!(routes.add_route("GET", "/players/:name").unwrap_err().contains("/players/:name"), "conflict");

@@ -30,6 +30,7 @@ use tokio_rustls::TlsAcceptor;
 use super::{
     ServerConfig, ServerHandler,
     answer::status_text,
+    cache::AnswerCache,
     config::MIN_HEADER_BUFFER,
     router::Routes,
     service::{self, Shared},
@@ -58,12 +59,14 @@ pub struct Server<H: ServerHandler> {
     pub peers: Arc<Peers<H::Text>>,
     pub handler: Arc<H>,
     pub stats: Arc<ServerStats>,
+    /// The kept answers of routes with `cache_sec` (the node clears them).
+    pub cache: Arc<AnswerCache>,
     pub commands: mpsc::Receiver<Command<H::Text>>,
 }
 
 /// Serves `listener` until dropped (or its listener fails for good).
 pub async fn serve<H: ServerHandler>(listener: TcpListener, server: Server<H>) -> Result<(), String> {
-    let Server { config, tls, routes, peers, handler, stats, mut commands } = server;
+    let Server { config, tls, routes, peers, handler, stats, cache, mut commands } = server;
     let address = listener.local_addr().map_err(|e| format!("cannot listen: {e}"))?;
     let (spawn, mut spawned) = mpsc::unbounded_channel::<Work>();
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -85,6 +88,7 @@ pub async fn serve<H: ServerHandler>(listener: TcpListener, server: Server<H>) -
         routes,
         peers: peers.clone(),
         stats: stats.clone(),
+        cache,
         spawn,
     });
     let mut work = FuturesUnordered::<Work>::new();

@@ -17,11 +17,15 @@ use hyper::{
     header::{self, HeaderValue},
 };
 use subtle::ConstantTimeEq;
-use tokio::{sync::mpsc, time::timeout};
+use tokio::{
+    sync::mpsc,
+    time::{Instant, timeout, timeout_at},
+};
 
 use super::{
     IncomingRequest, ServerConfig, ServerHandler,
-    answer::{Body, Responder, empty, into_response, status_text},
+    answer::{Body, Responder, empty, into_response, respond_and_keep, status_text},
+    cache::{AnswerCache, Lookup},
     files,
     router::{Found, Routes},
     server::Work,
@@ -36,6 +40,8 @@ pub(super) struct Shared<H: ServerHandler> {
     pub routes: Arc<RwLock<Routes>>,
     pub peers: Arc<Peers<H::Text>>,
     pub stats: Arc<ServerStats>,
+    /// The kept answers of routes with `cache_sec`.
+    pub cache: Arc<AnswerCache>,
     /// Where WebSocket peers' loops go to run.
     pub spawn: mpsc::UnboundedSender<Work>,
     /// Bound to loopback without a token: only loopback host names are served.
@@ -105,7 +111,7 @@ async fn route<H: ServerHandler>(
     let found =
         shared.routes.read().unwrap_or_else(|p| p.into_inner()).find(request.method().as_str(), request.uri().path());
     match found {
-        Found::Route { id, params } => handler_answer(shared, request, peer, id, params).await,
+        Found::Route { id, params, keep } => handler_answer(shared, request, peer, id, params, keep).await,
         Found::WebSocket { pattern, .. } => {
             let headers = header_pairs(request.headers());
             let upgrade = websocket::Upgrade {
@@ -136,13 +142,16 @@ async fn route<H: ServerHandler>(
     }
 }
 
-/// Reads the body within the limits, hands the request to the node and waits for the answer.
+/// Reads the body within the limits, then answers from a kept answer (a GET
+/// or HEAD of a route with `cache_sec`), or hands the request to the node and
+/// waits for the answer.
 async fn handler_answer<H: ServerHandler>(
     shared: &Shared<H>,
     request: Request<Incoming>,
     peer: SocketAddr,
     route: u64,
     params: Vec<(String, String)>,
+    keep: Duration,
 ) -> Response<Body> {
     let config = &shared.config;
     let (parts, body) = request.into_parts();
@@ -157,6 +166,29 @@ async fn handler_answer<H: ServerHandler>(
         Err(_) => return request_timeout(config.request_timeout),
     };
     shared.stats.received(body.len());
+    // One limit for the answer: waiting for another request's, then (if not kept) making its own.
+    let deadline = Instant::now() + config.request_timeout;
+    let mut lease = None;
+    if !keep.is_zero() && matches!(parts.method, Method::GET | Method::HEAD) {
+        let key = parts.uri.path_and_query().map_or_else(|| parts.uri.path(), |pq| pq.as_str());
+        if parts.method == Method::HEAD {
+            // HEAD shares GET's kept answer, but never makes one (its handler may answer it differently).
+            if let Some(kept) = shared.cache.fresh(key) {
+                return kept.response();
+            }
+        } else {
+            match shared.cache.lookup(key) {
+                Lookup::Hit(kept) => return kept.response(),
+                Lookup::Wait(waiter) => match timeout_at(deadline, waiter.answer()).await {
+                    Ok(Some(kept)) => return kept.response(),
+                    // Not kept: this request runs the handler itself.
+                    Ok(None) => {}
+                    Err(_) => return no_answer(config.request_timeout),
+                },
+                Lookup::Lead(made_here) => lease = Some(made_here),
+            }
+        }
+    }
     let query = parts.uri.query().map_or_else(Vec::new, |q| {
         url::form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
     });
@@ -177,14 +209,25 @@ async fn handler_answer<H: ServerHandler>(
         answer.await
     };
     shared.stats.count(Count::Handled);
-    match timeout(config.request_timeout, wait).await {
-        Ok(Ok(answer)) => into_response(answer, &shared.stats),
+    match timeout_at(deadline, wait).await {
+        Ok(Ok(answer)) => match lease {
+            Some(lease) => {
+                let (response, kept) = respond_and_keep(answer, route, keep, &shared.stats);
+                lease.finish(kept);
+                response
+            }
+            None => into_response(answer, &shared.stats),
+        },
         Ok(Err(_)) => status_text(StatusCode::INTERNAL_SERVER_ERROR, "the handler did not answer"),
-        Err(_) => status_text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &format!("no answer within {:.1} s (request_timeout_sec)", config.request_timeout.as_secs_f64()),
-        ),
+        Err(_) => no_answer(config.request_timeout),
     }
+}
+
+fn no_answer(after: Duration) -> Response<Body> {
+    status_text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &format!("no answer within {:.1} s (request_timeout_sec)", after.as_secs_f64()),
+    )
 }
 
 fn too_large(max: usize) -> Response<Body> {

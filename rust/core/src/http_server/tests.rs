@@ -23,6 +23,8 @@ use super::*;
 /// Answers requests at once (or never, or with events), echoes WebSocket text.
 #[derive(Default)]
 struct TestHandler {
+    /// Requests handed to the handler.
+    requests: std::sync::atomic::AtomicUsize,
     answered: Mutex<Vec<(String, String, u16)>>,
     held: Mutex<Vec<Responder<String>>>,
     streams: Mutex<Vec<EventSender<String>>>,
@@ -37,6 +39,7 @@ impl ServerHandler for TestHandler {
     }
     fn listening(&self, _: u16) {}
     fn request(&self, request: IncomingRequest, responder: Responder<String>) {
+        self.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match request.path.as_str() {
             "/slow" => self.held.lock().unwrap().push(responder),
             "/events" => {
@@ -85,6 +88,7 @@ struct Running {
     handler: Arc<TestHandler>,
     commands: mpsc::Sender<Command<String>>,
     peers: Arc<Peers<String>>,
+    cache: Arc<AnswerCache>,
     _task: tokio::task::JoinHandle<Result<(), String>>,
 }
 
@@ -100,6 +104,7 @@ async fn start(
     let handler = Arc::new(TestHandler::default());
     let (commands, receiver) = mpsc::channel(16);
     let peers = Arc::new(Peers::default());
+    let cache = Arc::new(AnswerCache::new(CacheBounds::default()));
     let server = Server {
         config,
         tls,
@@ -107,9 +112,10 @@ async fn start(
         peers: peers.clone(),
         handler: handler.clone(),
         stats: Arc::default(),
+        cache: cache.clone(),
         commands: receiver,
     };
-    Running { port, handler, commands, peers, _task: tokio::spawn(serve(listener, server)) }
+    Running { port, handler, commands, peers, cache, _task: tokio::spawn(serve(listener, server)) }
 }
 
 fn routes(routes: &mut Routes) {
@@ -155,6 +161,53 @@ async fn routes_params_query_and_body_reach_the_handler_over_http1_and_h2c() {
     assert_eq!((res.version(), res.status().as_u16()), (reqwest::Version::HTTP_2, 200));
     let answered = server.handler.answered.lock().unwrap().clone();
     assert!(answered.contains(&("GET".into(), "/nothing".into(), 404)), "{answered:?}");
+}
+
+#[tokio::test]
+async fn kept_answers_are_served_without_the_handler_and_concurrent_misses_wait_for_one() {
+    let keep = Duration::from_millis(300);
+    let server = start(ServerConfig::default(), None, |routes| {
+        let (id, _) = routes.add_route("GET", "/players/:id").unwrap();
+        routes.set_keep(id, keep);
+        let (id, _) = routes.add_route("GET", "/slow").unwrap();
+        routes.set_keep(id, keep);
+        routes.add_route("*", "/any/*rest").unwrap();
+    })
+    .await;
+    let requests = || server.handler.requests.load(std::sync::atomic::Ordering::Relaxed);
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let get = |path: &str| client().get(format!("{base}{path}")).send();
+    let first = get("/players/1?q=a").await.unwrap();
+    assert_eq!((first.status().as_u16(), first.headers()["age"].to_str().unwrap()), (200, "0"));
+    let body = first.text().await.unwrap();
+    for _ in 0..5 {
+        assert_eq!(get("/players/1?q=a").await.unwrap().text().await.unwrap(), body);
+    }
+    assert_eq!(requests(), 1, "the window's requests never reach the handler");
+    get("/players/1?q=b").await.unwrap();
+    assert_eq!(requests(), 2, "another query is another answer");
+    let head = raw(server.port, b"HEAD /players/1?q=a HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").await;
+    assert!(head.starts_with("HTTP/1.1 200") && head.contains("age: 0"), "HEAD from GET's answer: {head}");
+    assert_eq!(requests(), 2);
+    client().post(format!("{base}/any/x")).send().await.unwrap();
+    client().post(format!("{base}/any/x")).send().await.unwrap();
+    assert_eq!(requests(), 4, "a route without cache_sec");
+    tokio::time::sleep(keep + Duration::from_millis(50)).await;
+    get("/players/1?q=a").await.unwrap();
+    assert_eq!(requests(), 5, "made again after the window");
+    assert_eq!(server.cache.usage().hits, 6);
+
+    // Twenty requests while the handler holds its answer: one handler call.
+    let waiting: Vec<_> = (0..20).map(|_| tokio::spawn(get("/slow"))).collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(requests(), 6);
+    let responder = server.handler.held.lock().unwrap().pop().unwrap();
+    responder.respond(Answer::ok(AnswerBody::Text("made once".to_string())));
+    for request in waiting {
+        assert_eq!(request.await.unwrap().unwrap().text().await.unwrap(), "made once");
+    }
+    assert_eq!(requests(), 6);
+    assert_eq!(server.cache.clear(None), 3);
 }
 
 #[tokio::test]

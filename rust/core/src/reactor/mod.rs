@@ -130,6 +130,27 @@ impl Wake for WakeFlag {
     }
 }
 
+/// Makes a write to a socket whose peer has left fail with `EPIPE` instead of
+/// ending the process, unless the host installed a handler of its own. A Rust
+/// program gets this before `main`; a library loaded by the engine does not,
+/// and Godot leaves SIGPIPE at its default (it sends with `MSG_NOSIGNAL`
+/// itself). Vectored writes (`writev`, as hyper sends a response's head and
+/// body) take no such flag, so a browser that closed a download mid-file
+/// killed the game: seen as SIGPIPE in `cargo xtask bench --scene http_server
+/// -- --only=file` (2 runs of 4), where wrk closes its connections mid-file.
+#[cfg(unix)]
+fn ignore_sigpipe() {
+    // SAFETY: reads the current action into a zeroed struct, and replaces it
+    // only when it is the default; no handler of ours is installed.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut current) == 0 && current.sa_sigaction == libc::SIG_DFL
+        {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        }
+    }
+}
+
 /// The runtime every node shares. Create one per main thread.
 pub struct Reactor {
     // Field order is drop order: main-thread tasks go before the runtime they use.
@@ -153,6 +174,8 @@ impl Reactor {
     /// Builds the runtime: one I/O worker thread, timers, and a small
     /// blocking pool for DNS lookups and the radios' decoders.
     pub fn new() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        ignore_sigpipe();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
