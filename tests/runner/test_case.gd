@@ -139,9 +139,14 @@ func wait_frames(count := 1) -> void:
 		await get_tree().process_frame
 
 
-## Waits `seconds` of real time (ignores Engine.time_scale, runs while paused).
+## Waits `seconds` of real time (ignores Engine.time_scale, runs while paused). A timer counts
+## the frames' deltas, which Godot smooths (application/run/delta_smoothing), so it can fire a
+## little early in real time (186 ms for 0.2 s once in CI): the clock has the last word.
 func wait_seconds(seconds: float) -> void:
+	var deadline := Time.get_ticks_usec() + int(seconds * 1_000_000.0)
 	await get_tree().create_timer(seconds, true, false, true).timeout
+	while Time.get_ticks_usec() < deadline:
+		await get_tree().process_frame
 
 
 ## Checks `condition` every frame until it returns true (-> true) or `timeout_sec` passed (-> false).
