@@ -207,6 +207,7 @@ pub fn judge(j: &Judged) -> Outcome {
             .filter(|(_, o)| !o.is_empty())
             .map(|(f, _)| f)
             .chain(j.http_killed.then_some(Fault::Http))
+            .chain((load["garbage"]["bytes"].as_u64().unwrap_or(0) > 0).then_some(Fault::Garbage))
             .collect();
     let unexpected = promises::unexpected_errors(&log.errors, &ran);
     if !unexpected.is_empty() {

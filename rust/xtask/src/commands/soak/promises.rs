@@ -195,7 +195,7 @@ pub fn unexplained_underruns(underruns: &[u64], outages: &[Outage]) -> Vec<u64> 
 
 /// The `ERROR:` lines the soak's faults cause: (node class in the line, text in the line,
 /// the fault that explains it).
-pub const EXPECTED_ERRORS: [(&str, &str, Fault); 11] = [
+pub const EXPECTED_ERRORS: [(&str, &str, Fault); 12] = [
     ("@RedisSubscriber@", ": connection lost; reconnecting", Fault::Redis),
     ("@RedisSubscriber@", ": cannot connect: connection refused", Fault::Redis),
     ("@WsEcho@", ": connection lost: the server dropped it without a closing handshake", Fault::WebSocket),
@@ -210,6 +210,8 @@ pub const EXPECTED_ERRORS: [(&str, &str, Fault); 11] = [
     // HttpSession's downloads (a failed task logs), nginx or tinyproxy killed (soak/http.rs).
     ("'HttpSession.download GET ", ": the connection failed while the body arrived: ", Fault::Http),
     ("'HttpSession.download GET ", ": connection refused by the proxy 127.0.0.1:", Fault::Http),
+    // Random bytes on the spawner's port: a run of 4096 without a newline now and then.
+    ("@TcpSpawnerServer@", ": line too long", Fault::Garbage),
 ];
 
 /// A kind of fault the soak injects.
@@ -220,6 +222,8 @@ pub enum Fault {
     RadioSource,
     StreamMaster,
     Http,
+    /// Random bytes sent to the spawner's port.
+    Garbage,
 }
 
 /// The `ERROR:` lines of the scene's log that no fault of this run explains (`ran` says which
@@ -328,5 +332,8 @@ mod tests {
         ];
         assert_eq!(unexpected_errors(&errors, &[Fault::Redis, Fault::WebSocket]), [errors[2].as_str()]);
         assert_eq!(unexpected_errors(&errors, &[Fault::Redis]).len(), 2);
+        let long = ["ERROR: /root/Soak/@TcpSpawnerServer@7: client 127.0.0.1:4: line too long".to_string()];
+        assert!(unexpected_errors(&long, &[Fault::Garbage]).is_empty(), "random bytes explain it");
+        assert_eq!(unexpected_errors(&long, &[Fault::Redis]).len(), 1);
     }
 }
