@@ -209,18 +209,25 @@ func test_a_stall_longer_than_the_buffer_skips_and_reports_underrun() -> void:
 	assert_eq(radio.get_stats().underruns, underruns.count())
 
 
-## One silence is one underrun: the source goes away and stays away; the generator runs dry
-## and stays dry while each reconnect gets 404 (the audio server mixes in blocks, so some
-## frames see no new skip), and `underrun` fires once.
-func test_a_silence_is_one_underrun_however_long() -> void:
-	var underruns := watch(radio, "underrun")
-	radio.buffer_sec = 0.5
+## Plays an own icecast source, stops it and waits for the `underrun` that follows; returns
+## the mount's url (a reconnect gets 404 until a source is back).
+func play_until_the_source_is_gone(underruns: SignalWatcher) -> String:
 	var url := await start_source()
 	assert_false((await play_and_wait(url)).is_empty(), errors_text())
 	expect_error("the stream ended")
 	expect_error("HTTP 404 File Not Found from %s" % url, ANY)
 	stop_source()
 	assert_true(await underruns.wait(10.0, 1), "the ring runs dry once the source is gone")
+	return url
+
+
+## One silence is one underrun: the source goes away and stays away; the generator runs dry
+## and stays dry while each reconnect gets 404 (the audio server mixes in blocks, so some
+## frames see no new skip), and `underrun` fires once.
+func test_a_silence_is_one_underrun_however_long() -> void:
+	var underruns := watch(radio, "underrun")
+	radio.buffer_sec = 0.5
+	var url := await play_until_the_source_is_gone(underruns)
 	var skips: int = radio.get_stats().skips
 	await wait_seconds(1.5)
 	assert_gt(radio.get_stats().skips, skips, "still skipping: the silence goes on")
@@ -234,12 +241,7 @@ func test_a_silence_is_one_underrun_however_long() -> void:
 func test_after_an_outage_playback_resumes_with_the_rebuffer() -> void:
 	var underruns := watch(radio, "underrun")
 	radio.rebuffer_sec = 1.0
-	var url := await start_source()
-	assert_false((await play_and_wait(url)).is_empty(), errors_text())
-	expect_error("the stream ended")
-	expect_error("HTTP 404 File Not Found from %s" % url, ANY)
-	stop_source()
-	assert_true(await underruns.wait(10.0, 1), "the ring runs dry once the source is gone")
+	var url := await play_until_the_source_is_gone(underruns)
 	await start_source(url.substr(url.rfind("/")))
 	var pushed: int = radio.get_stats().frames_pushed
 	assert_true(await wait_until(func(): return radio.get_stats().frames_pushed > pushed, 20.0), "plays again: %s" % errors_text())
