@@ -36,7 +36,7 @@ impl Plan {
 }
 
 /// A pause between `low` and `high`, at random.
-pub(super) fn between(low: Duration, high: Duration) -> Duration {
+fn between(low: Duration, high: Duration) -> Duration {
     rand::random_range(low..high)
 }
 
@@ -67,21 +67,37 @@ pub fn unix_ms() -> u64 {
 /// At each planned time: kills `server` and starts it again with `restart` after a pause
 /// between `low` and `high`, recording each outage.
 fn kill_and_restart(
+    server: Service,
+    plan: Plan,
+    stop: &Stop,
+    pause: (Duration, Duration),
+    restart: impl FnMut() -> Result<Service>,
+) -> Result<Faulted> {
+    let (kills, service) = kill_and_restart_when(server, plan, stop, pause, || Some(()), restart)?;
+    Ok(Faulted { outages: kills.into_iter().map(|(outage, ())| outage).collect(), service })
+}
+
+/// [`kill_and_restart`], with `ready` called at each planned time just before the kill: what
+/// it returns is recorded with the outage, and `None` (the harness stopped meanwhile) ends the
+/// faults. Returns the kills and the service running again.
+pub(super) fn kill_and_restart_when<T>(
     mut server: Service,
     mut plan: Plan,
     stop: &Stop,
     (low, high): (Duration, Duration),
+    mut ready: impl FnMut() -> Option<T>,
     mut restart: impl FnMut() -> Result<Service>,
-) -> Result<Faulted> {
-    let mut outages = Vec::new();
+) -> Result<(Vec<(Outage, T)>, Service)> {
+    let mut kills = Vec::new();
     while plan.wait_next(stop) {
+        let Some(seen) = ready() else { break };
         let killed_ms = unix_ms();
         drop(server);
         thread::sleep(between(low, high));
         server = restart()?;
-        outages.push(Outage { killed_ms, back_ms: unix_ms() });
+        kills.push((Outage { killed_ms, back_ms: unix_ms() }, seen));
     }
-    Ok(Faulted { outages, service: server })
+    Ok((kills, server))
 }
 
 /// At each planned time: kills redis-server while the publisher publishes, restarts it on the

@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-use super::faults::{Outage, Plan, between, unix_ms};
+use super::faults::{Outage, Plan, kill_and_restart_when};
 use super::promises::Verdict;
 use super::{Load, Outcome, Stop};
 use crate::http_services::{self, PROXY_PASSWORD, PROXY_USER};
@@ -251,16 +251,15 @@ struct Killed {
 /// At each planned moment: waits until a download flows through `port`, kills the server,
 /// restarts it with `start` after 0.3-1.5 s.
 fn kill_and_restart(
-    mut service: Service,
+    service: Service,
     port: u16,
-    mut plan: Plan,
+    plan: Plan,
     part: &Path,
     stop: &Stop,
     start: impl Fn() -> Result<Service>,
 ) -> Result<Killed> {
-    let mut kills = Vec::new();
-    while plan.wait_next(stop) {
-        // The kill follows the reading that found traffic at once (a download may end any moment).
+    // The kill follows the reading that found traffic at once (a download may end any moment).
+    let in_flight = || {
         let waiting = Instant::now();
         let connections = loop {
             let now = established(port);
@@ -268,15 +267,12 @@ fn kill_and_restart(
                 break now;
             }
         };
-        if stop.is_set() {
-            break;
-        }
-        let (killed_ms, part_bytes) = (unix_ms(), part_bytes(part));
-        drop(service);
-        thread::sleep(between(Duration::from_millis(300), Duration::from_millis(1500)));
-        service = start()?;
-        kills.push(Kill { outage: Outage { killed_ms, back_ms: unix_ms() }, connections, part_bytes });
-    }
+        (!stop.is_set()).then(|| (connections, part_bytes(part)))
+    };
+    let pause = (Duration::from_millis(300), Duration::from_millis(1500));
+    let (kills, service) = kill_and_restart_when(service, plan, stop, pause, in_flight, start)?;
+    let kills =
+        kills.into_iter().map(|(outage, (connections, part_bytes))| Kill { outage, connections, part_bytes }).collect();
     Ok(Killed { kills, service })
 }
 

@@ -143,15 +143,14 @@ pub fn websocket(scene: &WsScene, record: &[(String, u64)]) -> Verdict {
     };
     // Where each number reached the server, and whether it was the first on its connection.
     let mut at_server: BTreeMap<u64, (usize, bool)> = BTreeMap::new();
-    let mut last_of: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut connections: HashSet<&str> = HashSet::new();
     for (i, (connection, n)) in record.iter().enumerate() {
-        let first = !last_of.contains_key(connection.as_str());
-        last_of.insert(connection, i);
+        let first = connections.insert(connection);
         at_server.entry(*n).or_insert((i, first));
     }
     let queued: HashSet<u64> = scene.queued_while_down.iter().copied().collect();
     let mut queue_broken = 0;
-    for n in (0..scene.sent).filter(|n| not_echoed.contains(n)) {
+    for &n in &not_echoed {
         let in_flight = match at_server.get(&n) {
             // Queued while disconnected: the queue promised it.
             _ if queued.contains(&n) => {
